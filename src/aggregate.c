@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregate.c
+ *	  Calling an aggregate's own support functions (DESIGN.md 4.4).
+ *
+ * Each aggregate of a query is looked up in pg_aggregate once, at compile
+ * time; a trigger then calls its transition function per row, its final
+ * function at emission, and its serialization functions to store the state.
+ * Nothing here knows about windows, keys or sinks.
+ *
+ * Transition and final functions see a minimal AggState as their context,
+ * so that AggCheckCallContext() works: its aggregate context is the
+ * trigger's memory context, which is reset when the trigger ends.  States
+ * therefore live for one trigger only; between triggers they are kept in
+ * their stored form (sa_agg_to_stored), which is self-contained.  This
+ * mirrors advance_transition_function() in nodeAgg.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_agg.h"
+#include "parser/parse_coerce.h"
+#include "utils/regproc.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/expandeddatum.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+struct SaAggRuntime
+{
+	AggState   *aggstate;		/* passed as fcinfo->context */
+	MemoryContext aggcontext;	/* where states live: the trigger's context */
+	MemoryContext rowcontext;	/* garbage of one call, reset per call */
+	FunctionCallInfo fcinfo;	/* room for FUNC_MAX_ARGS arguments */
+};
+
+/* The aggregate context and its call machinery, for one trigger. */
+SaAggRuntime *
+sa_agg_runtime_create(MemoryContext aggcontext)
+{
+	SaAggRuntime *rt = MemoryContextAllocZero(aggcontext,
+											  sizeof(SaAggRuntime));
+	ExprContext *econtext = makeNode(ExprContext);
+
+	rt->aggcontext = aggcontext;
+	rt->fcinfo = MemoryContextAllocZero(aggcontext,
+										SizeForFunctionCallInfo(FUNC_MAX_ARGS));
+	rt->rowcontext = AllocSetContextCreate(aggcontext, "streamagg row",
+										   ALLOCSET_DEFAULT_SIZES);
+	econtext->ecxt_per_tuple_memory = aggcontext;
+	econtext->ecxt_per_query_memory = aggcontext;
+	rt->aggstate = makeNode(AggState);
+	rt->aggstate->curaggcontext = econtext;
+	rt->aggstate->tmpcontext = econtext;
+	return rt;
+}
+
+/*
+ * Fill in "agg" from the analysed aggregate call, checking that its state
+ * can be stored.  "firstarg" and "filterarg" place its inputs in a batch row.
+ */
+void
+sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
+			 int firstarg, int filterarg)
+{
+	HeapTuple	tuple;
+	Form_pg_aggregate aggform;
+	Oid			inputtypes[FUNC_MAX_ARGS];
+	int			numargs;
+	Oid			finalfn_oid;
+	Oid			serialfn_oid;
+	Oid			deserialfn_oid;
+	Datum		initdatum;
+	bool		initnull;
+	Expr	   *transfnexpr;
+	Expr	   *invtransfnexpr;
+	Expr	   *finalfnexpr;
+	Expr	   *serialfnexpr;
+	Expr	   *deserialfnexpr;
+	char	   *aggname = format_procedure(aggref->aggfnoid);
+
+	numargs = get_aggregate_argtypes(aggref, inputtypes);
+
+	tuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	aggform = (Form_pg_aggregate) GETSTRUCT(tuple);
+
+	if (aggform->aggkind != AGGKIND_NORMAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s is not supported", aggname),
+				 errdetail("Ordered-set and hypothetical-set aggregates need all rows of a group at once.")));
+
+	agg->name = pstrdup(name);
+	agg->aggfnoid = aggref->aggfnoid;
+	agg->resulttype = aggref->aggtype;
+	agg->resulttypmod = -1;
+	agg->numargs = numargs;
+	agg->firstarg = firstarg;
+	agg->filterarg = filterarg;
+	agg->inputcollation = aggref->inputcollid;
+	agg->transtype = resolve_aggregate_transtype(aggref->aggfnoid,
+												 aggform->aggtranstype,
+												 inputtypes, numargs);
+	get_typlenbyval(agg->transtype, &agg->transtyplen, &agg->transtypbyval);
+	finalfn_oid = aggform->aggfinalfn;
+	serialfn_oid = aggform->aggserialfn;
+	deserialfn_oid = aggform->aggdeserialfn;
+	agg->finalfn_extra = aggform->aggfinalextra;
+
+	sa_agg_check_storable(aggref->aggfnoid, agg->transtype, aggname);
+	agg->has_serialfn = (agg->transtype == INTERNALOID);
+
+	/* transition function, with an expression for polymorphic lookups */
+	build_aggregate_transfn_expr(inputtypes, numargs, 0,
+								 aggref->aggvariadic, agg->transtype,
+								 agg->inputcollation, aggform->aggtransfn,
+								 InvalidOid, &transfnexpr, &invtransfnexpr);
+	fmgr_info(aggform->aggtransfn, &agg->transfn);
+	fmgr_info_set_expr((Node *) transfnexpr, &agg->transfn);
+	agg->transfn_strict = agg->transfn.fn_strict;
+
+	agg->has_finalfn = OidIsValid(finalfn_oid);
+	if (agg->has_finalfn)
+	{
+		build_aggregate_finalfn_expr(inputtypes,
+									 1 + (agg->finalfn_extra ? numargs : 0),
+									 agg->transtype, agg->resulttype,
+									 agg->inputcollation, finalfn_oid,
+									 &finalfnexpr);
+		fmgr_info(finalfn_oid, &agg->finalfn);
+		fmgr_info_set_expr((Node *) finalfnexpr, &agg->finalfn);
+		agg->finalfn_strict = agg->finalfn.fn_strict;
+	}
+	if (agg->has_serialfn)
+	{
+		build_aggregate_serialfn_expr(serialfn_oid, &serialfnexpr);
+		fmgr_info(serialfn_oid, &agg->serialfn);
+		fmgr_info_set_expr((Node *) serialfnexpr, &agg->serialfn);
+		build_aggregate_deserialfn_expr(deserialfn_oid, &deserialfnexpr);
+		fmgr_info(deserialfn_oid, &agg->deserialfn);
+		fmgr_info_set_expr((Node *) deserialfnexpr, &agg->deserialfn);
+	}
+
+	/* initial value, as text in the catalog */
+	initdatum = SysCacheGetAttr(AGGFNOID, tuple, Anum_pg_aggregate_agginitval,
+								&initnull);
+	agg->initvalue_isnull = initnull;
+	agg->initvalue = (Datum) 0;
+	if (!initnull)
+	{
+		Oid			typinput;
+		Oid			typioparam;
+
+		getTypeInputInfo(agg->transtype, &typinput, &typioparam);
+		agg->initvalue = OidInputFunctionCall(typinput,
+											  TextDatumGetCString(initdatum),
+											  typioparam, -1);
+	}
+	ReleaseSysCache(tuple);
+
+	/* same rule as CREATE AGGREGATE and nodeAgg: see ExecInitAgg */
+	if (agg->transfn_strict && agg->initvalue_isnull &&
+		(numargs < 1 || !IsBinaryCoercible(inputtypes[0], agg->transtype)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("aggregate %u needs to have compatible input type and transition type",
+						aggref->aggfnoid)));
+}
+
+/*
+ * A state can be kept between triggers when it is an ordinary value, or of
+ * type internal with serialization functions.
+ */
+void
+sa_agg_check_storable(Oid aggfnoid, Oid transtype, const char *aggname)
+{
+	HeapTuple	tuple;
+	Form_pg_aggregate aggform;
+	bool		serializable;
+
+	if (transtype != INTERNALOID)
+		return;
+	tuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggfnoid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggfnoid);
+	aggform = (Form_pg_aggregate) GETSTRUCT(tuple);
+	serializable = OidIsValid(aggform->aggserialfn) &&
+		OidIsValid(aggform->aggdeserialfn);
+	ReleaseSysCache(tuple);
+	if (!serializable)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s cannot be used in a streaming query", aggname),
+				 errdetail("Its state has type internal and it has no serialization and deserialization functions, so the state cannot be checkpointed."),
+				 errhint("Use an aggregate whose state can be stored, or define SERIALFUNC and DESERIALFUNC for it.")));
+}
+
+/* A fresh state: a copy of the initial value, in the aggregate context. */
+void
+sa_agg_init(SaAggregate *agg, Datum *state, bool *isnull)
+{
+	*isnull = agg->initvalue_isnull;
+	if (agg->initvalue_isnull)
+		*state = (Datum) 0;
+	else
+		*state = datumCopy(agg->initvalue, agg->transtypbyval,
+						   agg->transtyplen);
+}
+
+/*
+ * Replace a by-reference state with the value its transition function
+ * returned, keeping it in the aggregate context (ExecAggTransReparent).
+ */
+static Datum
+reparent_state(SaAggRuntime *rt, SaAggregate *agg, Datum newvalue,
+			   bool newnull, Datum oldvalue, bool oldnull)
+{
+	MemoryContext old = MemoryContextSwitchTo(rt->aggcontext);
+
+	if (!newnull)
+	{
+		if (!(DatumIsReadWriteExpandedObject(newvalue, false, agg->transtyplen) &&
+			  MemoryContextGetParent(DatumGetEOHP(newvalue)->eoh_context) == rt->aggcontext))
+			newvalue = datumCopy(newvalue, agg->transtypbyval,
+								 agg->transtyplen);
+	}
+	else
+		newvalue = (Datum) 0;
+	if (!oldnull)
+	{
+		if (DatumIsReadWriteExpandedObject(oldvalue, false, agg->transtyplen))
+			DeleteExpandedObject(oldvalue);
+		else
+			pfree(DatumGetPointer(oldvalue));
+	}
+	MemoryContextSwitchTo(old);
+	return newvalue;
+}
+
+/*
+ * Feed one row's arguments to the transition function, following the rules
+ * of strict transition functions: rows with a NULL argument are skipped,
+ * and with no initial value the first non-NULL input becomes the state.
+ */
+void
+sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+			   bool *isnull, Datum *args, bool *argnulls)
+{
+	FunctionCallInfo fcinfo = rt->fcinfo;
+	MemoryContext old;
+	Datum		newvalue;
+
+	if (agg->transfn_strict)
+	{
+		for (int i = 0; i < agg->numargs; i++)
+			if (argnulls[i])
+				return;
+		if (*isnull)
+		{
+			old = MemoryContextSwitchTo(rt->aggcontext);
+			*state = datumCopy(args[0], agg->transtypbyval, agg->transtyplen);
+			*isnull = false;
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+
+	MemoryContextReset(rt->rowcontext);
+	old = MemoryContextSwitchTo(rt->rowcontext);
+	InitFunctionCallInfoData(*fcinfo, &agg->transfn, agg->numargs + 1,
+							 agg->inputcollation, (Node *) rt->aggstate, NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	for (int i = 0; i < agg->numargs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	newvalue = FunctionCallInvoke(fcinfo);
+	MemoryContextSwitchTo(old);
+
+	if (!agg->transtypbyval &&
+		DatumGetPointer(newvalue) != DatumGetPointer(*state))
+		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,
+								  *state, *isnull);
+	*state = newvalue;
+	*isnull = fcinfo->isnull;
+}
+
+/* Call a one-argument support function with the aggregate context. */
+static Datum
+call_support(SaAggRuntime *rt, FmgrInfo *fn, int nargs, Datum arg,
+			 bool *isnull)
+{
+	FunctionCallInfo fcinfo = rt->fcinfo;
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, fn, nargs, InvalidOid,
+							 (Node *) rt->aggstate, NULL);
+	fcinfo->args[0].value = arg;
+	fcinfo->args[0].isnull = false;
+	if (nargs > 1)
+	{
+		fcinfo->args[1].value = PointerGetDatum(NULL);
+		fcinfo->args[1].isnull = false;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
+ * The form in which a state is kept between triggers: the state itself, or
+ * for internal states their serialization (a bytea).  Both serialization
+ * functions are strict, as CREATE AGGREGATE requires.
+ */
+Datum
+sa_agg_to_stored(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull)
+{
+	bool		resnull;
+	Datum		result;
+
+	if (!agg->has_serialfn || isnull)
+		return state;
+	result = call_support(rt, &agg->serialfn, 1, state, &resnull);
+	if (resnull)
+		elog(ERROR, "serialization function of aggregate %u returned NULL",
+			 agg->aggfnoid);
+	return result;
+}
+
+/*
+ * A working state from its stored form, allocated in the aggregate context
+ * so that transition functions may modify it in place.
+ */
+Datum
+sa_agg_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored,
+				   bool isnull)
+{
+	MemoryContext old;
+	Datum		result;
+	bool		resnull;
+
+	if (isnull)
+		return (Datum) 0;
+	old = MemoryContextSwitchTo(rt->aggcontext);
+	if (agg->has_serialfn)
+	{
+		result = call_support(rt, &agg->deserialfn, 2, stored, &resnull);
+		if (resnull)
+			elog(ERROR, "deserialization function of aggregate %u returned NULL",
+				 agg->aggfnoid);
+	}
+	else
+		result = datumCopy(stored, agg->transtypbyval, agg->transtyplen);
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
+ * The aggregate's value for a state: its final function's result, or the
+ * state itself when there is none.  Extra final arguments are NULL, as in
+ * nodeAgg.  The result lives in the current memory context or in the state.
+ */
+Datum
+sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
+				bool *result_isnull)
+{
+	FunctionCallInfo fcinfo = rt->fcinfo;
+	int			nargs;
+
+	if (!agg->has_finalfn)
+	{
+		*result_isnull = isnull;
+		return state;
+	}
+	nargs = 1 + (agg->finalfn_extra ? agg->numargs : 0);
+	if (agg->finalfn_strict && (isnull || nargs > 1))
+	{
+		*result_isnull = true;
+		return (Datum) 0;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->finalfn, nargs,
+							 agg->inputcollation, (Node *) rt->aggstate, NULL);
+	fcinfo->args[0].value = state;
+	fcinfo->args[0].isnull = isnull;
+	for (int i = 1; i < nargs; i++)
+	{
+		fcinfo->args[i].value = (Datum) 0;
+		fcinfo->args[i].isnull = true;
+	}
+	{
+		Datum		result = FunctionCallInvoke(fcinfo);
+
+		*result_isnull = fcinfo->isnull;
+		return result;
+	}
+}

@@ -1,0 +1,456 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  The SQL-callable functions of DESIGN.md section 2: create_query,
+ *	  process, wait, pause, resume and drop_query.
+ *
+ * Each runs in the caller's transaction: an error leaves nothing behind.
+ * DDL on the caller's objects (the source's column and trigger, the sink)
+ * runs as the caller, so PostgreSQL checks the caller's rights; rows of
+ * streamagg's own tables are written as the extension owner.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+#include "pgstat.h"
+
+#define SOURCE_TRIGGER_NAME "streamagg_source_committed"
+
+PG_FUNCTION_INFO_V1(sa_create_query);
+PG_FUNCTION_INFO_V1(sa_process);
+PG_FUNCTION_INFO_V1(sa_wait);
+PG_FUNCTION_INFO_V1(sa_pause);
+PG_FUNCTION_INFO_V1(sa_resume);
+PG_FUNCTION_INFO_V1(sa_drop_query);
+
+static void
+require_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+static bool
+interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+				  int64 *value)
+{
+	*value = 0;
+	if (PG_ARGISNULL(argno))
+		return false;
+	*value = sa_interval_usec(PG_GETARG_INTERVAL_P(argno), name);
+	return true;
+}
+
+/* Run one SQL command as the current user, through SPI. */
+static void
+run_sql(const char *sql)
+{
+	SPI_connect();
+	SPI_execute(sql, false, 0);
+	SPI_finish();
+}
+
+/*
+ * Make a table a source (DESIGN.md 4.2): a column holding each event's
+ * top-level transaction id, filled by a default, and a statement trigger
+ * that wakes the worker at commit.  Rows already in the table get NULL
+ * there and belong to the first batch of every query; adding the column
+ * does not rewrite the table.
+ */
+static void
+prepare_source(Oid source)
+{
+	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
+													   get_rel_name(source));
+	bool		has_trigger = false;
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(source);
+
+	if (get_attnum(source, SA_XID_COLUMN) == InvalidAttrNumber)
+		run_sql(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.xid8, "
+						 "ALTER COLUMN %s SET DEFAULT pg_catalog.pg_current_xact_id()",
+						 qualified, SA_XID_COLUMN, SA_XID_COLUMN));
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
+						  "AND tgname = '" SOURCE_TRIGGER_NAME "'",
+						  1, &argtype, &arg, NULL, true, 1);
+	has_trigger = SPI_processed > 0;
+	SPI_finish();
+	if (!has_trigger)
+		run_sql(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
+						 "EXECUTE FUNCTION streamagg.source_committed()",
+						 SOURCE_TRIGGER_NAME, qualified));
+	CommandCounterIncrement();
+}
+
+/* The text of an interval for the catalog, or NULL. */
+static Datum
+interval_arg_or_null(FunctionCallInfo fcinfo, int argno, char *isnull)
+{
+	*isnull = PG_ARGISNULL(argno) ? 'n' : ' ';
+	return PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+}
+
+static int32
+insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
+				  const char *aggregates_sql, const char *group_by_sql)
+{
+	Oid			types[17] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
+	INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID, INT4OID};
+	Datum		args[17];
+	char		nulls[17];
+	SaRoleSave	role;
+	int32		query_id;
+	bool		isnull;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = ObjectIdGetDatum(def->source);
+	args[2] = PG_GETARG_DATUM(2);
+	args[3] = PG_GETARG_DATUM(3);
+	args[4] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	nulls[4] = PG_ARGISNULL(4) ? 'n' : ' ';
+	args[5] = CStringGetTextDatum(aggregates_sql);
+	args[6] = group_by_sql ? CStringGetTextDatum(group_by_sql) : (Datum) 0;
+	nulls[6] = group_by_sql ? ' ' : 'n';
+	args[7] = interval_arg_or_null(fcinfo, 5, &nulls[7]);
+	args[8] = interval_arg_or_null(fcinfo, 6, &nulls[8]);
+	args[9] = interval_arg_or_null(fcinfo, 7, &nulls[9]);
+	args[10] = interval_arg_or_null(fcinfo, 8, &nulls[10]);
+	args[11] = interval_arg_or_null(fcinfo, 9, &nulls[11]);
+	args[12] = CStringGetTextDatum(sa_output_mode_name(def->output_mode));
+	args[13] = ObjectIdGetDatum(def->sink);
+	args[14] = interval_arg_or_null(fcinfo, 12, &nulls[14]);
+	args[15] = ObjectIdGetDatum(def->owner);
+
+	sa_become_role(sa_extension_owner(), false, &role);
+	SPI_connect();
+	SPI_execute_with_args("INSERT INTO streamagg.query_def (name, source, event_time, "
+						  "aggregates, group_by, aggregates_sql, group_by_sql, "
+						  "window_size, window_slide, window_offset, session_gap, "
+						  "watermark, output_mode, sink, trigger_interval, owner) "
+						  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+						  "$12, $13, $14, $15, $16) RETURNING query_id",
+						  16, types, args, nulls, false, 1);
+	query_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	args[16] = Int32GetDatum(query_id);
+	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id) VALUES ($1)",
+						  1, &types[16], &args[16], NULL, false, 0);
+	SPI_finish();
+	sa_restore_role(&role);
+	return query_id;
+}
+
+/*
+ * streamagg.create_query(name, source, event_time, aggregates, group_by,
+ *		window_size, window_slide, window_offset, session_gap, watermark,
+ *		output_mode, sink, trigger_interval)
+ */
+Datum
+sa_create_query(PG_FUNCTION_ARGS)
+{
+	SaDefinition def;
+	char	   *aggregates_sql;
+	char	   *group_by_sql;
+	char	   *sink_name;
+	SaQuery    *q;
+	bool		sink_created;
+	AclResult	aclresult;
+	char		relkind;
+
+	require_argument(fcinfo, 0, "name");
+	require_argument(fcinfo, 1, "source");
+	require_argument(fcinfo, 2, "event_time");
+	require_argument(fcinfo, 3, "aggregates");
+	require_argument(fcinfo, 10, "output_mode");
+
+	memset(&def, 0, sizeof(def));
+	def.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	def.source = PG_GETARG_OID(1);
+	def.event_time = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	def.aggregates = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	def.group_by = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	def.has_window = interval_argument(fcinfo, 5, "window_size", &def.window_size);
+	if (!interval_argument(fcinfo, 6, "window_slide", &def.window_slide))
+		def.window_slide = def.window_size;
+	else if (!def.has_window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_slide requires window_size")));
+	if (interval_argument(fcinfo, 7, "window_offset", &def.window_offset) &&
+		!def.has_window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_offset requires window_size")));
+	def.has_session = interval_argument(fcinfo, 8, "session_gap", &def.session_gap);
+	def.has_watermark = interval_argument(fcinfo, 9, "watermark", &def.watermark_delay);
+	def.output_mode = sa_parse_output_mode(text_to_cstring(PG_GETARG_TEXT_PP(10)));
+	sink_name = PG_ARGISNULL(11) ? def.name : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	def.has_trigger_interval = interval_argument(fcinfo, 12, "trigger_interval",
+												 &def.trigger_interval);
+	def.owner = GetUserId();
+
+	if (def.name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name must not be empty")));
+	sa_validate_definition(&def);
+	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("streaming query \"%s\" already exists", def.name)));
+
+	relkind = get_rel_relkind(def.source);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is not a table", get_rel_name(def.source))));
+	aclresult = pg_class_aclcheck(def.source, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(def.source));
+
+	/* analyse with the caller's search_path; store the normalized form */
+	sa_normalize_definition(def.source, def.aggregates, def.group_by,
+							&aggregates_sql, &group_by_sql);
+	prepare_source(def.source);
+
+	def.aggregates = aggregates_sql;
+	def.group_by = group_by_sql;
+	q = sa_compile_query(&def);
+	def.sink = sa_prepare_sink(sink_name, q, &sink_created);
+	if (def.sink == def.source)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink and source must be different tables")));
+	MemoryContextDelete(q->cxt);
+
+	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);
+	if (def.has_trigger_interval)
+		sa_request_database_worker(MyDatabaseId);
+	PG_RETURN_VOID();
+}
+
+/* Process, wait and the rest act on queries of roles the caller has. */
+static void
+load_own_query(const char *name, SaDefinition *def)
+{
+	sa_load_definition_by_name(name, def, false);
+	if (!has_privs_of_role(GetUserId(), def->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for streaming query \"%s\"", name),
+				 errdetail("Only roles with the privileges of role \"%s\" may do this.",
+						   GetUserNameFromId(def->owner, false))));
+}
+
+static void
+require_read_committed(const char *function)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a REPEATABLE READ or SERIALIZABLE transaction",
+						function),
+				 errdetail("It must see the latest committed state of the query.")));
+}
+
+/* streamagg.process(name): one trigger now, in this session. */
+Datum
+sa_process(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SaDefinition def;
+	SaTriggerResult result;
+
+	require_read_committed("streamagg.process()");
+	load_own_query(name, &def);
+	result = sa_run_trigger(def.query_id);
+	PG_RETURN_INT64(result.rows);
+}
+
+/*
+ * Are there events committed before "snapshot" that the query has not yet
+ * consumed?  Runs the batch predicate against the last consumed snapshot.
+ */
+static bool
+has_pending_events(SaQuery *q, Datum snapshot)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	Oid			idtype = INT4OID;
+	Datum		id = Int32GetDatum(q->def.query_id);
+	bool		isnull;
+	bool		pending;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT consumed_snapshot FROM streamagg.checkpoint "
+						  "WHERE query_id = $1", 1, &idtype, &id, NULL, true, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("streaming query \"%s\" was dropped", q->def.name)));
+	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+	nulls[0] = isnull ? 'n' : ' ';
+	args[1] = snapshot;
+	SPI_execute_with_args(q->pending_sql, 2, argtypes, args, nulls, true, 1);
+	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return pending;
+}
+
+/*
+ * streamagg.wait(name, timeout): true once every event committed before
+ * the call has been consumed by a committed trigger; false on timeout.
+ */
+Datum
+sa_wait(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		timeout = sa_interval_usec(PG_GETARG_INTERVAL_P(1), "timeout");
+	TimestampTz deadline = GetCurrentTimestamp() + timeout;
+	SaDefinition def;
+	SaQuery    *q;
+	Datum		snapshot;
+	bool		isnull;
+	int			nestlevel;
+
+	require_read_committed("streamagg.wait()");
+	sa_load_definition_by_name(name, &def, false);
+	q = sa_get_compiled(def.query_id);
+
+	SPI_connect();
+	SPI_execute("SELECT pg_catalog.pg_current_snapshot()", false, 1);
+	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull),
+								 false, -1);
+	SPI_finish();
+
+	sa_wake_database_worker(MyDatabaseId);
+	nestlevel = sa_pin_search_path();
+	for (;;)
+	{
+		long		remaining_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!has_pending_events(q, snapshot))
+		{
+			sa_unpin_search_path(nestlevel);
+			PG_RETURN_BOOL(true);
+		}
+		remaining_ms = (deadline - GetCurrentTimestamp()) / 1000;
+		if (remaining_ms <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(remaining_ms, sa_wait_poll_ms), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	sa_unpin_search_path(nestlevel);
+	PG_RETURN_BOOL(false);
+}
+
+static void
+set_paused(const char *name, bool paused)
+{
+	SaDefinition def;
+	SaRoleSave	role;
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		args[2];
+
+	load_own_query(name, &def);
+	sa_lock_query(def.query_id);
+	args[0] = Int32GetDatum(def.query_id);
+	args[1] = BoolGetDatum(paused);
+	sa_become_role(sa_extension_owner(), false, &role);
+	SPI_connect();
+	SPI_execute_with_args("UPDATE streamagg.query_def SET paused = $2 WHERE query_id = $1",
+						  2, types, args, NULL, false, 0);
+	if (!paused)
+		SPI_execute_with_args("UPDATE streamagg.checkpoint SET retry_at = NULL WHERE query_id = $1",
+							  1, types, args, NULL, false, 0);
+	SPI_finish();
+	sa_restore_role(&role);
+	if (!paused)
+		sa_request_database_worker(MyDatabaseId);
+}
+
+/* streamagg.pause(name): the worker stops running the query. */
+Datum
+sa_pause(PG_FUNCTION_ARGS)
+{
+	set_paused(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	PG_RETURN_VOID();
+}
+
+/* streamagg.resume(name): the worker runs the query again. */
+Datum
+sa_resume(PG_FUNCTION_ARGS)
+{
+	set_paused(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * streamagg.drop_query(name, drop_sink): remove the query, its state and
+ * progress; the sink too if asked.  The source keeps its streamagg_xid
+ * column; its trigger goes with the last query reading it.
+ */
+Datum
+sa_drop_query(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		drop_sink = PG_GETARG_BOOL(1);
+	SaDefinition def;
+	SaRoleSave	role;
+	Oid			types[2] = {INT4OID, OIDOID};
+	Datum		args[2];
+	bool		source_still_used;
+
+	load_own_query(name, &def);
+	sa_lock_query(def.query_id);
+	args[0] = Int32GetDatum(def.query_id);
+	args[1] = ObjectIdGetDatum(def.source);
+
+	sa_become_role(sa_extension_owner(), false, &role);
+	SPI_connect();
+	SPI_execute_with_args("DELETE FROM streamagg.query_def WHERE query_id = $1",
+						  1, types, args, NULL, false, 0);
+	SPI_execute_with_args("SELECT FROM streamagg.query_def WHERE source = $2 AND query_id <> $1",
+						  2, types, args, NULL, false, 1);
+	source_still_used = SPI_processed > 0;
+	SPI_finish();
+	sa_restore_role(&role);
+
+	if (drop_sink)
+		run_sql(psprintf("DROP TABLE %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.sink)),
+													get_rel_name(def.sink))));
+	if (!source_still_used && get_rel_name(def.source) != NULL)
+		run_sql(psprintf("DROP TRIGGER IF EXISTS %s ON %s", SOURCE_TRIGGER_NAME,
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.source)),
+													get_rel_name(def.source))));
+	sa_forget_compiled(def.query_id);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Reading query definitions from streamagg.query_def, and the lock that
+ *	  serialises everything done to one query.
+ *
+ * Writes to the catalog are made by the modules that own them (api.c for
+ * definitions, trigger.c for checkpoints and progress), always as the
+ * extension owner.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+/*
+ * An interval parameter as microseconds.  Months are refused: windows must
+ * have a fixed length (DESIGN.md 3.6); a day counts as 24 hours.
+ */
+int64
+sa_interval_usec(Interval *iv, const char *param)
+{
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain months or years", param),
+				 errdetail("Calendar months have no fixed length, so windows would not be aligned."),
+				 errhint("Use days, hours, minutes or seconds.")));
+	return iv->time + (int64) iv->day * USECS_PER_DAY;
+}
+
+static SaOutputMode
+output_mode_from_text(const char *mode)
+{
+	if (strcmp(mode, "append") == 0)
+		return SA_OUTPUT_APPEND;
+	if (strcmp(mode, "update") == 0)
+		return SA_OUTPUT_UPDATE;
+	if (strcmp(mode, "complete") == 0)
+		return SA_OUTPUT_COMPLETE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown output mode \"%s\"", mode),
+			 errhint("Use 'append', 'update' or 'complete'.")));
+	return SA_OUTPUT_APPEND;	/* keep compiler quiet */
+}
+
+SaOutputMode
+sa_parse_output_mode(const char *mode)
+{
+	return output_mode_from_text(mode);
+}
+
+const char *
+sa_output_mode_name(SaOutputMode mode)
+{
+	switch (mode)
+	{
+		case SA_OUTPUT_APPEND:
+			return "append";
+		case SA_OUTPUT_UPDATE:
+			return "update";
+		case SA_OUTPUT_COMPLETE:
+			return "complete";
+	}
+	return "?";
+}
+
+static bool
+get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*value = isnull ? 0 : sa_interval_usec(DatumGetIntervalP(d), "interval");
+	return !isnull;
+}
+
+#define DEFINITION_COLUMNS \
+	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
+	"window_size, window_slide, window_offset, session_gap, watermark, " \
+	"output_mode, sink, trigger_interval, owner, paused"
+
+/* Fill "def" from the current row of a DEFINITION_COLUMNS query. */
+static void
+definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
+{
+	bool		isnull;
+	char	   *group_by;
+
+	memset(def, 0, sizeof(*def));
+	def->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+	def->name = SPI_getvalue(tuple, desc, 2);
+	def->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+	def->event_time = SPI_getvalue(tuple, desc, 4);
+	def->aggregates = SPI_getvalue(tuple, desc, 5);
+	group_by = SPI_getvalue(tuple, desc, 6);
+	def->group_by = group_by;
+	def->has_window = get_interval(tuple, desc, 7, &def->window_size);
+	if (!get_interval(tuple, desc, 8, &def->window_slide))
+		def->window_slide = def->window_size;
+	(void) get_interval(tuple, desc, 9, &def->window_offset);
+	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
+	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
+	def->output_mode = output_mode_from_text(SPI_getvalue(tuple, desc, 12));
+	def->sink = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
+	def->has_trigger_interval = get_interval(tuple, desc, 14,
+											 &def->trigger_interval);
+	def->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 15, &isnull));
+	def->paused = DatumGetBool(SPI_getbinval(tuple, desc, 16, &isnull));
+}
+
+/*
+ * Load a definition by query name or id; the strings are allocated in the
+ * caller's memory context.
+ */
+static bool
+load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		found;
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT " DEFINITION_COLUMNS
+								   " FROM streamagg.query_def WHERE %s", where),
+						  1, &argtype, &arg, NULL, true, 1);
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		definition_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							  def);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return found;
+}
+
+bool
+sa_load_definition_by_name(const char *name, SaDefinition *def,
+						   bool missing_ok)
+{
+	if (load_definition("name = $1", TEXTOID, CStringGetTextDatum(name), def))
+		return true;
+	if (!missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("streaming query \"%s\" does not exist", name),
+				 errhint("See SELECT name FROM streamagg.queries.")));
+	return false;
+}
+
+void
+sa_load_definition_by_id(int32 query_id, SaDefinition *def)
+{
+	if (!load_definition("query_id = $1", INT4OID, Int32GetDatum(query_id),
+						 def))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("streaming query %d does not exist", query_id)));
+}
+
+/*
+ * Serialise all work on one query (a trigger, pause, drop) with a
+ * transaction-level lock of its own kind, so that process() in a backend
+ * and the worker never run the same query at once.  It writes nothing and
+ * needs no transaction id.
+ */
+void
+sa_lock_query(int32 query_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x53414747, (uint32) query_id,
+						 0x5341);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}

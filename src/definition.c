@@ -1,0 +1,457 @@
+/*-------------------------------------------------------------------------
+ *
+ * definition.c
+ *	  Checking a query definition and compiling it for triggers.
+ *
+ * The aggregates and group_by texts are analysed by PostgreSQL's own parser
+ * as the target lists of "SELECT ... FROM source".  At creation they are
+ * normalized: deparsed with search_path pinned to pg_catalog, so that every
+ * function, operator and type outside pg_catalog is schema-qualified.  The
+ * stored normalized texts are what workers compile, with the same pinned
+ * search_path, so that a query means the same thing wherever it runs.
+ *
+ * This file owns the rejections of DESIGN.md 3.6 that concern parameters
+ * and expressions; sink.c owns those about an existing sink.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parse_oper.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/typcache.h"
+#include "lib/stringinfo.h"
+
+static char *
+qualified_relation_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Parse and analyse "SELECT <targets> FROM <source>", making sure that the
+ * text is only a target list: one statement, reading only the source.
+ */
+static Query *
+analyze_target_list(Oid source, const char *targets, const char *param)
+{
+	char	   *sql;
+	List	   *raw;
+	RawStmt    *rawstmt;
+	SelectStmt *select;
+
+	sql = psprintf("SELECT %s\nFROM %s", targets,
+				   qualified_relation_name(source));
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	rawstmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw) : NULL;
+	select = (rawstmt && IsA(rawstmt->stmt, SelectStmt)) ?
+		(SelectStmt *) rawstmt->stmt : NULL;
+	if (select == NULL || select->op != SETOP_NONE ||
+		select->distinctClause || select->intoClause ||
+		list_length(select->fromClause) != 1 ||
+		!IsA(linitial(select->fromClause), RangeVar) ||
+		RangeVarGetRelid(linitial_node(RangeVar, select->fromClause),
+						 NoLock, true) != source ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->valuesLists || select->sortClause ||
+		select->limitOffset || select->limitCount || select->lockingClause ||
+		select->withClause)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s must be a comma-separated list of expressions", param),
+				 errdetail("Got: %s", targets)));
+	return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
+}
+
+/* Reject what a query cannot compute row by row. */
+static void
+check_no_unsupported_nodes(Query *query, const char *param)
+{
+	if (query->hasSubLinks)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("subqueries are not supported in %s", param)));
+	if (query->hasWindowFuncs)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("window functions are not supported in %s", param)));
+	if (query->hasTargetSRFs)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-returning functions are not supported in %s", param)));
+}
+
+/* The group_by expressions, each checked to be groupable. */
+static List *
+analyze_group_by(Oid source, const char *group_by)
+{
+	Query	   *query = analyze_target_list(source, group_by, "group_by");
+
+	check_no_unsupported_nodes(query, "group_by");
+	if (query->hasAggs)
+		ereport(ERROR,
+				(errcode(ERRCODE_GROUPING_ERROR),
+				 errmsg("aggregate functions are not allowed in group_by")));
+	sa_foreach_node(TargetEntry, te, query->targetList)
+	{
+		if (strcmp(te->resname, "?column?") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("group_by expression needs a name"),
+					 errhint("Write the expression with an alias, as in \"lower(page) AS page\".")));
+	}
+	return query->targetList;
+}
+
+/* The aggregate calls, each a bare call that streamagg can maintain. */
+static List *
+analyze_aggregates(Oid source, const char *aggregates)
+{
+	Query	   *query = analyze_target_list(source, aggregates, "aggregates");
+
+	check_no_unsupported_nodes(query, "aggregates");
+	sa_foreach_node(TargetEntry, te, query->targetList)
+	{
+		Aggref	   *aggref;
+
+		if (!IsA(te->expr, Aggref))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" in aggregates is not an aggregate call",
+							te->resname),
+					 errdetail("Each item of aggregates must be one aggregate function call, such as sum(amount) AS revenue."),
+					 errhint("Compute expressions over aggregates when reading the sink.")));
+		aggref = (Aggref *) te->expr;
+		if (aggref->aggkind != AGGKIND_NORMAL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ordered-set aggregate \"%s\" is not supported",
+							te->resname)));
+		if (aggref->aggdistinct != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT inside aggregate \"%s\" is not supported",
+							te->resname),
+					 errdetail("A streaming aggregate sees each row once and keeps no set of seen values.")));
+		if (aggref->aggorder != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ORDER BY inside aggregate \"%s\" is not supported",
+							te->resname),
+					 errdetail("Rows of a stream arrive in no defined order.")));
+	}
+	return query->targetList;
+}
+
+/* Deparse analysed expressions back to text, each followed by its alias. */
+static char *
+deparse_target_list(Oid source, List *targets)
+{
+	List	   *context = deparse_context_for(get_rel_name(source), source);
+	StringInfoData buf;
+	int			nestlevel = sa_pin_search_path();
+
+	initStringInfo(&buf);
+	sa_foreach_node(TargetEntry, te, targets)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfo(&buf, "%s AS %s",
+						 deparse_expression((Node *) te->expr, context,
+											false, false),
+						 quote_identifier(te->resname));
+	}
+	sa_unpin_search_path(nestlevel);
+	return buf.data;
+}
+
+/*
+ * Analyse the user's texts with the caller's search_path and return them
+ * normalized (see the file header).
+ */
+void
+sa_normalize_definition(Oid source, const char *aggregates,
+						const char *group_by, char **aggregates_out,
+						char **group_by_out)
+{
+	*aggregates_out = deparse_target_list(source,
+										  analyze_aggregates(source, aggregates));
+	*group_by_out = NULL;
+	if (group_by != NULL)
+		*group_by_out = deparse_target_list(source,
+											analyze_group_by(source, group_by));
+}
+
+/*
+ * Check the parameters of a definition (DESIGN.md 3.5 and 3.6) before
+ * anything is created.  Intervals arrive as microseconds: intervals with
+ * months were rejected when they were converted (api.c).
+ */
+void
+sa_validate_definition(const SaDefinition *def)
+{
+	if (def->has_session && def->has_window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session_gap cannot be combined with window_size"),
+				 errhint("A query has either fixed windows (window_size, window_slide) or session windows (session_gap).")));
+	if (def->has_session && def->output_mode == SA_OUTPUT_UPDATE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("update output mode is not allowed with session windows"),
+				 errdetail("A session can merge with others, so rows already written could not be taken back."),
+				 errhint("Use output_mode 'append' or 'complete'.")));
+	if (def->has_session && def->group_by == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session windows need at least one group_by column")));
+	if (def->has_session && def->session_gap <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session_gap must be positive")));
+	if (def->has_session)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("session windows are not supported yet"),
+				 errdetail("Queries with session_gap will be accepted in a later release."),
+				 errhint("Use window_size for tumbling or sliding windows.")));
+	if (def->has_window)
+	{
+		if (def->window_size <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("window_size must be positive")));
+		if (def->window_slide <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("window_slide must be positive")));
+		if (def->window_slide > def->window_size)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("window_slide must not be larger than window_size")));
+		if (def->window_offset >= def->window_slide ||
+			def->window_offset <= -def->window_slide)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the absolute value of window_offset must be smaller than window_slide")));
+	}
+	if (def->has_watermark && def->watermark_delay < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("watermark must not be negative")));
+	if (def->has_trigger_interval && def->trigger_interval < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trigger_interval must not be negative")));
+	if (def->output_mode == SA_OUTPUT_APPEND && !def->has_watermark)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("append output mode requires a watermark"),
+				 errdetail("In append mode a window is written once, when the watermark closes it; without a watermark no window ever closes."),
+				 errhint("Give a watermark, or use output_mode 'update' or 'complete'.")));
+	if (def->output_mode == SA_OUTPUT_APPEND && !def->has_window &&
+		!def->has_session)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("append output mode requires a window"),
+				 errhint("Give window_size.")));
+}
+
+/* Look up the event-time column: it must exist and be a timestamp. */
+static Oid
+event_time_type(Oid source, const char *column)
+{
+	AttrNumber	attnum = get_attnum(source, column);
+	Oid			type;
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, get_rel_name(source)),
+				 errhint("event_time names a column of the source table.")));
+	type = getBaseType(get_atttype(source, attnum));
+	if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("event_time column \"%s\" must be of type timestamp with time zone or timestamp",
+						column),
+				 errdetail("Column \"%s\" has type %s.", column,
+						   format_type_be(get_atttype(source, attnum)))));
+	return get_atttype(source, attnum);
+}
+
+/* Add an expression to the batch query's select list. */
+static void
+append_batch_column(SaQuery *q, StringInfo buf, Node *expr, List *context)
+{
+	if (q->batch_ncols > 0)
+		appendStringInfoString(buf, ", ");
+	appendStringInfoString(buf, deparse_expression(expr, context, false, false));
+	q->batch_types[q->batch_ncols++] = exprType(expr);
+}
+
+/* How many batch columns the aggregates need: arguments and filters. */
+static int
+count_aggregate_inputs(List *aggs)
+{
+	int			n = 0;
+
+	sa_foreach_node(TargetEntry, te, aggs)
+	{
+		Aggref	   *aggref = (Aggref *) te->expr;
+
+		n += list_length(aggref->args) + (aggref->aggfilter ? 1 : 0);
+	}
+	return n;
+}
+
+/*
+ * Compile a stored definition: analyse its normalized texts, look up its
+ * aggregates and key operators, and build the batch query.  The result and
+ * everything it points to live in a new memory context under the current one.
+ */
+SaQuery *
+sa_compile_query(const SaDefinition *def)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "streamagg query",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SaQuery    *q = palloc0(sizeof(SaQuery));
+	int			nestlevel = sa_pin_search_path();
+	List	   *keys = NIL;
+	List	   *aggs;
+	List	   *context;
+	StringInfoData cols;
+	Relation	rel;
+	Oid			et_type;
+	char	   *predicate;
+	int			i;
+
+	q->cxt = cxt;
+	q->def = *def;
+	q->def.name = pstrdup(def->name);
+	q->def.event_time = pstrdup(def->event_time);
+
+	/* the source must still exist: lock it for the rest of the transaction */
+	rel = table_open(def->source, AccessShareLock);
+	table_close(rel, NoLock);
+	q->source_qualified = qualified_relation_name(def->source);
+	et_type = event_time_type(def->source, def->event_time);
+	if (get_attnum(def->source, SA_XID_COLUMN) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source \"%s\" has lost its column \"%s\"",
+						get_rel_name(def->source), SA_XID_COLUMN)));
+
+	if (def->group_by)
+		keys = analyze_group_by(def->source, def->group_by);
+	aggs = analyze_aggregates(def->source, def->aggregates);
+
+	context = deparse_context_for(get_rel_name(def->source), def->source);
+	initStringInfo(&cols);
+	q->batch_ncols = 0;
+	q->batch_types = palloc(sizeof(Oid) * (1 + list_length(keys) +
+										   count_aggregate_inputs(aggs)));
+	q->batch_types[q->batch_ncols++] = et_type;
+	appendStringInfoString(&cols, quote_identifier(def->event_time));
+
+	q->nkeys = list_length(keys);
+	q->key_names = palloc0(sizeof(char *) * (q->nkeys + 1));
+	q->key_types = palloc0(sizeof(Oid) * (q->nkeys + 1));
+	q->key_typmods = palloc0(sizeof(int32) * (q->nkeys + 1));
+	q->key_collations = palloc0(sizeof(Oid) * (q->nkeys + 1));
+	q->key_eq = palloc0(sizeof(FmgrInfo) * (q->nkeys + 1));
+	q->key_hash = palloc0(sizeof(FmgrInfo) * (q->nkeys + 1));
+	q->key_desc = CreateTemplateTupleDesc(q->nkeys);
+	i = 0;
+	sa_foreach_node(TargetEntry, te, keys)
+	{
+		Node	   *expr = (Node *) te->expr;
+		Oid			eqop;
+		Oid			hashfn;
+		bool		hashable;
+
+		q->key_names[i] = pstrdup(te->resname);
+		q->key_types[i] = exprType(expr);
+		q->key_typmods[i] = exprTypmod(expr);
+		q->key_collations[i] = exprCollation(expr);
+		get_sort_group_operators(q->key_types[i], false, true, false,
+								 NULL, &eqop, NULL, &hashable);
+		if (!hashable || !get_op_hash_functions(eqop, &hashfn, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("group_by column \"%s\" of type %s cannot be grouped by hashing",
+							te->resname, format_type_be(q->key_types[i]))));
+		fmgr_info(get_opcode(eqop), &q->key_eq[i]);
+		fmgr_info(hashfn, &q->key_hash[i]);
+		TupleDescInitEntry(q->key_desc, i + 1, te->resname, q->key_types[i],
+						   q->key_typmods[i], 0);
+		TupleDescInitEntryCollation(q->key_desc, i + 1, q->key_collations[i]);
+		append_batch_column(q, &cols, expr, context);
+		i++;
+	}
+
+	q->naggs = list_length(aggs);
+	q->aggs = palloc0(sizeof(SaAggregate) * q->naggs);
+	q->state_desc = CreateTemplateTupleDesc(q->naggs);
+	i = 0;
+	sa_foreach_node(TargetEntry, te, aggs)
+	{
+		Aggref	   *aggref = (Aggref *) te->expr;
+		int			firstarg = q->batch_ncols;
+		int			filterarg = -1;
+		SaAggregate *agg = &q->aggs[i];
+
+		sa_foreach_node(TargetEntry, arg, aggref->args)
+			append_batch_column(q, &cols, (Node *) arg->expr, context);
+		if (aggref->aggfilter)
+		{
+			filterarg = q->batch_ncols;
+			append_batch_column(q, &cols, (Node *) aggref->aggfilter,
+								context);
+		}
+		sa_agg_setup(agg, aggref, te->resname, firstarg, filterarg);
+		TupleDescInitEntry(q->state_desc, i + 1, te->resname,
+						   agg->has_serialfn ? BYTEAOID : agg->transtype,
+						   -1, 0);
+		i++;
+	}
+
+	/*
+	 * The batch: rows whose inserting transaction is visible in the new
+	 * snapshot ($2) and was not in the previous one ($1).  Transactions
+	 * older than the previous snapshot's xmin were all visible to it, so the
+	 * range bounds the scan (DESIGN.md 4.2).  Rows from before the column
+	 * was added have no transaction id and belong to the first batch.
+	 */
+	predicate = psprintf("CASE WHEN $1 IS NULL "
+						 "THEN %s IS NULL OR pg_catalog.pg_visible_in_snapshot(%s, $2) "
+						 "ELSE %s >= pg_catalog.pg_snapshot_xmin($1) "
+						 "AND %s < pg_catalog.pg_snapshot_xmax($2) "
+						 "AND pg_catalog.pg_visible_in_snapshot(%s, $2) "
+						 "AND NOT pg_catalog.pg_visible_in_snapshot(%s, $1) END",
+						 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN,
+						 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN);
+	q->batch_sql = psprintf("SELECT %s FROM %s WHERE %s",
+							cols.data, q->source_qualified, predicate);
+	q->pending_sql = psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
+							  q->source_qualified, predicate);
+
+	sa_unpin_search_path(nestlevel);
+	MemoryContextSwitchTo(old);
+	return q;
+}

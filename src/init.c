@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *	  Library entry point: GUCs, shared memory hooks, the launcher's
+ *	  registration and the commit hook that wakes workers.
+ *
+ * streamagg must be in shared_preload_libraries: its workers and shared
+ * memory exist only then.  Loading it any other way (CREATE EXTENSION in a
+ * server where it is not preloaded) fails with a hint.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "commands/dbcommands.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+int			sa_wait_poll_ms = 10;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* Set by the source trigger; the worker is woken when this transaction commits. */
+static bool wake_worker_at_commit = false;
+
+static void
+sa_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	sa_shmem_request();
+}
+
+static void
+sa_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	sa_shmem_startup();
+}
+
+/*
+ * Wake the database's worker once the producer's events are visible: at
+ * XACT_EVENT_COMMIT the transaction is already out of the proc array.
+ */
+static void
+sa_wakeup_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_worker_at_commit)
+				sa_wake_database_worker(MyDatabaseId);
+			wake_worker_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_worker_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * DROP DATABASE waits for every backend connected to the database, our
+ * worker included: stop the worker first, and keep it stopped.
+ */
+static void
+sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, DropdbStmt))
+	{
+		Oid			dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname,
+											 true);
+
+		if (OidIsValid(dboid))
+			sa_stop_database_worker(dboid);
+	}
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+PG_FUNCTION_INFO_V1(sa_source_committed);
+
+/*
+ * Statement-level AFTER INSERT trigger on sources.  It only remembers that
+ * this transaction produced events; the cost for producers is one call per
+ * statement.
+ */
+Datum
+sa_source_committed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("streamagg.source_committed() must be called as a trigger")));
+	wake_worker_at_commit = true;
+	return PointerGetDatum(NULL);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streamagg must be loaded via shared_preload_libraries"),
+				 errhint("Add streamagg to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomIntVariable("streamagg.wait_poll_interval",
+							"How often streamagg.wait() checks for progress.",
+							NULL,
+							&sa_wait_poll_ms,
+							10, 1, 10000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("streamagg");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sa_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sa_shmem_startup_hook;
+
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = sa_process_utility_hook;
+
+	RegisterXactCallback(sa_wakeup_xact_callback, NULL);
+	sa_state_xact_callback_init();
+
+	if (!IsBinaryUpgrade)
+		sa_register_launcher();
+}

@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * streamagg.h
+ *	  Declarations shared by the modules of streamagg.
+ *
+ * The flow of one trigger is event -> batch -> state -> sink:
+ *	  definition.c  compiles a query's catalog row into an SaQuery
+ *	  trigger.c     runs one micro-batch (DESIGN.md 3.4) in one transaction
+ *	  window.c      owns the window formula (3.1) and the watermark rule (3.3)
+ *	  aggregate.c   calls each aggregate's own support functions (4.4)
+ *	  state.c       keeps open windows in memory and in the checkpoint table
+ *	  sink.c        creates, validates and writes the sink table (4.5)
+ *	  catalog.c     reads and writes streamagg's catalog tables
+ *	  api.c         the SQL-callable functions (section 2)
+ *	  launcher.c    the launcher and the shared registry of database workers
+ *	  worker.c      the per-database worker loop
+ *	  security.c    role switching and the pinned search_path
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STREAMAGG_H
+#define STREAMAGG_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+#include "nodes/primnodes.h"
+#include "datatype/timestamp.h"
+
+/*
+ * Iterate over a List of nodes of one type, as PostgreSQL 17's foreach_node:
+ * "var" is declared by the loop; break and continue work as usual.
+ */
+#define sa_foreach_node(type, var, lst) \
+	for (type *var = NULL, *var##_outer = (type *) 1; var##_outer; \
+		 var##_outer = NULL) \
+		for (ForEachState var##_state = {(lst), 0}; \
+			 var##_state.l != NIL && \
+			 var##_state.i < var##_state.l->length && \
+			 (var = lfirst_node(type, &var##_state.l->elements[var##_state.i]), true); \
+			 var##_state.i++)
+
+/* Name of the column create_query adds to a source table. */
+#define SA_XID_COLUMN "streamagg_xid"
+
+/* Microseconds between the PostgreSQL epoch (2000) and the Unix epoch. */
+#define SA_UNIX_EPOCH_OFFSET_USEC \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+typedef enum SaOutputMode
+{
+	SA_OUTPUT_APPEND,
+	SA_OUTPUT_UPDATE,
+	SA_OUTPUT_COMPLETE
+} SaOutputMode;
+
+/*
+ * A query's definition as stored in streamagg.query_def.  Intervals are kept
+ * as microseconds; "has_*" says whether the parameter was given.
+ */
+typedef struct SaDefinition
+{
+	int32		query_id;
+	char	   *name;
+	Oid			source;
+	char	   *event_time;
+	char	   *aggregates;		/* normalized, fully qualified text */
+	char	   *group_by;		/* normalized text, or NULL */
+	bool		has_window;
+	int64		window_size;
+	int64		window_slide;
+	int64		window_offset;
+	bool		has_session;
+	int64		session_gap;
+	bool		has_watermark;
+	int64		watermark_delay;
+	SaOutputMode output_mode;
+	Oid			sink;
+	bool		has_trigger_interval;
+	int64		trigger_interval;
+	Oid			owner;
+	bool		paused;
+} SaDefinition;
+
+/* One aggregate call of a query, with everything needed to call it. */
+typedef struct SaAggregate
+{
+	char	   *name;			/* sink column */
+	Oid			aggfnoid;
+	Oid			resulttype;
+	int32		resulttypmod;
+	int			numargs;		/* aggregated arguments */
+	int			firstarg;		/* index of its first argument in a batch row */
+	int			filterarg;		/* index of its FILTER value, or -1 */
+	Oid			inputcollation;
+	Oid			transtype;
+	int16		transtyplen;
+	bool		transtypbyval;
+	bool		transfn_strict;
+	bool		finalfn_strict;
+	bool		finalfn_extra;
+	Datum		initvalue;
+	bool		initvalue_isnull;
+	bool		has_finalfn;
+	bool		has_serialfn;	/* transtype internal: stored serialized */
+	FmgrInfo	transfn;
+	FmgrInfo	finalfn;
+	FmgrInfo	serialfn;
+	FmgrInfo	deserialfn;
+} SaAggregate;
+
+/*
+ * A compiled query: the definition plus everything derived from it that a
+ * trigger needs.  Lives in its own memory context; built by definition.c.
+ */
+typedef struct SaQuery
+{
+	MemoryContext cxt;
+	SaDefinition def;
+
+	/* group key */
+	int			nkeys;
+	char	  **key_names;
+	Oid		   *key_types;
+	int32	   *key_typmods;
+	Oid		   *key_collations;
+	FmgrInfo   *key_eq;
+	FmgrInfo   *key_hash;
+
+	/* aggregates */
+	int			naggs;
+	SaAggregate *aggs;
+
+	/* batch row layout: event time, keys, aggregate arguments and filters */
+	int			batch_ncols;
+	Oid		   *batch_types;	/* type of each batch column */
+	char	   *batch_sql;		/* $1 previous snapshot, $2 new snapshot */
+	char	   *pending_sql;	/* does the batch of ($1, $2) have rows? */
+
+	TupleDesc	key_desc;		/* the group key columns */
+	TupleDesc	state_desc;		/* one stored state per aggregate */
+
+	/* sink */
+	char	   *sink_qualified;
+	char	   *sink_upsert_sql;	/* $1 array of the sink's row type */
+	Oid			sink_rowtype;
+	char	   *source_qualified;
+} SaQuery;
+
+/* definition.c */
+extern SaQuery *sa_compile_query(const SaDefinition *def);
+extern void sa_normalize_definition(Oid source, const char *aggregates,
+									const char *group_by,
+									char **aggregates_out,
+									char **group_by_out);
+extern void sa_validate_definition(const SaDefinition *def);
+
+/* window.c */
+extern int	sa_window_count(const SaQuery *q);
+extern int	sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts);
+extern int64 sa_window_end(const SaQuery *q, int64 start);
+extern bool sa_window_is_late(int64 window_end, bool has_watermark,
+							  int64 watermark_for_late_rows);
+extern int64 sa_watermark_advance(bool has_previous, int64 previous,
+								  int64 max_event_time, int64 delay);
+
+/* aggregate.c */
+typedef struct SaAggRuntime SaAggRuntime;
+extern SaAggRuntime *sa_agg_runtime_create(MemoryContext aggcontext);
+extern void sa_agg_init(SaAggregate *agg, Datum *state, bool *isnull);
+extern void sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg,
+						   Datum *state, bool *isnull,
+						   Datum *args, bool *argnulls);
+extern Datum sa_agg_to_stored(SaAggRuntime *rt, SaAggregate *agg,
+							  Datum state, bool isnull);
+extern Datum sa_agg_from_stored(SaAggRuntime *rt, SaAggregate *agg,
+								Datum stored, bool isnull);
+extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
+							 Datum state, bool isnull, bool *result_isnull);
+extern void sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
+						 int firstarg, int filterarg);
+extern void sa_agg_check_storable(Oid aggfnoid, Oid transtype,
+								  const char *aggname);
+
+/* security.c */
+typedef struct SaRoleSave
+{
+	Oid			userid;
+	int			sec_context;
+} SaRoleSave;
+extern void sa_become_role(Oid role, bool restricted, SaRoleSave *save);
+extern void sa_restore_role(SaRoleSave *save);
+extern Oid	sa_extension_owner(void);
+extern int	sa_pin_search_path(void);
+extern void sa_unpin_search_path(int nestlevel);
+
+/* catalog.c */
+extern int64 sa_interval_usec(Interval *iv, const char *param);
+extern SaOutputMode sa_parse_output_mode(const char *mode);
+extern const char *sa_output_mode_name(SaOutputMode mode);
+extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
+									   bool missing_ok);
+extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
+extern List *sa_list_query_ids(void);
+extern void sa_lock_query(int32 query_id);
+
+/* state.c */
+extern void sa_state_xact_callback_init(void);
+
+/* trigger.c */
+typedef struct SaTriggerResult
+{
+	bool		ran;			/* false: no new events, nothing written */
+	int64		batch_id;
+	int64		rows;
+} SaTriggerResult;
+extern SaTriggerResult sa_run_trigger(int32 query_id);
+
+/* The batch the last trigger of this backend planned, for its retry. */
+typedef struct SaPlannedBatch
+{
+	int32		query_id;
+	int64		batch_id;
+	Datum		snapshot;		/* pg_snapshot, or 0 */
+} SaPlannedBatch;
+extern SaPlannedBatch sa_last_planned_batch(void);
+extern void sa_forget_compiled(int32 query_id);
+extern SaQuery *sa_get_compiled(int32 query_id);
+
+/* sink.c */
+extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
+							bool *created);
+extern char *sa_build_sink_upsert(SaQuery *q);
+
+/* launcher.c */
+extern void sa_shmem_request(void);
+extern void sa_shmem_startup(void);
+extern void sa_register_launcher(void);
+extern void sa_request_database_worker(Oid dboid);
+extern void sa_wake_database_worker(Oid dboid);
+extern void sa_stop_database_worker(Oid dboid);
+extern uint64 sa_worker_attach(Oid dboid);
+extern void sa_worker_detach(Oid dboid, bool idle, uint64 generation);
+PGDLLEXPORT void sa_launcher_main(Datum arg);
+
+/* worker.c */
+PGDLLEXPORT void sa_worker_main(Datum arg);
+
+/* init.c: GUCs */
+extern int	sa_wait_poll_ms;
+
+#endif							/* STREAMAGG_H */

@@ -1,0 +1,558 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger.c
+ *	  One trigger of a query: DESIGN.md 3.4, steps 1 to 5, in the caller's
+ *	  transaction.
+ *
+ *	  1. read the batch: the events committed between the snapshot the last
+ *	     trigger consumed and a new one (or the planned one, on a retry);
+ *	  2. skip rows with a NULL event time, drop rows of windows that the
+ *	     previous watermark W(N-1) has closed (not in complete mode);
+ *	  3. update the state of every (window, key) the rows fall into;
+ *	  4. compute W(N) and emit to the sink by output mode, then evict;
+ *	  5. record the checkpoint and the batch's progress.
+ *
+ * The caller commits: source position, state, sink and progress become
+ * visible together or not at all.  A batch with no rows writes nothing.
+ * The query's lock serialises triggers of one query across backends.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "state.h"
+
+/* Rows fetched from the batch cursor at a time. */
+#define BATCH_FETCH_ROWS 10000
+
+/* Progress of the stream as recorded in streamagg.checkpoint. */
+typedef struct Checkpoint
+{
+	bool		has_batch;
+	int64		last_batch_id;
+	Datum		consumed_snapshot;	/* NULL before the first batch */
+	bool		has_consumed;
+	bool		has_planned;
+	int64		planned_batch_id;
+	Datum		planned_snapshot;
+	bool		has_watermark;
+	int64		watermark;
+	bool		has_max_event_time;
+	int64		max_event_time;
+	bool		has_last_batch_at;
+	TimestampTz last_batch_at;
+} Checkpoint;
+
+/* Counters of one batch (DESIGN.md 3.7). */
+typedef struct BatchCounts
+{
+	int64		input_rows;
+	int64		late_rows;
+	int64		null_time_rows;
+	bool		has_event_time;
+	int64		event_time_min;
+	int64		event_time_max;
+	int64		sink_rows;
+} BatchCounts;
+
+/* A copy of a varlena Datum in another memory context. */
+static Datum
+copy_varlena_to(MemoryContext cxt, Datum value)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(value);
+	Size		len = VARSIZE_ANY(v);
+	void	   *copy = MemoryContextAlloc(cxt, len);
+
+	memcpy(copy, v, len);
+	return PointerGetDatum(copy);
+}
+
+/* Compiled queries of this backend, by query id. */
+typedef struct CompiledEntry
+{
+	int32		query_id;
+	SaQuery    *q;
+} CompiledEntry;
+
+static HTAB *compiled = NULL;
+
+/* The batch planned by the last trigger (in TopMemoryContext). */
+static SaPlannedBatch last_plan = {0, 0, (Datum) 0};
+
+SaPlannedBatch
+sa_last_planned_batch(void)
+{
+	return last_plan;
+}
+
+static void
+remember_plan(int32 query_id, int64 batch_id, Datum snapshot)
+{
+	if (last_plan.snapshot != (Datum) 0)
+		pfree(DatumGetPointer(last_plan.snapshot));
+	last_plan.query_id = query_id;
+	last_plan.batch_id = batch_id;
+	last_plan.snapshot = copy_varlena_to(TopMemoryContext, snapshot);
+}
+
+/* The compiled form of a query, compiled on first use in this backend. */
+SaQuery *
+sa_get_compiled(int32 query_id)
+{
+	CompiledEntry *entry;
+	bool		found;
+
+	if (compiled == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(CompiledEntry);
+		compiled = hash_create("streamagg compiled queries", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(compiled, &query_id, HASH_FIND, &found);
+	if (!found)
+	{
+		SaDefinition def;
+		SaQuery    *q;
+		MemoryContext old;
+
+		sa_load_definition_by_id(query_id, &def);
+
+		q = sa_compile_query(&def);
+		old = MemoryContextSwitchTo(q->cxt);
+		sa_build_sink_upsert(q);
+		MemoryContextSwitchTo(old);
+		MemoryContextSetParent(q->cxt, TopMemoryContext);
+		entry = hash_search(compiled, &query_id, HASH_ENTER, &found);
+		entry->q = q;
+	}
+	return entry->q;
+}
+
+/* Drop this backend's compiled form and state cache of a query. */
+void
+sa_forget_compiled(int32 query_id)
+{
+	CompiledEntry *entry;
+
+	sa_state_forget(query_id);
+	if (compiled == NULL)
+		return;
+	entry = hash_search(compiled, &query_id, HASH_FIND, NULL);
+	if (entry)
+	{
+		SaQuery    *q = entry->q;
+
+		hash_search(compiled, &query_id, HASH_REMOVE, NULL);
+		MemoryContextDelete(q->cxt);
+	}
+}
+
+static int64
+timestamp_or(HeapTuple tuple, TupleDesc desc, int col, bool *has)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*has = !isnull;
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+static void
+read_checkpoint(int32 query_id, Checkpoint *cp)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT last_batch_id, consumed_snapshot, planned_batch_id, "
+						  "planned_snapshot, watermark, max_event_time, last_batch_at "
+						  "FROM streamagg.checkpoint WHERE query_id = $1",
+						  1, &argtype, &arg, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "checkpoint of streaming query %d is missing", query_id);
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(cp, 0, sizeof(*cp));
+	d = SPI_getbinval(tuple, desc, 1, &isnull);
+	cp->has_batch = !isnull;
+	cp->last_batch_id = isnull ? -1 : DatumGetInt64(d);
+	d = SPI_getbinval(tuple, desc, 2, &isnull);
+	cp->has_consumed = !isnull;
+	if (!isnull)
+		cp->consumed_snapshot = copy_varlena_to(caller, d);
+	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	cp->has_planned = !isnull;
+	cp->planned_batch_id = isnull ? 0 : DatumGetInt64(d);
+	d = SPI_getbinval(tuple, desc, 4, &isnull);
+	if (cp->has_planned && !isnull)
+		cp->planned_snapshot = copy_varlena_to(caller, d);
+	else
+		cp->has_planned = false;
+	cp->watermark = timestamp_or(tuple, desc, 5, &cp->has_watermark);
+	cp->max_event_time = timestamp_or(tuple, desc, 6, &cp->has_max_event_time);
+	cp->last_batch_at = timestamp_or(tuple, desc, 7, &cp->has_last_batch_at);
+	SPI_finish();
+}
+
+static Datum
+current_snapshot(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		isnull;
+	Datum		snapshot;
+
+	SPI_connect();
+	SPI_execute("SELECT pg_catalog.pg_current_snapshot()", false, 1);
+	snapshot = copy_varlena_to(caller,
+							 SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return snapshot;
+}
+
+/* Check that the batch query still yields the types the query was compiled for. */
+static void
+check_batch_types(SaQuery *q, TupleDesc desc)
+{
+	for (int i = 0; i < q->batch_ncols; i++)
+		if (desc->natts != q->batch_ncols ||
+			TupleDescAttr(desc, i)->atttypid != q->batch_types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source of streaming query \"%s\" has changed",
+							q->def.name),
+					 errdetail("A column used by the query has a different type than when the query was compiled.")));
+}
+
+/*
+ * Steps 1 to 3: read the batch and fold it into the state.  Runs as the
+ * query's owner.
+ */
+static void
+consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
+			  const Checkpoint *cp, Datum new_snapshot, BatchCounts *counts)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2];
+	char		argnulls[2];
+	Datum	   *values = palloc(sizeof(Datum) * q->batch_ncols);
+	bool	   *nulls = palloc(sizeof(bool) * q->batch_ncols);
+	int64	   *starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
+	MemoryContext fetchcxt = AllocSetContextCreate(work->cxt, "streamagg fetch",
+												   ALLOCSET_DEFAULT_SIZES);
+	Portal		portal;
+	bool		late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
+		q->def.has_window && cp->has_watermark;
+	int64		watermark_for_late_rows = cp->watermark;
+
+	args[0] = cp->consumed_snapshot;
+	argnulls[0] = cp->has_consumed ? ' ' : 'n';
+	args[1] = new_snapshot;
+	argnulls[1] = ' ';
+
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, q->batch_sql, 2, argtypes, args,
+									   argnulls, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, BATCH_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		check_batch_types(q, SPI_tuptable->tupdesc);
+		old = MemoryContextSwitchTo(fetchcxt);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			int64		t;
+			int			nwindows;
+
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+							  values, nulls);
+			counts->input_rows++;
+			t = DatumGetTimestampTz(values[0]);
+			if (nulls[0] || TIMESTAMP_NOT_FINITE(t))
+			{
+				counts->null_time_rows++;
+				continue;
+			}
+			if (!counts->has_event_time || t < counts->event_time_min)
+				counts->event_time_min = t;
+			if (!counts->has_event_time || t > counts->event_time_max)
+				counts->event_time_max = t;
+			counts->has_event_time = true;
+
+			if (q->def.has_window)
+				nwindows = sa_windows_for_time(q, t, starts);
+			else
+			{
+				starts[0] = 0;
+				nwindows = 1;
+			}
+			for (int w = 0; w < nwindows; w++)
+			{
+				int64		end = q->def.has_window ? sa_window_end(q, starts[w]) : 0;
+				SaGroup    *group;
+
+				if (late_check &&
+					sa_window_is_late(end, true, watermark_for_late_rows))
+				{
+					counts->late_rows++;
+					continue;
+				}
+				group = sa_state_touch(store, work, starts[w], end,
+									   values + 1, nulls + 1);
+				for (int a = 0; a < q->naggs; a++)
+				{
+					SaAggregate *agg = &q->aggs[a];
+
+					if (agg->filterarg >= 0 &&
+						(nulls[agg->filterarg] ||
+						 !DatumGetBool(values[agg->filterarg])))
+						continue;
+					sa_agg_advance(work->rt, agg, &group->work_values[a],
+								   &group->work_nulls[a],
+								   values + agg->firstarg,
+								   nulls + agg->firstarg);
+				}
+			}
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(fetchcxt);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* Step 5: the checkpoint and the batch's progress row. */
+static void
+record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
+				bool has_watermark, int64 watermark,
+				const Checkpoint *cp, const BatchCounts *counts,
+				TimestampTz started_at, double duration_ms,
+				int64 state_total, int64 state_updated)
+{
+	bool		has_max = cp->has_max_event_time || counts->has_event_time;
+	int64		max_event_time = cp->max_event_time;
+	Oid			cptypes[6] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		cpargs[6];
+	char		cpnulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			logtypes[15] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
+		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		logargs[15];
+	char		lognulls[15];
+	double		since_last;
+
+	if (counts->has_event_time &&
+		(!cp->has_max_event_time || counts->event_time_max > max_event_time))
+		max_event_time = counts->event_time_max;
+
+	cpargs[0] = Int32GetDatum(q->def.query_id);
+	cpargs[1] = Int64GetDatum(batch_id);
+	cpargs[2] = snapshot;
+	cpargs[3] = TimestampTzGetDatum(watermark);
+	cpnulls[3] = has_watermark ? ' ' : 'n';
+	cpargs[4] = TimestampTzGetDatum(max_event_time);
+	cpnulls[4] = has_max ? ' ' : 'n';
+	cpargs[5] = TimestampTzGetDatum(started_at);
+
+	memset(lognulls, ' ', sizeof(lognulls));
+	logargs[0] = Int32GetDatum(q->def.query_id);
+	logargs[1] = Int64GetDatum(batch_id);
+	logargs[2] = TimestampTzGetDatum(started_at);
+	logargs[3] = Float8GetDatum(duration_ms);
+	logargs[4] = Int64GetDatum(counts->input_rows);
+	since_last = cp->has_last_batch_at ?
+		(double) (started_at - cp->last_batch_at) / USECS_PER_SEC : 0;
+	logargs[5] = Float8GetDatum(since_last > 0 ? counts->input_rows / since_last : 0);
+	lognulls[5] = since_last > 0 ? ' ' : 'n';
+	logargs[6] = Float8GetDatum(duration_ms > 0 ?
+								counts->input_rows / (duration_ms / 1000.0) : 0);
+	lognulls[6] = duration_ms > 0 ? ' ' : 'n';
+	logargs[7] = TimestampTzGetDatum(counts->event_time_min);
+	logargs[8] = TimestampTzGetDatum(counts->event_time_max);
+	lognulls[7] = lognulls[8] = counts->has_event_time ? ' ' : 'n';
+	logargs[9] = TimestampTzGetDatum(watermark);
+	lognulls[9] = has_watermark ? ' ' : 'n';
+	logargs[10] = Int64GetDatum(state_total);
+	logargs[11] = Int64GetDatum(state_updated);
+	logargs[12] = Int64GetDatum(counts->late_rows);
+	logargs[13] = Int64GetDatum(counts->null_time_rows);
+	logargs[14] = Int64GetDatum(counts->sink_rows);
+
+	SPI_connect();
+	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
+						  "consumed_snapshot = $3, planned_batch_id = NULL, "
+						  "planned_snapshot = NULL, watermark = $4, "
+						  "max_event_time = $5, last_batch_at = $6, "
+						  "last_error = NULL, last_error_at = NULL, failures = 0, "
+						  "retry_at = NULL WHERE query_id = $1",
+						  6, cptypes, cpargs, cpnulls, false, 0);
+	SPI_execute_with_args("INSERT INTO streamagg.batch_log VALUES "
+						  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+						  15, logtypes, logargs, lognulls, false, 0);
+	SPI_execute_with_args("DELETE FROM streamagg.batch_log "
+						  "WHERE query_id = $1 AND batch_id <= $2 - 100",
+						  2, logtypes, logargs, NULL, false, 0);
+	SPI_finish();
+}
+
+/*
+ * Step 4: the groups to write to the sink, by output mode (DESIGN.md 3.4):
+ * append writes the windows the watermark closed, once; update and complete
+ * write every group changed by this batch.
+ */
+static int
+groups_to_emit(SaQuery *q, SaTriggerWork *work, List *closed,
+			   SaGroup ***emit)
+{
+	int			n = 0;
+
+	if (q->def.output_mode == SA_OUTPUT_APPEND)
+	{
+		ListCell   *lc;
+
+		*emit = palloc(sizeof(SaGroup *) * (list_length(closed) + 1));
+		foreach(lc, closed)
+			(*emit)[n++] = (SaGroup *) lfirst(lc);
+	}
+	else
+	{
+		*emit = work->touched;
+		n = work->ntouched;
+	}
+	return n;
+}
+
+/*
+ * Run one trigger of a query in the current transaction.  Errors propagate:
+ * the caller's transaction aborts and nothing of the batch remains.
+ */
+SaTriggerResult
+sa_run_trigger(int32 query_id)
+{
+	SaTriggerResult result = {false, -1, 0};
+	SaQuery    *q;
+	Checkpoint	cp;
+	Datum		new_snapshot;
+	int64		batch_id;
+	SaStateStore *store;
+	SaTriggerWork work;
+	BatchCounts counts;
+	SaRoleSave	role;
+	Oid			catalog_owner = sa_extension_owner();
+	TimestampTz started_at = GetCurrentTimestamp();
+	instr_time	start_time;
+	instr_time	duration;
+	bool		has_watermark;
+	int64		watermark = 0;
+	List	   *closed = NIL;
+	SaGroup   **emit;
+	int			nemit;
+	int			nestlevel;
+	MemoryContext old;
+
+	INSTR_TIME_SET_CURRENT(start_time);
+	sa_lock_query(query_id);
+	q = sa_get_compiled(query_id);
+	nestlevel = sa_pin_search_path();
+
+	read_checkpoint(query_id, &cp);
+	new_snapshot = cp.has_planned ? cp.planned_snapshot : current_snapshot();
+	batch_id = cp.has_planned ? cp.planned_batch_id : cp.last_batch_id + 1;
+	remember_plan(query_id, batch_id, new_snapshot);
+
+	memset(&work, 0, sizeof(work));
+	work.cxt = AllocSetContextCreate(CurrentMemoryContext, "streamagg trigger",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work.cxt);
+	work.rt = sa_agg_runtime_create(work.cxt);
+	work.touched_size = 64;
+	work.touched = palloc(sizeof(SaGroup *) * work.touched_size);
+	memset(&counts, 0, sizeof(counts));
+
+	sa_become_role(catalog_owner, false, &role);
+	store = sa_state_begin(q, cp.last_batch_id);
+	sa_restore_role(&role);
+
+	/* steps 1-3, as the query's owner */
+	sa_become_role(q->def.owner, true, &role);
+	consume_batch(q, store, &work, &cp, new_snapshot, &counts);
+	sa_restore_role(&role);
+
+	if (counts.input_rows == 0 && !cp.has_planned)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(work.cxt);
+		sa_unpin_search_path(nestlevel);
+		return result;
+	}
+
+	/* step 4: the new watermark, emission and eviction */
+	has_watermark = cp.has_watermark;
+	watermark = cp.watermark;
+	if (q->def.has_watermark && counts.has_event_time)
+	{
+		int64		max_seen = counts.event_time_max;
+
+		if (cp.has_max_event_time && cp.max_event_time > max_seen)
+			max_seen = cp.max_event_time;
+		watermark = sa_watermark_advance(cp.has_watermark, cp.watermark,
+										 max_seen, q->def.watermark_delay);
+		has_watermark = true;
+	}
+	sa_state_store_touched(store, &work);
+	if (has_watermark && q->def.has_window &&
+		q->def.output_mode != SA_OUTPUT_COMPLETE)
+		closed = sa_state_closed_groups(store, watermark);
+	nemit = groups_to_emit(q, &work, closed, &emit);
+
+	sa_become_role(q->def.owner, true, &role);
+	counts.sink_rows = sa_write_sink(q, store, &work, emit, nemit);
+	sa_restore_role(&role);
+
+	/* step 5, as the owner of streamagg's tables */
+	sa_become_role(catalog_owner, false, &role);
+	sa_state_checkpoint(store, &work, has_watermark && q->def.has_window,
+						watermark);
+	sa_state_evict(store, closed);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start_time);
+	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,
+					&counts, started_at, INSTR_TIME_GET_MILLISEC(duration),
+					sa_state_size(store), work.ntouched);
+	sa_restore_role(&role);
+	sa_state_end(store, batch_id);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work.cxt);
+	sa_unpin_search_path(nestlevel);
+
+	result.ran = true;
+	result.batch_id = batch_id;
+	result.rows = counts.input_rows;
+	return result;
+}

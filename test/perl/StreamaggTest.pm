@@ -1,0 +1,159 @@
+# Helpers shared by the TAP tests of streamagg (test/t/*.pl).
+#
+#   my $node = StreamaggTest->new_node('name', 'restart_after_crash = on');
+#   my $p = StreamaggTest->start_producers($node, 'events', rate => 200);
+#   StreamaggTest->stop_producers($p);
+#   StreamaggTest->sink_matches_source($node, 'events', 'q_out', '10 seconds');
+package StreamaggTest;
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# A started node with streamagg preloaded and the extension created in the
+# "postgres" database. Extra lines are appended to postgresql.conf.
+sub new_node
+{
+	my ($class, $name, @conf) = @_;
+
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		join("\n", "shared_preload_libraries = 'streamagg'", @conf) . "\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION streamagg');
+	return $node;
+}
+
+# Start pgbench in the background as a stream of producers on table
+# $source (ts timestamptz, k text, v int): 4 clients, $params{rate}
+# transactions per second in total, until stop_producers or until the server
+# goes away (pgbench clients then abort, which is expected). The mix:
+#   - 5-row inserts, committed at once;
+#   - 1-row inserts that sleep before committing, so that transactions
+#     commit out of order;
+#   - inserts that roll back (v = 1000000: would show in any sum).
+# Event times are spread over 2 minutes from 2023-11-14 22:13:20 UTC.
+sub start_producers
+{
+	my ($class, $node, $source, %params) = @_;
+	my $rate = $params{rate} // 200;
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+
+	my %scripts = (
+		'insert.sql' => qq{
+\\set k random(0, 9)
+\\set v random(1, 1000)
+\\set t random(0, 119)
+INSERT INTO $source (ts, k, v)
+  SELECT to_timestamp(1700000000 + :t), 'k' || :k, :v + g
+  FROM generate_series(1, 5) g;
+},
+		'slow.sql' => qq{
+\\set k random(0, 9)
+\\set v random(1, 1000)
+\\set t random(0, 119)
+BEGIN;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v);
+SELECT pg_sleep(0.05);
+COMMIT;
+},
+		'rollback.sql' => qq{
+\\set k random(0, 9)
+\\set t random(0, 119)
+BEGIN;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, 1000000);
+ROLLBACK;
+});
+	while (my ($file, $text) = each %scripts)
+	{
+		PostgreSQL::Test::Utils::append_to_file("$dir/$file", $text);
+	}
+
+	my $p = { out => '', err => '' };
+	$p->{handle} = IPC::Run::start(
+		[
+			$node->installed_command('pgbench'), '-n',
+			'-c', '4',
+			'-T', '300',
+			'-R', $rate,
+			'-f', "$dir/insert.sql\@8",
+			'-f', "$dir/slow.sql\@3",
+			'-f', "$dir/rollback.sql\@1",
+			'-h', $node->host,
+			'-p', $node->port,
+			'postgres'
+		],
+		'<', \undef,
+		'>', \$p->{out},
+		'2>', \$p->{err},
+		IPC::Run::timeout(2 * $PostgreSQL::Test::Utils::timeout_default));
+	return $p;
+}
+
+# Stop the producers: at once if they still run, otherwise (the server was
+# restarted under them) collect their exit. Their exit status is not
+# checked: clients abort when the server goes away.
+sub stop_producers
+{
+	my ($class, $p) = @_;
+
+	eval { $p->{handle}->signal('INT') if $p->{handle}->pumpable; };
+	eval { $p->{handle}->finish; };
+	note "pgbench: $p->{err}" if $p->{err} ne '';
+	return;
+}
+
+# Poll until $source has at least $n rows (the producers are running).
+sub wait_for_rows
+{
+	my ($class, $node, $source, $n) = @_;
+
+	$node->poll_query_until('postgres',
+		"SELECT count(*) >= $n FROM $source")
+	  or die "timed out waiting for $n rows in $source";
+	return;
+}
+
+# Check, after streamagg.wait(), that an update-mode sink without watermark
+# (count(*) AS n, sum(v) AS s, group by k, tumbling windows of $size) holds
+# exactly the aggregates of every committed event of $source: same totals,
+# and the same rows window by window. Nothing lost, nothing counted twice.
+sub sink_matches_source
+{
+	my ($class, $node, $source, $sink, $size, $name) = @_;
+
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT coalesce(sum(n), 0) || ' rows, sum ' || coalesce(sum(s), 0)
+			   FROM $sink"),
+		$node->safe_psql(
+			'postgres',
+			"SELECT count(*) || ' rows, sum ' || coalesce(sum(v), 0)
+			   FROM $source"),
+		"$name: sink totals equal source totals");
+
+	my $expected = qq{
+		SELECT to_timestamp(floor(extract(epoch FROM ts)
+								  / extract(epoch FROM interval '$size'))
+							* extract(epoch FROM interval '$size')) AS window_start,
+			   k, count(*) AS n, sum(v) AS s
+		  FROM $source GROUP BY 1, 2};
+	my $actual = "SELECT window_start, k, n, s FROM $sink";
+	is( $node->safe_psql(
+			'postgres', qq{
+		SELECT string_agg(side || ' ' || r::text, E'\\n' ORDER BY r::text)
+		  FROM ((SELECT 'only in sink:', r FROM ($actual EXCEPT ALL $expected) r)
+				UNION ALL
+				(SELECT 'missing in sink:', r FROM ($expected EXCEPT ALL $actual) r))
+			   AS d(side, r)}),
+		'',
+		"$name: sink equals source window by window");
+	return;
+}
+
+1;
