@@ -305,7 +305,7 @@ has_pending_events(SaQuery *q, Datum snapshot)
 
 	SPI_connect();
 	SPI_execute_with_args("SELECT consumed_snapshot FROM streamagg.checkpoint "
-						  "WHERE query_id = $1", 1, &idtype, &id, NULL, true, 1);
+						  "WHERE query_id = $1", 1, &idtype, &id, NULL, false, 1);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -314,7 +314,7 @@ has_pending_events(SaQuery *q, Datum snapshot)
 							&isnull);
 	nulls[0] = isnull ? 'n' : ' ';
 	args[1] = snapshot;
-	SPI_execute_with_args(q->pending_sql, 2, argtypes, args, nulls, true, 1);
+	SPI_execute_with_args(q->pending_sql, 2, argtypes, args, nulls, false, 1);
 	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

@@ -129,7 +129,7 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT " DEFINITION_COLUMNS
 								   " FROM streamagg.query_def WHERE %s", where),
-						  1, &argtype, &arg, NULL, true, 1);
+						  1, &argtype, &arg, NULL, false, 1);
 	found = SPI_processed == 1;
 	if (found)
 	{

@@ -353,18 +353,20 @@ sa_launcher_main(Datum arg)
 			bool		wanted;
 			pid_t		pid;
 
+			SpinLockAcquire(&shared->mutex);
+			dboid = shared->slots[i].dboid;
+			wanted = shared->slots[i].wanted;
+			SpinLockRelease(&shared->mutex);
 			if (handles[i] &&
 				GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
 			{
 				pfree(handles[i]);
 				handles[i] = NULL;
-				not_before[i] = TimestampTzPlusMilliseconds(now,
-															WORKER_RESTART_DELAY_MS);
+				/* exited while still wanted: it failed, restart it later */
+				if (wanted)
+					not_before[i] = TimestampTzPlusMilliseconds(now,
+																WORKER_RESTART_DELAY_MS);
 			}
-			SpinLockAcquire(&shared->mutex);
-			dboid = shared->slots[i].dboid;
-			wanted = shared->slots[i].wanted;
-			SpinLockRelease(&shared->mutex);
 			if (OidIsValid(dboid) && wanted && handles[i] == NULL)
 			{
 				/* a fresh request is served at once, a restart after a delay */

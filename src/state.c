@@ -231,7 +231,7 @@ store_load(SaStateStore *store, int64 committed_batch_id)
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT window_start, window_end, group_key, agg_states "
 									   "FROM streamagg.state WHERE query_id = $1",
-									   1, &argtype, &arg, NULL, true, 0);
+									   1, &argtype, &arg, NULL, false, 0);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 10000);
@@ -541,7 +541,8 @@ sa_state_checkpoint(SaStateStore *store, SaTriggerWork *work,
 												  -1, false, TYPALIGN_INT));
 		SPI_execute_with_args("INSERT INTO streamagg.state AS s "
 							  "SELECT $1, w.s, w.e, w.k, w.v "
-							  "FROM pg_catalog.unnest($2, $3, $4, $5) AS w(s, e, k, v) "
+							  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+							  "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v) "
 							  "ON CONFLICT (query_id, window_start, window_end, group_key) "
 							  "DO UPDATE SET agg_states = EXCLUDED.agg_states",
 							  5, types, args, NULL, false, 0);

@@ -264,6 +264,10 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 		q->def.has_window && cp->has_watermark;
 	int64		watermark_for_late_rows = cp->watermark;
 
+	/*
+	 * The cursor takes a snapshot newer than new_snapshot (read_only is
+	 * false), so every row of the batch is visible to it.
+	 */
 	args[0] = cp->consumed_snapshot;
 	argnulls[0] = cp->has_consumed ? ' ' : 'n';
 	args[1] = new_snapshot;
@@ -271,7 +275,7 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL, q->batch_sql, 2, argtypes, args,
-									   argnulls, true, CURSOR_OPT_NO_SCROLL);
+									   argnulls, false, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
 		MemoryContext old;
