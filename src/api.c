@@ -91,7 +91,7 @@ prepare_source(Oid source)
 	SPI_connect();
 	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
 						  "AND tgname = '" SOURCE_TRIGGER_NAME "'",
-						  1, &argtype, &arg, NULL, true, 1);
+						  1, &argtype, &arg, NULL, false, 1);
 	has_trigger = SPI_processed > 0;
 	SPI_finish();
 	if (!has_trigger)

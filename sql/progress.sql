@@ -1,0 +1,31 @@
+-- Progress (DESIGN.md 3.7): one row per batch in streamagg.progress with the
+-- counts of the batch; late rows are dropped and counted, never fatal.
+CREATE EXTENSION IF NOT EXISTS streamagg;
+SET timezone = 'UTC';
+CREATE TABLE clicks (ts timestamptz, page text);
+SELECT streamagg.create_query(name => 'clicks_per_minute', source => 'clicks', event_time => 'ts',
+       aggregates => 'count(*) AS hits', group_by => 'page',
+       window_size => '1 minute', watermark => '30 seconds', output_mode => 'append');
+
+INSERT INTO clicks VALUES ('2024-05-01 10:00:10+00', '/a'), ('2024-05-01 10:00:20+00', '/b'),
+                          ('2024-05-01 10:00:50+00', '/a'), ('2024-05-01 10:01:40+00', '/a');
+SELECT streamagg.process('clicks_per_minute');   -- watermark 10:01:10 closes 10:00
+INSERT INTO clicks VALUES ('2024-05-01 10:00:59+00', '/a'),  -- late: its window closed
+                          (NULL, '/a'),                     -- skipped
+                          ('2024-05-01 10:01:05+00', '/c');
+SELECT streamagg.process('clicks_per_minute');
+
+SELECT batch_id, num_input_rows, event_time_min, event_time_max, watermark,
+       state_rows_total, state_rows_updated, late_rows_dropped, null_event_time_rows,
+       sink_rows_written, duration_ms >= 0 AS timed,
+       processed_rows_per_second > 0 AS has_rate
+  FROM streamagg.progress WHERE name = 'clicks_per_minute' ORDER BY batch_id;
+TABLE clicks_per_minute ORDER BY window_start, page;
+
+SELECT name, source, sink, output_mode, status, watermark, last_batch_id,
+       last_batch_at IS NOT NULL AS has_run, last_error, event_time, aggregates,
+       group_by, window_size, window_slide, window_offset, session_gap,
+       watermark_delay, trigger_interval
+  FROM streamagg.queries;
+SELECT streamagg.drop_query('clicks_per_minute', true);
+DROP TABLE clicks;

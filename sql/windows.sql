@@ -1,0 +1,69 @@
+-- Window assignment (DESIGN.md 3.1): intervals are [start, end), starts are
+-- aligned to the Unix epoch plus window_offset, with floor-mod so that
+-- negative offsets and times before 1970 work.
+CREATE EXTENSION IF NOT EXISTS streamagg;
+SET timezone = 'UTC';
+CREATE TABLE ticks (ts timestamptz, k text, v int);
+
+-- Sliding windows: size 10 s, slide 5 s; a row falls into two windows.
+SELECT streamagg.create_query(name => 'sliding', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n, sum(v) AS total', window_size => '10 seconds',
+       window_slide => '5 seconds', output_mode => 'complete');
+-- Size 10 s, slide 4 s: ceil(10/4) = 3 candidate windows, of which only
+-- those with start <= t < end are kept.
+SELECT streamagg.create_query(name => 'sliding_uneven', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n', window_size => '10 seconds',
+       window_slide => '4 seconds', output_mode => 'complete');
+-- Tumbling 1 hour shifted by 15 minutes; and by -15 minutes.
+SELECT streamagg.create_query(name => 'offset_pos', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n', window_size => '1 hour', window_offset => '15 minutes',
+       output_mode => 'complete');
+SELECT streamagg.create_query(name => 'offset_neg', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n', window_size => '1 hour', window_offset => '-15 minutes',
+       output_mode => 'complete');
+
+INSERT INTO ticks (ts, k, v) VALUES
+  ('2024-05-01 12:00:03+00', 'a', 1),   -- sliding: [11:59:55,12:00:05) and [12:00:00,12:00:10)
+  ('2024-05-01 12:00:05+00', 'a', 2),   -- a window start is inclusive, an end exclusive
+  ('2024-05-01 12:10:00+00', 'b', 4),   -- offset +15 min: in [11:15,12:15)
+  ('2024-05-01 12:20:00+00', 'b', 8),
+  ('1969-12-31 23:59:58+00', 'old', 16); -- before the epoch
+SELECT streamagg.process(name) FROM unnest('{sliding,sliding_uneven,offset_pos,offset_neg}'::text[]) AS name;
+
+TABLE sliding ORDER BY window_start;
+TABLE sliding_uneven ORDER BY window_start;
+TABLE offset_pos ORDER BY window_start;
+TABLE offset_neg ORDER BY window_start;
+
+SELECT streamagg.drop_query(name, true) FROM unnest('{sliding,sliding_uneven,offset_pos,offset_neg}'::text[]) AS name;
+TRUNCATE ticks;
+
+-- Rows with a NULL event time are skipped and counted (3.4 step 2), never
+-- fatal.  NULL group keys form a group of their own and upsert like any
+-- other value: the sink's key is NULLS NOT DISTINCT.
+SELECT streamagg.create_query(name => 'nulls', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n, count(v) AS nv, sum(v) AS total',
+       group_by => 'k', window_size => '1 minute', output_mode => 'update');
+INSERT INTO ticks (ts, k, v) VALUES
+  ('2024-05-01 12:00:01+00', NULL, 1), ('2024-05-01 12:00:02+00', NULL, NULL),
+  ('2024-05-01 12:00:03+00', 'x', 3), (NULL, 'x', 100), ('infinity', 'x', 100);
+SELECT streamagg.process('nulls');
+TABLE nulls ORDER BY k NULLS FIRST;
+-- a second batch updates the NULL key's row in place
+INSERT INTO ticks (ts, k, v) VALUES ('2024-05-01 12:00:30+00', NULL, 5);
+SELECT streamagg.process('nulls');
+TABLE nulls ORDER BY k NULLS FIRST;
+SELECT batch_id, num_input_rows, null_event_time_rows, state_rows_total, state_rows_updated,
+       sink_rows_written FROM streamagg.progress WHERE name = 'nulls' ORDER BY batch_id;
+\d nulls
+SELECT streamagg.drop_query('nulls', true);
+
+-- Several group keys, one an expression with an alias; no window at all
+-- (update mode needs none): a streaming GROUP BY.
+SELECT streamagg.create_query(name => 'by_key', source => 'ticks', event_time => 'ts',
+       aggregates => 'max(v) AS top, min(ts) AS first_seen, avg(v) AS mean',
+       group_by => 'k, v % 2 AS parity', output_mode => 'update');
+SELECT streamagg.process('by_key');
+TABLE by_key ORDER BY k NULLS FIRST, parity NULLS FIRST;
+SELECT streamagg.drop_query('by_key', true);
+DROP TABLE ticks;
