@@ -1,6 +1,8 @@
 -- Progress (DESIGN.md 3.7): one row per batch in streamagg.progress with the
 -- counts of the batch; late rows are dropped and counted, never fatal.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
 SET timezone = 'UTC';
 CREATE TABLE clicks (ts timestamptz, page text);
 SELECT streamagg.create_query(name => 'clicks_per_minute', source => 'clicks', event_time => 'ts',

@@ -1,6 +1,8 @@
 -- Every rejection of DESIGN.md 3.6: a clear message, and nothing created
 -- (no query, no sink, no column or trigger added to the source).
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
 CREATE TABLE src (ts timestamptz, local_ts timestamp, n int, amount numeric, k text);
 -- try() returns the error message and its detail, or 'created'.
 CREATE FUNCTION try(q text) RETURNS text LANGUAGE plpgsql AS $$

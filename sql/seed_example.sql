@@ -1,6 +1,8 @@
 -- The seed example of DESIGN.md section 5, in all three output modes:
 -- hourly revenue, 15-minute watermark, the watermark shown after each batch.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
 SET timezone = 'UTC';
 
 CREATE TABLE sales (ts timestamptz, amount numeric, store text);

@@ -4,7 +4,9 @@
 -- then runs one trigger, then shows the sink as [start,end) in epoch seconds.
 -- Events are counted only once committed: process() in the inserting
 -- transaction would not see them yet.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
 SET timezone = 'UTC';
 
 CREATE TABLE events (value int, ts timestamptz GENERATED ALWAYS AS (to_timestamp(value)) STORED);

@@ -1,7 +1,9 @@
 -- Window assignment (DESIGN.md 3.1): intervals are [start, end), starts are
 -- aligned to the Unix epoch plus window_offset, with floor-mod so that
 -- negative offsets and times before 1970 work.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
 SET timezone = 'UTC';
 CREATE TABLE ticks (ts timestamptz, k text, v int);
 
