@@ -145,7 +145,7 @@ record_error(int32 query_id, const char *message)
 		SPI_connect();
 		SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
 							  "last_error_at = pg_catalog.now(), failures = failures + 1, "
-							  "retry_at = pg_catalog.now() + pg_catalog.least(30, 2 ^ pg_catalog.least(failures, 5)) "
+							  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
 							  "* interval '1 second', "
 							  "planned_batch_id = CASE WHEN planned_snapshot IS NULL THEN $3 ELSE planned_batch_id END, "
 							  "planned_snapshot = COALESCE(planned_snapshot, $4) "
