@@ -452,5 +452,6 @@ sa_drop_query(PG_FUNCTION_ARGS)
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.source)),
 													get_rel_name(def.source))));
 	sa_forget_compiled(def.query_id);
+	sa_state_forget(def.query_id);
 	PG_RETURN_VOID();
 }

@@ -16,6 +16,8 @@
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "commands/dbcommands.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -40,6 +42,7 @@ sa_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	sa_shmem_request();
+	RequestAddinShmemSpace(sa_state_shmem_size());
 }
 
 static void
@@ -48,6 +51,9 @@ sa_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	sa_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	sa_state_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
@@ -149,7 +155,6 @@ _PG_init(void)
 	ProcessUtility_hook = sa_process_utility_hook;
 
 	RegisterXactCallback(sa_wakeup_xact_callback, NULL);
-	sa_state_xact_callback_init();
 
 	if (!IsBinaryUpgrade)
 		sa_register_launcher();

@@ -315,8 +315,8 @@ sa_build_sink_upsert(SaQuery *q)
  * sink with one statement; returns the number of rows written.
  */
 int64
-sa_write_sink(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
-			  SaGroup **groups, int ngroups)
+sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
+			  int ngroups)
 {
 	Relation	rel;
 	TupleDesc	desc;
@@ -373,7 +373,7 @@ sa_write_sink(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 			values[attnums[c] - 1] = group->keyvals[i];
 			nulls[attnums[c] - 1] = group->keynulls[i];
 		}
-		sa_state_finalize(store, work, group, aggvalues, aggnulls);
+		sa_state_finalize(store, group, aggvalues, aggnulls);
 		for (int i = 0; i < q->naggs; i++, c++)
 		{
 			values[attnums[c] - 1] = aggvalues[i];

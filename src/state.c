@@ -1,26 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * state.c
- *	  The state of open windows: one group per (window, group key), cached
- *	  in memory and made durable in streamagg.state.
+ *	  The state of open windows: one group per (window, group key), kept in
+ *	  shared memory and made durable in streamagg.state.
  *
  * The checkpoint table streamagg.state is the truth; it is written in the
- * trigger's transaction.  A backend that runs triggers keeps a cache of the
- * whole state of each query it ran, which is valid only while it reflects
- * the last committed batch:
- *	  - a trigger marks the cache dirty before changing it;
- *	  - at commit a dirty cache becomes clean; at abort (of the transaction
- *	    or of any subtransaction) a dirty cache becomes invalid;
- *	  - before use, a cache that is invalid, or whose batch id differs from
- *	    the checkpoint's (another backend ran a trigger), is reloaded.
- * So after an error, a kill or a crash the state equals the last committed
- * checkpoint.
+ * trigger's transaction.  Shared memory holds a copy of it for every query,
+ * in a DSA area that every backend attaches lazily: a dshash table of
+ * queries, and per query a dshash table of groups whose key tuple and
+ * aggregate states (minimal tuples, the same bytes as in streamagg.state)
+ * are DSA allocations.  So the worker and process() in any backend share
+ * one state, and it can be read live.
  *
- * Between triggers a group holds its aggregate states in stored form (a
- * minimal tuple whose bytes are also what streamagg.state holds); a trigger
- * works on live states in its own memory context ("touching" a group) and
- * stores them back at its end.  Keys are compared with the types' own
- * equality and hash functions, as GROUP BY does.
+ * Invariant: the shared state of a query equals its last committed
+ * checkpoint, or is recognised as stale and reloaded before use.  Only the
+ * holder of the query's lock (catalog.c) changes it.  Before its first
+ * change a trigger records its (sub)transaction id as the writer; the next
+ * trigger trusts the shared state only if that writer committed (or is its
+ * own transaction) and its batch id equals the checkpoint's.  An aborted
+ * trigger, a killed worker or a crash restart (which empties shared
+ * memory) therefore all lead to a reload from streamagg.state.
+ *
+ * A trigger works on its own copy of the groups it touches (SaGroup, in the
+ * trigger's memory context, found through a local hash table): rows of one
+ * group within a batch never reach shared memory; each touched group is
+ * read from it once and written back once.  Keys are compared with the
+ * types' own equality and hash functions, as GROUP BY does.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,20 +33,66 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "lib/dshash.h"
+#include "miscadmin.h"
+#include "storage/dsm_impl.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/lsyscache.h"
+#include "utils/dsa.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "state.h"
 
-/* simplehash of groups, keyed by the group itself */
+/* Fixed shared memory: where to find the DSA area and the query table. */
+typedef struct SaStateShmem
+{
+	LWLock		lock;			/* protects creation of the two below */
+	int			tranche_id;
+	dsa_handle	area;
+	dshash_table_handle queries;
+} SaStateShmem;
+
+/* Shared state of one query (entry of the query table). */
+typedef struct SaSharedQuery
+{
+	int32		query_id;		/* key */
+	dshash_table_handle groups; /* InvalidDsaPointer: not loaded */
+	int64		batch_id;		/* last batch reflected, -1 for none */
+	FullTransactionId writer;	/* last (sub)transaction that changed it */
+	int64		ngroups;
+	int64		min_window_end; /* no open window ends before this */
+} SaSharedQuery;
+
+/*
+ * Key of a shared group.  A key stored in the table points to its key tuple
+ * in the DSA area; a probe built from a batch row points to local values.
+ */
+typedef struct SaGroupKey
+{
+	int64		window_start;
+	int64		window_end;
+	uint32		hash;
+	dsa_pointer key_tuple;		/* stored keys */
+	Datum	   *probe_values;	/* probes (key_tuple invalid) */
+	bool	   *probe_nulls;
+} SaGroupKey;
+
+typedef struct SaSharedGroup
+{
+	SaGroupKey	key;			/* must be first */
+	dsa_pointer states;			/* minimal tuple of stored states */
+} SaSharedGroup;
+
+/* Local hash of the groups touched by a trigger, keyed by the group. */
 typedef struct SaGroupEntry
 {
 	SaGroup    *group;
@@ -64,31 +115,162 @@ static bool group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b);
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* All state caches of this backend, by query id. */
-static HTAB *stores = NULL;
+static SaStateShmem *state_shmem = NULL;
+
+/* This backend's mapping of the area, kept for the backend's life. */
+static dsa_area *state_area = NULL;
+static dshash_table *query_table = NULL;
+
+static int	group_key_compare(const void *a, const void *b, size_t size,
+							  void *arg);
+static dshash_hash group_key_hash(const void *key, size_t size, void *arg);
+
+static dshash_parameters query_table_params = {
+	sizeof(int32), sizeof(SaSharedQuery),
+	dshash_memcmp, dshash_memhash, 0
+};
+
+static dshash_parameters group_table_params = {
+	sizeof(SaGroupKey), sizeof(SaSharedGroup),
+	group_key_compare, group_key_hash, 0
+};
+
+Size
+sa_state_shmem_size(void)
+{
+	return MAXALIGN(sizeof(SaStateShmem));
+}
+
+void
+sa_state_shmem_init(void)
+{
+	bool		found;
+
+	state_shmem = ShmemInitStruct("streamagg state", sa_state_shmem_size(),
+								  &found);
+	if (!found)
+	{
+		state_shmem->tranche_id = LWLockNewTrancheId();
+		LWLockInitialize(&state_shmem->lock, state_shmem->tranche_id);
+		state_shmem->area = DSM_HANDLE_INVALID;
+		state_shmem->queries = InvalidDsaPointer;
+	}
+}
+
+/* Attach the area and the query table, creating them on first use. */
+static void
+attach_shared_state(void)
+{
+	MemoryContext old;
+
+	if (query_table != NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	LWLockRegisterTranche(state_shmem->tranche_id, "streamagg");
+	query_table_params.tranche_id = state_shmem->tranche_id;
+	group_table_params.tranche_id = state_shmem->tranche_id;
+	LWLockAcquire(&state_shmem->lock, LW_EXCLUSIVE);
+	if (state_shmem->area == DSM_HANDLE_INVALID)
+	{
+		state_area = dsa_create(state_shmem->tranche_id);
+		dsa_pin(state_area);
+		dsa_pin_mapping(state_area);
+		query_table = dshash_create(state_area, &query_table_params, NULL);
+		state_shmem->queries = dshash_get_hash_table_handle(query_table);
+		state_shmem->area = dsa_get_handle(state_area);
+	}
+	else
+	{
+		state_area = dsa_attach(state_shmem->area);
+		dsa_pin_mapping(state_area);
+		query_table = dshash_attach(state_area, &query_table_params,
+									state_shmem->queries, NULL);
+	}
+	LWLockRelease(&state_shmem->lock);
+	MemoryContextSwitchTo(old);
+}
+
+/* Deform a minimal tuple into values pointing into it. */
+static void
+deform_minimal(MinimalTuple mtup, TupleDesc desc, Datum *values, bool *nulls)
+{
+	HeapTupleData htup;
+
+	htup.t_len = mtup->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) mtup - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, desc, values, nulls);
+}
 
 static bool
-group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b)
+key_values_equal(SaQuery *q, Datum *av, bool *an, Datum *bv, bool *bn)
 {
-	if (a->window_start != b->window_start || a->window_end != b->window_end)
-		return false;
 	for (int i = 0; i < q->nkeys; i++)
 	{
-		if (a->keynulls[i] || b->keynulls[i])
+		if (an[i] || bn[i])
 		{
-			if (a->keynulls[i] != b->keynulls[i])
+			if (an[i] != bn[i])
 				return false;
 			continue;
 		}
 		if (!DatumGetBool(FunctionCall2Coll(&q->key_eq[i],
 											q->key_collations[i],
-											a->keyvals[i], b->keyvals[i])))
+											av[i], bv[i])))
 			return false;
 	}
 	return true;
 }
 
-/* Hash of a (window, key), consistent with group_equal. */
+static bool
+group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b)
+{
+	return a->window_start == b->window_start &&
+		a->window_end == b->window_end &&
+		key_values_equal(q, a->keyvals, a->keynulls, b->keyvals, b->keynulls);
+}
+
+/* The values of a shared group key, deformed into local arrays if stored. */
+static void
+group_key_values(SaQuery *q, const SaGroupKey *key, Datum **values,
+				 bool **nulls)
+{
+	if (!DsaPointerIsValid(key->key_tuple))
+	{
+		*values = key->probe_values;
+		*nulls = key->probe_nulls;
+		return;
+	}
+	*values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	*nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	deform_minimal(dsa_get_address(state_area, key->key_tuple), q->key_desc,
+				   *values, *nulls);
+}
+
+static int
+group_key_compare(const void *a, const void *b, size_t size, void *arg)
+{
+	SaQuery    *q = arg;
+	const SaGroupKey *ka = a;
+	const SaGroupKey *kb = b;
+	Datum	   *av,
+			   *bv;
+	bool	   *an,
+			   *bn;
+
+	if (ka->window_start != kb->window_start ||
+		ka->window_end != kb->window_end || ka->hash != kb->hash)
+		return 1;
+	group_key_values(q, ka, &av, &an);
+	group_key_values(q, kb, &bv, &bn);
+	return key_values_equal(q, av, an, bv, bn) ? 0 : 1;
+}
+
+static dshash_hash
+group_key_hash(const void *key, size_t size, void *arg)
+{
+	return ((const SaGroupKey *) key)->hash;
+}
+
+/* Hash of a (window, key), consistent with the key types' equality. */
 uint32
 sa_group_hash(SaQuery *q, int64 window_start, int64 window_end,
 			  Datum *keyvals, bool *keynulls)
@@ -124,81 +306,32 @@ self_contained(Datum value, bool isnull, int16 typlen)
 	return value;
 }
 
-/* Deform a minimal tuple into values pointing into it. */
-static void
-deform_minimal(MinimalTuple mtup, TupleDesc desc, Datum *values, bool *nulls)
+/* Copy a minimal tuple into the area. */
+static dsa_pointer
+minimal_to_area(MinimalTuple mtup)
 {
-	HeapTupleData htup;
+	dsa_pointer dp = dsa_allocate(state_area, mtup->t_len);
 
-	htup.t_len = mtup->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) mtup - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, desc, values, nulls);
+	memcpy(dsa_get_address(state_area, dp), mtup, mtup->t_len);
+	return dp;
 }
 
-/*
- * Make a group in the store's context from its key tuple; the key values
- * point into that tuple.
- */
-static SaGroup *
-group_create(SaStateStore *store, int64 window_start, int64 window_end,
-			 MinimalTuple key, uint32 hash)
-{
-	SaQuery    *q = store->q;
-	SaGroup    *group;
-	bool		found;
-	SaGroupEntry *entry;
-
-	group = MemoryContextAllocZero(store->cxt,
-								   sizeof(SaGroup) +
-								   q->nkeys * (sizeof(Datum) + sizeof(bool)));
-	group->window_start = window_start;
-	group->window_end = window_end;
-	group->hash = hash;
-	group->key = key;
-	group->keyvals = (Datum *) (group + 1);
-	group->keynulls = (bool *) (group->keyvals + q->nkeys);
-	deform_minimal(key, q->key_desc, group->keyvals, group->keynulls);
-	entry = sagroups_insert(store->groups, group, &found);
-	Assert(!found);
-	entry->hash = hash;
-	store->ngroups++;
-	if (window_end < store->min_window_end)
-		store->min_window_end = window_end;
-	return group;
-}
-
-static void
-group_free(SaStateStore *store, SaGroup *group)
-{
-	sagroups_delete(store->groups, group);
-	if (group->states)
-		pfree(group->states);
-	pfree(group->key);
-	pfree(group);
-	store->ngroups--;
-}
-
-static void
-store_reset(SaStateStore *store)
-{
-	if (store->cxt)
-		MemoryContextDelete(store->cxt);
-	store->cxt = AllocSetContextCreate(TopMemoryContext, "streamagg state",
-									   ALLOCSET_DEFAULT_SIZES);
-	store->groups = sagroups_create(store->cxt, 1024, store->q);
-	store->ngroups = 0;
-	store->min_window_end = PG_INT64_MAX;
-	store->valid = false;
-	store->dirty = false;
-	store->batch_id = -1;
-}
-
-/* Copy a bytea's payload into a new, aligned minimal tuple. */
+/* Copy a minimal tuple from the area into the current memory context. */
 static MinimalTuple
-minimal_from_bytea(MemoryContext cxt, bytea *b)
+minimal_from_area(dsa_pointer dp)
+{
+	MinimalTuple src = dsa_get_address(state_area, dp);
+	MinimalTuple copy = palloc(src->t_len);
+
+	memcpy(copy, src, src->t_len);
+	return copy;
+}
+
+static MinimalTuple
+minimal_from_bytea(bytea *b)
 {
 	Size		len = VARSIZE_ANY_EXHDR(b);
-	MinimalTuple mtup = MemoryContextAlloc(cxt, len);
+	MinimalTuple mtup = palloc(len);
 
 	memcpy(mtup, VARDATA_ANY(b), len);
 	Assert(mtup->t_len == len);
@@ -215,18 +348,79 @@ bytea_from_minimal(MinimalTuple mtup)
 	return b;
 }
 
-/* Rebuild the cache from streamagg.state. */
 static void
-store_load(SaStateStore *store, int64 committed_batch_id)
+free_shared_group(SaSharedGroup *sg)
+{
+	if (DsaPointerIsValid(sg->key.key_tuple))
+		dsa_free(state_area, sg->key.key_tuple);
+	if (DsaPointerIsValid(sg->states))
+		dsa_free(state_area, sg->states);
+}
+
+/* Free a query's group table and everything it points to. */
+static void
+destroy_group_table(SaQuery *q, dshash_table_handle handle)
+{
+	dshash_table *groups = dshash_attach(state_area, &group_table_params,
+										 handle, q);
+	dshash_seq_status seq;
+	SaSharedGroup *sg;
+
+	dshash_seq_init(&seq, groups, true);
+	while ((sg = dshash_seq_next(&seq)) != NULL)
+		free_shared_group(sg);
+	dshash_seq_term(&seq);
+	dshash_destroy(groups);
+}
+
+/* A stored group into a (new) shared table, from its bytes. */
+static void
+insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
+					MinimalTuple states)
 {
 	SaQuery    *q = store->q;
+	SaGroupKey	probe;
+	SaSharedGroup *sg;
+	bool		found;
+
+	memset(&probe, 0, sizeof(probe));
+	probe.window_start = ws;
+	probe.window_end = we;
+	probe.key_tuple = InvalidDsaPointer;
+	probe.probe_values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	probe.probe_nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	deform_minimal(key, q->key_desc, probe.probe_values, probe.probe_nulls);
+	probe.hash = sa_group_hash(q, ws, we, probe.probe_values, probe.probe_nulls);
+	sg = dshash_find_or_insert(store->groups, &probe, &found);
+	if (!found)
+	{
+		sg->key.key_tuple = minimal_to_area(key);
+		sg->key.probe_values = NULL;
+		sg->key.probe_nulls = NULL;
+		sg->states = InvalidDsaPointer;
+		store->ngroups++;
+		if (we < store->min_window_end)
+			store->min_window_end = we;
+	}
+	if (DsaPointerIsValid(sg->states))
+		dsa_free(state_area, sg->states);
+	sg->states = minimal_to_area(states);
+	dshash_release_lock(store->groups, sg);
+}
+
+/* Rebuild a query's shared state from streamagg.state. */
+static void
+load_shared_state(SaStateStore *store)
+{
 	Oid			argtype = INT4OID;
-	Datum		arg = Int32GetDatum(q->def.query_id);
-	Datum	   *keyvals = palloc(sizeof(Datum) * (q->nkeys + 1));
-	bool	   *keynulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	Datum		arg = Int32GetDatum(store->q->def.query_id);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "streamagg load",
+												 ALLOCSET_DEFAULT_SIZES);
 	Portal		portal;
 
-	store_reset(store);
+	store->ngroups = 0;
+	store->min_window_end = PG_INT64_MAX;
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT window_start, window_end, group_key, agg_states "
@@ -241,168 +435,260 @@ store_load(SaStateStore *store, int64 committed_batch_id)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[r];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 			bool		isnull;
-			int64		ws = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 1, &isnull));
-			int64		we = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-			MinimalTuple key = minimal_from_bytea(store->cxt,
-												  DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull)));
-			SaGroup    *group;
 
-			deform_minimal(key, q->key_desc, keyvals, keynulls);
-			group = group_create(store, ws, we, key,
-								 sa_group_hash(q, ws, we, keyvals, keynulls));
-			group->states = minimal_from_bytea(store->cxt,
-											   DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull)));
-			group->persisted = true;
+			insert_shared_group(store,
+								DatumGetTimestampTz(SPI_getbinval(tuple, desc, 1, &isnull)),
+								DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull)),
+								minimal_from_bytea(DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull))),
+								minimal_from_bytea(DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull))));
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	store->batch_id = committed_batch_id;
-	store->valid = true;
+	MemoryContextDelete(rowcxt);
 }
 
 /*
- * The state of a query, valid for the batch after "committed_batch_id", and
- * marked dirty: the caller is about to change it in this transaction.
+ * Did the last writer of a shared state commit?  Its own transaction
+ * counts as committed; a writer too old for the commit log is not trusted.
+ */
+static bool
+writer_committed(FullTransactionId writer)
+{
+	TransactionId xid = XidFromFullTransactionId(writer);
+	FullTransactionId next;
+	uint32		clog_span;
+
+	if (!FullTransactionIdIsValid(writer))
+		return true;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return true;
+	/* how far back the commit log reaches from the next transaction id */
+	next = ReadNextFullTransactionId();
+	clog_span = XidFromFullTransactionId(next) - ShmemVariableCache->oldestClogXid;
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(writer) >
+		clog_span)
+		return false;
+	return !TransactionIdIsInProgress(xid) && TransactionIdDidCommit(xid);
+}
+
+/*
+ * The state of a query for a trigger that follows "committed_batch_id",
+ * reloaded into shared memory when stale (see the file header).  The caller
+ * holds the query's lock.  The store lives in "work->cxt".
  */
 SaStateStore *
-sa_state_begin(SaQuery *q, int64 committed_batch_id)
+sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 {
-	SaStateStore *store;
+	SaStateStore *store = palloc0(sizeof(SaStateStore));
+	SaSharedQuery *sq;
 	bool		found;
+	bool		stale;
 
-	if (stores == NULL)
-	{
-		HASHCTL		ctl;
+	attach_shared_state();
+	store->q = q;
+	store->work = work;
+	store->local = sagroups_create(work->cxt, 256, q);
 
-		ctl.keysize = sizeof(int32);
-		ctl.entrysize = sizeof(SaStateStore);
-		stores = hash_create("streamagg states", 16, &ctl,
-							 HASH_ELEM | HASH_BLOBS);
-	}
-	store = hash_search(stores, &q->def.query_id, HASH_ENTER, &found);
+	sq = dshash_find_or_insert(query_table, &q->def.query_id, &found);
 	if (!found)
 	{
-		memset(((char *) store) + sizeof(int32), 0,
-			   sizeof(SaStateStore) - sizeof(int32));
-		store->q = q;
-		store_reset(store);
+		sq->groups = InvalidDsaPointer;
+		sq->batch_id = -1;
+		sq->writer = InvalidFullTransactionId;
+		sq->ngroups = 0;
+		sq->min_window_end = PG_INT64_MAX;
 	}
-	store->q = q;
-	store->groups->private_data = q;
-	if (!store->valid || store->batch_id != committed_batch_id)
-		store_load(store, committed_batch_id);
-	store->dirty = true;
-	store->trigger_seq++;
+	stale = !DsaPointerIsValid(sq->groups) ||
+		sq->batch_id != committed_batch_id || !writer_committed(sq->writer);
+	if (stale)
+	{
+		if (DsaPointerIsValid(sq->groups))
+			destroy_group_table(q, sq->groups);
+		store->groups = dshash_create(state_area, &group_table_params, q);
+		sq->groups = dshash_get_hash_table_handle(store->groups);
+		sq->batch_id = committed_batch_id;
+		/* until the load below is complete, nobody may trust this table */
+		sq->writer = FullTransactionIdFromEpochAndXid(0, FrozenTransactionId);
+	}
+	else
+		store->groups = dshash_attach(state_area, &group_table_params,
+									  sq->groups, q);
+	store->ngroups = sq->ngroups;
+	store->min_window_end = sq->min_window_end;
+	dshash_release_lock(query_table, sq);
+
+	if (stale)
+	{
+		load_shared_state(store);
+		sq = dshash_find(query_table, &q->def.query_id, true);
+		sq->writer = InvalidFullTransactionId;
+		sq->ngroups = store->ngroups;
+		sq->min_window_end = store->min_window_end;
+		dshash_release_lock(query_table, sq);
+	}
+	store->batch_id = committed_batch_id;
 	return store;
 }
 
-/* Forget a query's cache (the query was dropped or recompiled). */
-void
-sa_state_forget(int32 query_id)
+/*
+ * Before the first change of the shared state in this trigger, record the
+ * current (sub)transaction as its writer.
+ */
+static void
+mark_writing(SaStateStore *store)
 {
-	SaStateStore *store;
+	SaSharedQuery *sq;
 
-	if (stores == NULL)
+	if (store->writing)
 		return;
-	store = hash_search(stores, &query_id, HASH_FIND, NULL);
-	if (store)
-	{
-		MemoryContextDelete(store->cxt);
-		hash_search(stores, &query_id, HASH_REMOVE, NULL);
-	}
+	sq = dshash_find(query_table, &store->q->def.query_id, true);
+	if (sq == NULL)
+		elog(ERROR, "shared state of streaming query %d vanished",
+			 store->q->def.query_id);
+	sq->writer = GetCurrentFullTransactionId();
+	dshash_release_lock(query_table, sq);
+	store->writing = true;
 }
 
 /*
- * The group for (window, key) of a batch row, created if new, with live
- * states in the trigger's context.  Key values may point into the row.
+ * Forget a query's shared state (the query is being dropped).  If the drop
+ * rolls back, the next trigger reloads the state from streamagg.state.
+ */
+void
+sa_state_forget(int32 query_id)
+{
+	SaSharedQuery *sq;
+
+	attach_shared_state();
+	sq = dshash_find(query_table, &query_id, true);
+	if (sq == NULL)
+		return;
+	if (DsaPointerIsValid(sq->groups))
+		destroy_group_table(NULL, sq->groups);
+	dshash_delete_entry(query_table, sq);
+}
+
+/*
+ * The group for (window, key) of a batch row, with live states in the
+ * trigger's context: found in the trigger's own hash, else copied from
+ * shared memory, else new.  Key values may point into the row.
  */
 SaGroup *
-sa_state_touch(SaStateStore *store, SaTriggerWork *work, int64 window_start,
-			   int64 window_end, Datum *keyvals, bool *keynulls)
+sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
+			   Datum *keyvals, bool *keynulls)
 {
 	SaQuery    *q = store->q;
+	SaTriggerWork *work = store->work;
 	SaGroup		probe;
 	SaGroup    *group;
+	SaGroupEntry *entry;
+	SaGroupKey	key;
+	SaSharedGroup *sg;
 	MemoryContext old;
+	Datum	   *vals;
+	bool		found;
 
 	probe.window_start = window_start;
 	probe.window_end = window_end;
 	probe.keyvals = keyvals;
 	probe.keynulls = keynulls;
 	probe.hash = sa_group_hash(q, window_start, window_end, keyvals, keynulls);
-	{
-		SaGroupEntry *entry = sagroups_lookup(store->groups, &probe);
+	entry = sagroups_lookup(store->local, &probe);
+	if (entry)
+		return entry->group;
 
-		group = entry ? entry->group : NULL;
+	old = MemoryContextSwitchTo(work->cxt);
+	group = palloc0(sizeof(SaGroup) +
+					q->nkeys * (sizeof(Datum) + sizeof(bool)));
+	group->window_start = window_start;
+	group->window_end = window_end;
+	group->hash = probe.hash;
+	group->keyvals = (Datum *) (group + 1);
+	group->keynulls = (bool *) (group->keyvals + q->nkeys);
+
+	memset(&key, 0, sizeof(key));
+	key.window_start = window_start;
+	key.window_end = window_end;
+	key.hash = probe.hash;
+	key.key_tuple = InvalidDsaPointer;
+	key.probe_values = keyvals;
+	key.probe_nulls = keynulls;
+	sg = dshash_find(store->groups, &key, false);
+	if (sg)
+	{
+		group->key = minimal_from_area(sg->key.key_tuple);
+		group->states = minimal_from_area(sg->states);
+		dshash_release_lock(store->groups, sg);
 	}
-	if (group == NULL)
+	else
 	{
-		Datum	   *vals = palloc(sizeof(Datum) * (q->nkeys + 1));
-		MinimalTuple key;
-
+		vals = palloc(sizeof(Datum) * (q->nkeys + 1));
 		for (int i = 0; i < q->nkeys; i++)
 			vals[i] = self_contained(keyvals[i], keynulls[i],
 									 TupleDescAttr(q->key_desc, i)->attlen);
-		old = MemoryContextSwitchTo(store->cxt);
-		key = heap_form_minimal_tuple(q->key_desc, vals, keynulls);
-		MemoryContextSwitchTo(old);
-		group = group_create(store, window_start, window_end, key,
-							 probe.hash);
+		group->key = heap_form_minimal_tuple(q->key_desc, vals, keynulls);
 	}
+	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
 
-	if (group->touched_in != store->trigger_seq)
+	/* live states, from the stored ones or the initial values */
+	group->work_values = palloc(sizeof(Datum) * q->naggs);
+	group->work_nulls = palloc(sizeof(bool) * q->naggs);
+	if (group->states)
 	{
-		Datum	   *stored = NULL;
-		bool	   *storednulls = NULL;
+		Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
+		bool	   *storednulls = palloc(sizeof(bool) * q->naggs);
 
-		old = MemoryContextSwitchTo(work->cxt);
-		group->touched_in = store->trigger_seq;
-		group->work_values = palloc(sizeof(Datum) * q->naggs);
-		group->work_nulls = palloc(sizeof(bool) * q->naggs);
-		if (group->states)
-		{
-			stored = palloc(sizeof(Datum) * q->naggs);
-			storednulls = palloc(sizeof(bool) * q->naggs);
-			deform_minimal(group->states, q->state_desc, stored, storednulls);
-		}
+		deform_minimal(group->states, q->state_desc, stored, storednulls);
 		for (int i = 0; i < q->naggs; i++)
 		{
-			if (stored)
-			{
-				group->work_nulls[i] = storednulls[i];
-				group->work_values[i] = sa_agg_from_stored(work->rt, &q->aggs[i],
-														   stored[i], storednulls[i]);
-			}
-			else
-				sa_agg_init(&q->aggs[i], &group->work_values[i],
-							&group->work_nulls[i]);
+			group->work_nulls[i] = storednulls[i];
+			group->work_values[i] = sa_agg_from_stored(work->rt, &q->aggs[i],
+													   stored[i], storednulls[i]);
 		}
-		if (work->ntouched == work->touched_size)
-		{
-			work->touched_size *= 2;
-			work->touched = repalloc(work->touched,
-									 sizeof(SaGroup *) * work->touched_size);
-		}
-		work->touched[work->ntouched++] = group;
-		MemoryContextSwitchTo(old);
 	}
+	else
+		for (int i = 0; i < q->naggs; i++)
+			sa_agg_init(&q->aggs[i], &group->work_values[i],
+						&group->work_nulls[i]);
+
+	entry = sagroups_insert(store->local, group, &found);
+	entry->hash = group->hash;
+	if (work->ntouched == work->touched_size)
+	{
+		work->touched_size *= 2;
+		work->touched = repalloc(work->touched,
+								 sizeof(SaGroup *) * work->touched_size);
+	}
+	work->touched[work->ntouched++] = group;
+	MemoryContextSwitchTo(old);
 	return group;
 }
 
-/* Store the live states of every touched group back in stored form. */
+/*
+ * Store the live states of every touched group back: in stored form in the
+ * group, and into shared memory.
+ */
 void
-sa_state_store_touched(SaStateStore *store, SaTriggerWork *work)
+sa_state_store_touched(SaStateStore *store)
 {
 	SaQuery    *q = store->q;
+	SaTriggerWork *work = store->work;
 	Datum	   *values = palloc(sizeof(Datum) * q->naggs);
 
+	if (work->ntouched > 0)
+		mark_writing(store);
 	for (int g = 0; g < work->ntouched; g++)
 	{
 		SaGroup    *group = work->touched[g];
-		MinimalTuple states;
+		SaGroupKey	key;
+		SaSharedGroup *sg;
+		bool		found;
 		MemoryContext old;
 
 		for (int i = 0; i < q->naggs; i++)
@@ -414,23 +700,55 @@ sa_state_store_touched(SaStateStore *store, SaTriggerWork *work)
 			values[i] = self_contained(values[i], group->work_nulls[i],
 									   agg->has_serialfn ? -1 : agg->transtyplen);
 		}
-		old = MemoryContextSwitchTo(store->cxt);
-		states = heap_form_minimal_tuple(q->state_desc, values,
-										 group->work_nulls);
+		old = MemoryContextSwitchTo(work->cxt);
+		group->states = heap_form_minimal_tuple(q->state_desc, values,
+												group->work_nulls);
 		MemoryContextSwitchTo(old);
-		if (group->states)
-			pfree(group->states);
-		group->states = states;
+
+		memset(&key, 0, sizeof(key));
+		key.window_start = group->window_start;
+		key.window_end = group->window_end;
+		key.hash = group->hash;
+		key.key_tuple = InvalidDsaPointer;
+		key.probe_values = group->keyvals;
+		key.probe_nulls = group->keynulls;
+		sg = dshash_find_or_insert(store->groups, &key, &found);
+		if (!found)
+		{
+			sg->key.key_tuple = InvalidDsaPointer;
+			sg->states = InvalidDsaPointer;
+			/* fill the entry before allocating: an error must leave it sane */
+			sg->key.probe_values = NULL;
+			sg->key.probe_nulls = NULL;
+			PG_TRY();
+			{
+				sg->key.key_tuple = minimal_to_area(group->key);
+			}
+			PG_CATCH();
+			{
+				dshash_delete_entry(store->groups, sg);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+			store->ngroups++;
+			if (group->window_end < store->min_window_end)
+				store->min_window_end = group->window_end;
+		}
+		if (DsaPointerIsValid(sg->states))
+			dsa_free(state_area, sg->states);
+		sg->states = InvalidDsaPointer;
+		sg->states = minimal_to_area(group->states);
+		dshash_release_lock(store->groups, sg);
 	}
 }
 
 /*
- * The final value of each aggregate of a group (in stored form), in the
- * current memory context.
+ * The final value of each aggregate of a group, from its stored states, in
+ * the current memory context.
  */
 void
-sa_state_finalize(SaStateStore *store, SaTriggerWork *work, SaGroup *group,
-				  Datum *results, bool *resultnulls)
+sa_state_finalize(SaStateStore *store, SaGroup *group, Datum *results,
+				  bool *resultnulls)
 {
 	SaQuery    *q = store->q;
 	Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
@@ -439,48 +757,63 @@ sa_state_finalize(SaStateStore *store, SaTriggerWork *work, SaGroup *group,
 	deform_minimal(group->states, q->state_desc, stored, storednulls);
 	for (int i = 0; i < q->naggs; i++)
 	{
-		Datum		live = sa_agg_from_stored(work->rt, &q->aggs[i], stored[i],
-											  storednulls[i]);
+		Datum		live = sa_agg_from_stored(store->work->rt, &q->aggs[i],
+											  stored[i], storednulls[i]);
 
-		results[i] = sa_agg_finalize(work->rt, &q->aggs[i], live,
+		results[i] = sa_agg_finalize(store->work->rt, &q->aggs[i], live,
 									 storednulls[i], &resultnulls[i]);
 	}
 }
 
 /*
- * Collect the groups whose window ends at or before "watermark": they are
- * closed.  Only scans when some window can be closed.
+ * Remove from shared memory the groups whose window ends at or before
+ * "watermark", and return local copies of them (with their latest states)
+ * for emission.  Scans only when some window can be closed.
  */
 List *
-sa_state_closed_groups(SaStateStore *store, int64 watermark)
+sa_state_close_windows(SaStateStore *store, int64 watermark)
 {
-	sagroups_iterator it;
-	SaGroupEntry *entry;
+	SaQuery    *q = store->q;
+	dshash_seq_status seq;
+	SaSharedGroup *sg;
 	List	   *closed = NIL;
 	int64		min_open = PG_INT64_MAX;
+	MemoryContext old;
 
 	if (store->min_window_end > watermark)
 		return NIL;
-	sagroups_start_iterate(store->groups, &it);
-	while ((entry = sagroups_iterate(store->groups, &it)) != NULL)
+	mark_writing(store);
+	old = MemoryContextSwitchTo(store->work->cxt);
+	dshash_seq_init(&seq, store->groups, true);
+	while ((sg = dshash_seq_next(&seq)) != NULL)
 	{
-		if (entry->group->window_end <= watermark)
-			closed = lappend(closed, entry->group);
-		else if (entry->group->window_end < min_open)
-			min_open = entry->group->window_end;
+		SaGroup    *group;
+
+		if (sg->key.window_end > watermark)
+		{
+			if (sg->key.window_end < min_open)
+				min_open = sg->key.window_end;
+			continue;
+		}
+		group = palloc0(sizeof(SaGroup) +
+						q->nkeys * (sizeof(Datum) + sizeof(bool)));
+		group->window_start = sg->key.window_start;
+		group->window_end = sg->key.window_end;
+		group->keyvals = (Datum *) (group + 1);
+		group->keynulls = (bool *) (group->keyvals + q->nkeys);
+		group->key = minimal_from_area(sg->key.key_tuple);
+		group->states = minimal_from_area(sg->states);
+		deform_minimal(group->key, q->key_desc, group->keyvals,
+					   group->keynulls);
+		closed = lappend(closed, group);
+		free_shared_group(sg);
+		dshash_delete_current(&seq);
+		store->ngroups--;
 	}
+	dshash_seq_term(&seq);
+	MemoryContextSwitchTo(old);
 	store->min_window_end = min_open;
 	return closed;
-}
-
-/* Remove closed groups from the cache (the caller deletes their rows). */
-void
-sa_state_evict(SaStateStore *store, List *groups)
-{
-	ListCell   *lc;
-
-	foreach(lc, groups)
-		group_free(store, (SaGroup *) lfirst(lc));
 }
 
 /*
@@ -488,10 +821,10 @@ sa_state_evict(SaStateStore *store, List *groups)
  * set-based upsert, and delete the rows of windows closed by "watermark".
  */
 void
-sa_state_checkpoint(SaStateStore *store, SaTriggerWork *work,
-					bool has_watermark, int64 watermark)
+sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 {
 	SaQuery    *q = store->q;
+	SaTriggerWork *work = store->work;
 	Datum	   *starts = palloc(sizeof(Datum) * (work->ntouched + 1));
 	Datum	   *ends = palloc(sizeof(Datum) * (work->ntouched + 1));
 	Datum	   *keys = palloc(sizeof(Datum) * (work->ntouched + 1));
@@ -502,19 +835,17 @@ sa_state_checkpoint(SaStateStore *store, SaTriggerWork *work,
 	{
 		SaGroup    *group = work->touched[g];
 
-		if (has_watermark && group->window_end <= watermark &&
-			q->def.output_mode != SA_OUTPUT_COMPLETE)
+		if (has_watermark && group->window_end <= watermark)
 			continue;
 		starts[n] = TimestampTzGetDatum(group->window_start);
 		ends[n] = TimestampTzGetDatum(group->window_end);
 		keys[n] = PointerGetDatum(bytea_from_minimal(group->key));
 		states[n] = PointerGetDatum(bytea_from_minimal(group->states));
-		group->persisted = true;
 		n++;
 	}
 
 	SPI_connect();
-	if (has_watermark && q->def.output_mode != SA_OUTPUT_COMPLETE)
+	if (has_watermark)
 	{
 		Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
 		Datum		args[2] = {Int32GetDatum(q->def.query_id),
@@ -550,73 +881,30 @@ sa_state_checkpoint(SaStateStore *store, SaTriggerWork *work,
 	SPI_finish();
 }
 
-/* Mark the cache as reflecting "batch_id" once this transaction commits. */
+/*
+ * The trigger that used "store" is done with "batch_id": record it with the
+ * shared state.  It is trusted once this (sub)transaction commits.
+ */
 void
 sa_state_end(SaStateStore *store, int64 batch_id)
 {
-	store->batch_id = batch_id;
+	SaSharedQuery *sq;
+
+	mark_writing(store);
+	sq = dshash_find(query_table, &store->q->def.query_id, true);
+	if (sq == NULL)
+		elog(ERROR, "shared state of streaming query %d vanished",
+			 store->q->def.query_id);
+	sq->batch_id = batch_id;
+	sq->ngroups = store->ngroups;
+	sq->min_window_end = store->min_window_end;
+	dshash_release_lock(query_table, sq);
+	dshash_detach(store->groups);
+	store->groups = NULL;
 }
 
 int64
 sa_state_size(SaStateStore *store)
 {
 	return store->ngroups;
-}
-
-/*
- * Commit makes dirty caches clean; abort of the transaction or of any
- * subtransaction makes them invalid (see the file header).
- */
-static void
-state_xact_callback(XactEvent event, void *arg)
-{
-	HASH_SEQ_STATUS seq;
-	SaStateStore *store;
-	bool		commit;
-
-	if (stores == NULL)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			commit = true;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			commit = false;
-			break;
-		default:
-			return;
-	}
-	hash_seq_init(&seq, stores);
-	while ((store = hash_seq_search(&seq)) != NULL)
-	{
-		if (store->dirty && !commit)
-			store->valid = false;
-		store->dirty = false;
-	}
-}
-
-static void
-state_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					   SubTransactionId parentSubid, void *arg)
-{
-	HASH_SEQ_STATUS seq;
-	SaStateStore *store;
-
-	if (stores == NULL || event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	hash_seq_init(&seq, stores);
-	while ((store = hash_seq_search(&seq)) != NULL)
-		if (store->dirty)
-			store->valid = false;
-}
-
-void
-sa_state_xact_callback_init(void)
-{
-	RegisterXactCallback(state_xact_callback, NULL);
-	RegisterSubXactCallback(state_subxact_callback, NULL);
 }

@@ -12,39 +12,23 @@
 
 #include "access/htup.h"
 
-/* One (window, group key) and its aggregate states. */
+/*
+ * A (window, group key) touched by a trigger: a local copy of the shared
+ * group (or a new one), with live aggregate states.  Lives in the trigger's
+ * memory context.
+ */
 typedef struct SaGroup
 {
 	int64		window_start;
 	int64		window_end;
 	uint32		hash;
-	bool		persisted;		/* has a row in streamagg.state */
 	MinimalTuple key;			/* group key columns (q->key_desc) */
 	Datum	   *keyvals;		/* point into key */
 	bool	   *keynulls;
 	MinimalTuple states;		/* stored states (q->state_desc), or NULL */
-	/* live states, valid while touched_in equals the store's trigger_seq */
-	uint64		touched_in;
-	Datum	   *work_values;
+	Datum	   *work_values;	/* live states */
 	bool	   *work_nulls;
 } SaGroup;
-
-struct sagroups_hash;
-
-/* The cached state of one query in this backend (see state.c). */
-typedef struct SaStateStore
-{
-	int32		query_id;		/* hash key: must be first */
-	SaQuery    *q;
-	MemoryContext cxt;
-	struct sagroups_hash *groups;
-	int64		ngroups;
-	int64		batch_id;		/* last batch reflected, -1 for none */
-	bool		valid;
-	bool		dirty;
-	uint64		trigger_seq;
-	int64		min_window_end; /* no open window ends before this */
-} SaStateStore;
 
 /* What one trigger works with; everything lives in cxt. */
 typedef struct SaTriggerWork
@@ -56,27 +40,40 @@ typedef struct SaTriggerWork
 	int			touched_size;
 } SaTriggerWork;
 
+struct sagroups_hash;
+struct dshash_table;
+
+/* A trigger's handle on the shared state of its query (see state.c). */
+typedef struct SaStateStore
+{
+	SaQuery    *q;
+	SaTriggerWork *work;
+	struct sagroups_hash *local;	/* the touched groups, by key */
+	struct dshash_table *groups;	/* the shared groups */
+	int64		ngroups;
+	int64		min_window_end; /* no open window ends before this */
+	int64		batch_id;
+	bool		writing;		/* writer recorded */
+} SaStateStore;
+
 extern uint32 sa_group_hash(SaQuery *q, int64 window_start, int64 window_end,
 							Datum *keyvals, bool *keynulls);
-extern SaStateStore *sa_state_begin(SaQuery *q, int64 committed_batch_id);
-extern void sa_state_forget(int32 query_id);
-extern SaGroup *sa_state_touch(SaStateStore *store, SaTriggerWork *work,
-							   int64 window_start, int64 window_end,
-							   Datum *keyvals, bool *keynulls);
-extern void sa_state_store_touched(SaStateStore *store, SaTriggerWork *work);
-extern void sa_state_finalize(SaStateStore *store, SaTriggerWork *work,
-							  SaGroup *group, Datum *results,
-							  bool *resultnulls);
-extern List *sa_state_closed_groups(SaStateStore *store, int64 watermark);
-extern void sa_state_evict(SaStateStore *store, List *groups);
-extern void sa_state_checkpoint(SaStateStore *store, SaTriggerWork *work,
-								bool has_watermark, int64 watermark);
+extern SaStateStore *sa_state_begin(SaQuery *q, SaTriggerWork *work,
+									int64 committed_batch_id);
+extern SaGroup *sa_state_touch(SaStateStore *store, int64 window_start,
+							   int64 window_end, Datum *keyvals,
+							   bool *keynulls);
+extern void sa_state_store_touched(SaStateStore *store);
+extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
+							  Datum *results, bool *resultnulls);
+extern List *sa_state_close_windows(SaStateStore *store, int64 watermark);
+extern void sa_state_checkpoint(SaStateStore *store, bool has_watermark,
+								int64 watermark);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);
 extern int64 sa_state_size(SaStateStore *store);
 
 /* sink.c */
 extern int64 sa_write_sink(SaQuery *q, SaStateStore *store,
-						   SaTriggerWork *work, SaGroup **groups,
-						   int ngroups);
+						   SaGroup **groups, int ngroups);
 
 #endif							/* STREAMAGG_STATE_H */

@@ -209,7 +209,9 @@ extern List *sa_list_query_ids(void);
 extern void sa_lock_query(int32 query_id);
 
 /* state.c */
-extern void sa_state_xact_callback_init(void);
+extern Size sa_state_shmem_size(void);
+extern void sa_state_shmem_init(void);
+extern void sa_state_forget(int32 query_id);
 
 /* trigger.c */
 typedef struct SaTriggerResult

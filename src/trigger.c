@@ -142,13 +142,12 @@ sa_get_compiled(int32 query_id)
 	return entry->q;
 }
 
-/* Drop this backend's compiled form and state cache of a query. */
+/* Drop this backend's compiled form of a query: it is compiled anew. */
 void
 sa_forget_compiled(int32 query_id)
 {
 	CompiledEntry *entry;
 
-	sa_state_forget(query_id);
 	if (compiled == NULL)
 		return;
 	entry = hash_search(compiled, &query_id, HASH_FIND, NULL);
@@ -324,7 +323,7 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 					counts->late_rows++;
 					continue;
 				}
-				group = sa_state_touch(store, work, starts[w], end,
+				group = sa_state_touch(store, starts[w], end,
 									   values + 1, nulls + 1);
 				for (int a = 0; a < q->naggs; a++)
 				{
@@ -472,6 +471,7 @@ sa_run_trigger(int32 query_id)
 	instr_time	start_time;
 	instr_time	duration;
 	bool		has_watermark;
+	bool		evicting;
 	int64		watermark = 0;
 	List	   *closed = NIL;
 	SaGroup   **emit;
@@ -499,7 +499,7 @@ sa_run_trigger(int32 query_id)
 	memset(&counts, 0, sizeof(counts));
 
 	sa_become_role(catalog_owner, false, &role);
-	store = sa_state_begin(q, cp.last_batch_id);
+	store = sa_state_begin(q, &work, cp.last_batch_id);
 	sa_restore_role(&role);
 
 	/* steps 1-3, as the query's owner */
@@ -528,21 +528,20 @@ sa_run_trigger(int32 query_id)
 										 max_seen, q->def.watermark_delay);
 		has_watermark = true;
 	}
-	sa_state_store_touched(store, &work);
-	if (has_watermark && q->def.has_window &&
-		q->def.output_mode != SA_OUTPUT_COMPLETE)
-		closed = sa_state_closed_groups(store, watermark);
+	evicting = has_watermark && q->def.has_window &&
+		q->def.output_mode != SA_OUTPUT_COMPLETE;
+	sa_state_store_touched(store);
+	if (evicting)
+		closed = sa_state_close_windows(store, watermark);
 	nemit = groups_to_emit(q, &work, closed, &emit);
 
 	sa_become_role(q->def.owner, true, &role);
-	counts.sink_rows = sa_write_sink(q, store, &work, emit, nemit);
+	counts.sink_rows = sa_write_sink(q, store, emit, nemit);
 	sa_restore_role(&role);
 
 	/* step 5, as the owner of streamagg's tables */
 	sa_become_role(catalog_owner, false, &role);
-	sa_state_checkpoint(store, &work, has_watermark && q->def.has_window,
-						watermark);
-	sa_state_evict(store, closed);
+	sa_state_checkpoint(store, evicting, watermark);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start_time);
 	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,

@@ -197,7 +197,7 @@ run_trigger(ScheduledQuery *sq)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		/* recompile and reload the state before the next attempt */
+		/* recompile before the next attempt; state.c sees the abort */
 		sa_forget_compiled(sq->query_id);
 		record_error(sq->query_id, edata->message);
 		FreeErrorData(edata);
