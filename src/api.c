@@ -246,7 +246,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 
 	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);
 	if (def.has_trigger_interval)
-		sa_request_database_worker(MyDatabaseId);
+		sa_request_worker_at_commit();
 	PG_RETURN_VOID();
 }
 
@@ -393,7 +393,7 @@ set_paused(const char *name, bool paused)
 	SPI_finish();
 	sa_restore_role(&role);
 	if (!paused)
-		sa_request_database_worker(MyDatabaseId);
+		sa_request_worker_at_commit();
 }
 
 /* streamagg.pause(name): the worker stops running the query. */

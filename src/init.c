@@ -36,6 +36,18 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 /* Set by the source trigger; the worker is woken when this transaction commits. */
 static bool wake_worker_at_commit = false;
 
+/*
+ * Set by create_query and resume: the database needs a worker once this
+ * transaction commits (a worker started earlier would not see the query).
+ */
+static bool request_worker_at_commit = false;
+
+void
+sa_request_worker_at_commit(void)
+{
+	request_worker_at_commit = true;
+}
+
 static void
 sa_shmem_request_hook(void)
 {
@@ -57,8 +69,9 @@ sa_shmem_startup_hook(void)
 }
 
 /*
- * Wake the database's worker once the producer's events are visible: at
- * XACT_EVENT_COMMIT the transaction is already out of the proc array.
+ * Wake the database's worker once the producer's events are visible, or ask
+ * for one once a new query is: at XACT_EVENT_COMMIT the transaction is
+ * already out of the proc array.
  */
 static void
 sa_wakeup_xact_callback(XactEvent event, void *arg)
@@ -67,14 +80,18 @@ sa_wakeup_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_worker_at_commit)
+			if (request_worker_at_commit)
+				sa_request_database_worker(MyDatabaseId);
+			else if (wake_worker_at_commit)
 				sa_wake_database_worker(MyDatabaseId);
 			wake_worker_at_commit = false;
+			request_worker_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			wake_worker_at_commit = false;
+			request_worker_at_commit = false;
 			break;
 		default:
 			break;

@@ -252,7 +252,8 @@ PGDLLEXPORT void sa_launcher_main(Datum arg);
 /* worker.c */
 PGDLLEXPORT void sa_worker_main(Datum arg);
 
-/* init.c: GUCs */
+/* init.c */
 extern int	sa_wait_poll_ms;
+extern void sa_request_worker_at_commit(void);
 
 #endif							/* STREAMAGG_H */

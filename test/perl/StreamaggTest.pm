@@ -4,6 +4,8 @@
 #   my $p = StreamaggTest->start_producers($node, 'events', rate => 200);
 #   StreamaggTest->stop_producers($p);
 #   StreamaggTest->sink_matches_source($node, 'events', 'q_out', '10 seconds');
+#   StreamaggTest->create_slow_aggregate($node);
+#   my $pid = StreamaggTest->worker_in_slow_batch($node, 'events');
 package StreamaggTest;
 
 use strict;
@@ -117,6 +119,47 @@ sub wait_for_rows
 		"SELECT count(*) >= $n FROM $source")
 	  or die "timed out waiting for $n rows in $source";
 	return;
+}
+
+# An aggregate public.count_slowly(int) that counts rows like count(*), but
+# sleeps 2 seconds on a row with value -1. A query using it, fed such a
+# "marker" row, is for sure in the middle of a batch while the marker's row is
+# aggregated: the place to crash, restart or kill.
+sub create_slow_aggregate
+{
+	my ($class, $node) = @_;
+
+	$node->safe_psql(
+		'postgres', q{
+		CREATE FUNCTION public.count_slowly(state bigint, v int)
+		RETURNS bigint LANGUAGE plpgsql AS $$
+		BEGIN
+			IF v = -1 THEN
+				PERFORM pg_sleep(2);
+			END IF;
+			RETURN state + 1;
+		END $$;
+		CREATE AGGREGATE public.count_slowly(int) (
+			SFUNC = public.count_slowly, STYPE = bigint, INITCOND = '0');
+	});
+	return;
+}
+
+# Insert a marker row (v = -1) into $source and return the pid of the
+# streamagg worker once it sleeps in count_slowly, in the middle of the batch.
+sub worker_in_slow_batch
+{
+	my ($class, $node, $source) = @_;
+	my $sleeping = q{
+		SELECT pid FROM pg_stat_activity
+		 WHERE backend_type LIKE 'streamagg worker%' AND wait_event = 'PgSleep'};
+
+	$node->safe_psql('postgres',
+		"INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000), 'k0', -1)");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM ($sleeping) w")
+	  or die "the streamagg worker did not reach the marker row";
+	return $node->safe_psql('postgres', $sleeping);
 }
 
 # Check, after streamagg.wait(), that an update-mode sink without watermark

@@ -1,8 +1,8 @@
 # DESIGN.md 3.8 (exactly once) and 4.3: killing the streamagg worker with
-# SIGKILL in the middle of a stream loses and double counts nothing. The
-# postmaster answers a killed backend with a crash restart of all backends
-# (restart_after_crash = on); shared memory state is rebuilt from the last
-# committed checkpoint, and the worker resumes.
+# SIGKILL in the middle of a stream (and of a batch) loses and double counts
+# nothing. The postmaster answers a killed backend with a crash restart of
+# all backends (restart_after_crash = on); shared memory state is rebuilt
+# from the last committed checkpoint, and the worker resumes.
 use strict;
 use warnings;
 
@@ -16,13 +16,15 @@ use Test::More;
 
 my $node = StreamaggTest->new_node('kill_worker', 'restart_after_crash = on');
 
+# count_slowly lets the test hold the worker in a batch (see StreamaggTest).
+StreamaggTest->create_slow_aggregate($node);
 $node->safe_psql(
 	'postgres', q{
 	CREATE TABLE events (ts timestamptz, k text, v int);
 	SELECT streamagg.create_query(
 		name => 'q', source => 'events', event_time => 'ts',
-		aggregates => 'count(*) AS n, sum(v) AS s', group_by => 'k',
-		window_size => '10 seconds', output_mode => 'update',
+		aggregates => 'count(*) AS n, sum(v) AS s, public.count_slowly(v) AS slow_n',
+		group_by => 'k', window_size => '10 seconds', output_mode => 'update',
 		sink => 'q_out', trigger_interval => '50 ms');
 });
 
@@ -30,18 +32,27 @@ my $worker_pid_query = q{
 	SELECT pid FROM pg_stat_activity
 	 WHERE backend_type LIKE 'streamagg worker%' AND datname = 'postgres'};
 
-# Kill the worker twice, each time while producers are running and the
-# worker has batches to process.
+# Kill the worker twice while producers are running: in round 1 for sure in
+# the middle of a batch (it sleeps in count_slowly), in round 2 wherever it
+# is.
 for my $round (1 .. 2)
 {
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM events');
 	my $producers = StreamaggTest->start_producers($node, 'events');
 	StreamaggTest->wait_for_rows($node, 'events', $before + 1000);
 
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM ($worker_pid_query) w")
-	  or die "no streamagg worker in pg_stat_activity";
-	my $pid = $node->safe_psql('postgres', $worker_pid_query);
+	my $pid;
+	if ($round == 1)
+	{
+		$pid = StreamaggTest->worker_in_slow_batch($node, 'events');
+	}
+	else
+	{
+		$node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM ($worker_pid_query) w")
+		  or die "no streamagg worker in pg_stat_activity";
+		$pid = $node->safe_psql('postgres', $worker_pid_query);
+	}
 	ok(kill('KILL', $pid), "round $round: SIGKILL sent to worker $pid");
 
 	# The postmaster restarts every backend; the producers' connections die.
@@ -60,12 +71,15 @@ my $producers = StreamaggTest->start_producers($node, 'events');
 StreamaggTest->wait_for_rows($node, 'events', $before + 500);
 StreamaggTest->stop_producers($producers);
 
-ok( $node->log_contains(qr/terminated by signal 9/),
+ok( $node->log_contains(
+		qr/background worker "streamagg worker[^"]*" \(PID \d+\) was terminated by signal 9/),
 	'the server log shows the killed worker');
 is($node->safe_psql('postgres', q{SELECT streamagg.wait('q', '60 seconds')}),
 	't', 'wait() returns true after the worker was killed');
 StreamaggTest->sink_matches_source($node, 'events', 'q_out', '10 seconds',
 	'after killing the worker');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM q_out WHERE slow_n <> n'),
+	'0', 'count_slowly agrees with count(*)');
 is( $node->safe_psql(
 		'postgres', q{SELECT status, last_error FROM streamagg.queries
 		  WHERE name = 'q'}),
