@@ -162,6 +162,16 @@ AS 'MODULE_PATHNAME', 'sa_drop_query'
 LANGUAGE C STRICT VOLATILE;
 
 /*
+ * Test-only: make the next trigger of a query fail at a named point
+ * ('after_read', 'after_state', 'during_sink', 'before_commit').
+ */
+CREATE FUNCTION streamagg.fail_next_trigger(name text, phase text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sa_fail_next_trigger'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION streamagg.fail_next_trigger(text, text) FROM PUBLIC;
+
+/*
  * Statement trigger added to every source: at commit of a transaction that
  * inserted events it sets the database worker's latch, so that queries with
  * trigger_interval '0' run at once.

@@ -55,6 +55,7 @@ sa_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	sa_shmem_request();
 	RequestAddinShmemSpace(sa_state_shmem_size());
+	RequestAddinShmemSpace(sa_inject_shmem_size());
 }
 
 static void
@@ -65,6 +66,7 @@ sa_shmem_startup_hook(void)
 	sa_shmem_startup();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	sa_state_shmem_init();
+	sa_inject_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -109,21 +111,33 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 						DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			dropped = InvalidOid;
 
 	if (IsA(parsetree, DropdbStmt))
 	{
-		Oid			dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname,
-											 true);
-
-		if (OidIsValid(dboid))
-			sa_stop_database_worker(dboid);
+		dropped = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+		if (OidIsValid(dropped))
+			sa_stop_database_worker(dropped);
 	}
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
-								  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	PG_TRY();
+	{
+		if (prev_process_utility_hook)
+			prev_process_utility_hook(pstmt, queryString, readOnlyTree,
+									  context, params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree,
+									context, params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		/* the database survives: its queries must go on */
+		if (OidIsValid(dropped))
+			sa_request_database_worker(dropped);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (OidIsValid(dropped))
+		sa_forget_database(dropped);
 }
 
 PG_FUNCTION_INFO_V1(sa_source_committed);

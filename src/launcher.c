@@ -196,6 +196,19 @@ sa_stop_database_worker(Oid dboid)
 	}
 }
 
+/* A dropped database's slot becomes free. */
+void
+sa_forget_database(Oid dboid)
+{
+	SaDatabaseSlot *slot;
+
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	if (slot && slot->worker_pid == 0 && !slot->wanted)
+		slot->dboid = InvalidOid;
+	SpinLockRelease(&shared->mutex);
+}
+
 /* Called by a worker once connected: its latch can now be set. */
 uint64
 sa_worker_attach(Oid dboid)

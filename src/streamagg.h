@@ -15,6 +15,7 @@
  *	  launcher.c    the launcher and the shared registry of database workers
  *	  worker.c      the per-database worker loop
  *	  security.c    role switching and the pinned search_path
+ *	  inject.c      test-only fault injection
  *
  *-------------------------------------------------------------------------
  */
@@ -221,16 +222,10 @@ typedef struct SaTriggerResult
 	int64		rows;
 } SaTriggerResult;
 extern SaTriggerResult sa_run_trigger(int32 query_id);
+extern bool sa_plan_batch(int32 query_id);
 
-/* The batch the last trigger of this backend planned, for its retry. */
-typedef struct SaPlannedBatch
-{
-	int32		query_id;
-	int64		batch_id;
-	Datum		snapshot;		/* pg_snapshot, or 0 */
-} SaPlannedBatch;
-extern SaPlannedBatch sa_last_planned_batch(void);
 extern void sa_forget_compiled(int32 query_id);
+extern void sa_forget_compiled_except(List *query_ids);
 extern SaQuery *sa_get_compiled(int32 query_id);
 
 /* sink.c */
@@ -245,12 +240,18 @@ extern void sa_register_launcher(void);
 extern void sa_request_database_worker(Oid dboid);
 extern void sa_wake_database_worker(Oid dboid);
 extern void sa_stop_database_worker(Oid dboid);
+extern void sa_forget_database(Oid dboid);
 extern uint64 sa_worker_attach(Oid dboid);
 extern void sa_worker_detach(Oid dboid, bool idle, uint64 generation);
 PGDLLEXPORT void sa_launcher_main(Datum arg);
 
 /* worker.c */
 PGDLLEXPORT void sa_worker_main(Datum arg);
+
+/* inject.c */
+extern Size sa_inject_shmem_size(void);
+extern void sa_inject_shmem_init(void);
+extern void sa_inject_fault(int32 query_id, const char *point);
 
 /* init.c */
 extern int	sa_wait_poll_ms;

@@ -87,25 +87,6 @@ typedef struct CompiledEntry
 
 static HTAB *compiled = NULL;
 
-/* The batch planned by the last trigger (in TopMemoryContext). */
-static SaPlannedBatch last_plan = {0, 0, (Datum) 0};
-
-SaPlannedBatch
-sa_last_planned_batch(void)
-{
-	return last_plan;
-}
-
-static void
-remember_plan(int32 query_id, int64 batch_id, Datum snapshot)
-{
-	if (last_plan.snapshot != (Datum) 0)
-		pfree(DatumGetPointer(last_plan.snapshot));
-	last_plan.query_id = query_id;
-	last_plan.batch_id = batch_id;
-	last_plan.snapshot = copy_varlena_to(TopMemoryContext, snapshot);
-}
-
 /* The compiled form of a query, compiled on first use in this backend. */
 SaQuery *
 sa_get_compiled(int32 query_id)
@@ -158,6 +139,26 @@ sa_forget_compiled(int32 query_id)
 		hash_search(compiled, &query_id, HASH_REMOVE, NULL);
 		MemoryContextDelete(q->cxt);
 	}
+}
+
+/* Forget the compiled queries whose id is not in "query_ids" (dropped). */
+void
+sa_forget_compiled_except(List *query_ids)
+{
+	HASH_SEQ_STATUS seq;
+	CompiledEntry *entry;
+	List	   *gone = NIL;
+	ListCell   *lc;
+
+	if (compiled == NULL)
+		return;
+	hash_seq_init(&seq, compiled);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		if (!list_member_int(query_ids, entry->query_id))
+			gone = lappend_int(gone, entry->query_id);
+	foreach(lc, gone)
+		sa_forget_compiled(lfirst_int(lc));
+	list_free(gone);
 }
 
 static int64
@@ -423,6 +424,69 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	SPI_finish();
 }
 
+/* A planned batch without rows: the snapshot is consumed, no batch counted. */
+static void
+consume_empty_plan(int32 query_id, Oid catalog_owner)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	SaRoleSave	role;
+
+	sa_become_role(catalog_owner, false, &role);
+	SPI_connect();
+	SPI_execute_with_args("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
+						  "planned_batch_id = NULL, planned_snapshot = NULL "
+						  "WHERE query_id = $1", 1, &argtype, &arg, NULL, false, 0);
+	SPI_finish();
+	sa_restore_role(&role);
+}
+
+/*
+ * Record, in the current transaction, the batch that the next trigger of a
+ * query will process: its batch id and snapshot (DESIGN.md 3.8, 4.2).  The
+ * worker commits this before running the trigger, so that a retry after an
+ * error, a kill or a crash reads exactly the same events.  Returns false
+ * when nothing can have been committed since the last trigger (the new
+ * snapshot equals the consumed one): then there is nothing to run.
+ */
+bool
+sa_plan_batch(int32 query_id)
+{
+	Checkpoint	cp;
+	Datum		snapshot;
+	Oid			types[4] = {INT4OID, INT8OID, PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	SaRoleSave	role;
+	bool		changed;
+	bool		isnull;
+
+	sa_lock_query(query_id);
+	read_checkpoint(query_id, &cp);
+	if (cp.has_planned)
+		return true;
+	snapshot = current_snapshot();
+	args[0] = Int32GetDatum(query_id);
+	args[1] = Int64GetDatum(cp.last_batch_id + 1);
+	args[2] = snapshot;
+	args[3] = cp.consumed_snapshot;
+	nulls[3] = cp.has_consumed ? ' ' : 'n';
+
+	sa_become_role(sa_extension_owner(), false, &role);
+	SPI_connect();
+	SPI_execute_with_args("SELECT $4 IS NULL OR $3::text <> $4::text",
+						  4, types, args, nulls, true, 1);
+	changed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	if (changed)
+		SPI_execute_with_args("UPDATE streamagg.checkpoint SET planned_batch_id = $2, "
+							  "planned_snapshot = $3 WHERE query_id = $1",
+							  4, types, args, nulls, false, 0);
+	SPI_finish();
+	sa_restore_role(&role);
+	return changed;
+}
+
 /*
  * Step 4: the groups to write to the sink, by output mode (DESIGN.md 3.4):
  * append writes the windows the watermark closed, once; update and complete
@@ -487,7 +551,6 @@ sa_run_trigger(int32 query_id)
 	read_checkpoint(query_id, &cp);
 	new_snapshot = cp.has_planned ? cp.planned_snapshot : current_snapshot();
 	batch_id = cp.has_planned ? cp.planned_batch_id : cp.last_batch_id + 1;
-	remember_plan(query_id, batch_id, new_snapshot);
 
 	memset(&work, 0, sizeof(work));
 	work.cxt = AllocSetContextCreate(CurrentMemoryContext, "streamagg trigger",
@@ -507,13 +570,18 @@ sa_run_trigger(int32 query_id)
 	consume_batch(q, store, &work, &cp, new_snapshot, &counts);
 	sa_restore_role(&role);
 
-	if (counts.input_rows == 0 && !cp.has_planned)
+	if (counts.input_rows == 0)
 	{
+		/* nothing to do; a planned batch that turned out empty is consumed */
+		if (cp.has_planned)
+			consume_empty_plan(query_id, catalog_owner);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(work.cxt);
 		sa_unpin_search_path(nestlevel);
 		return result;
 	}
+
+	sa_inject_fault(query_id, "after_read");
 
 	/* step 4: the new watermark, emission and eviction */
 	has_watermark = cp.has_watermark;
@@ -534,10 +602,12 @@ sa_run_trigger(int32 query_id)
 	if (evicting)
 		closed = sa_state_close_windows(store, watermark);
 	nemit = groups_to_emit(q, &work, closed, &emit);
+	sa_inject_fault(query_id, "after_state");
 
 	sa_become_role(q->def.owner, true, &role);
 	counts.sink_rows = sa_write_sink(q, store, emit, nemit);
 	sa_restore_role(&role);
+	sa_inject_fault(query_id, "during_sink");
 
 	/* step 5, as the owner of streamagg's tables */
 	sa_become_role(catalog_owner, false, &role);
@@ -549,6 +619,7 @@ sa_run_trigger(int32 query_id)
 					sa_state_size(store), work.ntouched);
 	sa_restore_role(&role);
 	sa_state_end(store, batch_id);
+	sa_inject_fault(query_id, "before_commit");
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work.cxt);

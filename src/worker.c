@@ -9,10 +9,12 @@
  *	    with trigger_interval '0', when a producer's commit set our latch (and
  *	    at least every second, as a safety net);
  *	  - a paused query is never due; a failing one not before its retry_at;
+ *	  - each trigger first records the batch it will process (its id and
+ *	    snapshot) in a transaction of its own, so that whatever happens next
+ *	    the retry reads the same events (DESIGN.md 3.8);
  *	  - a trigger that fails is logged, its transaction aborted, and its
- *	    error, failure count, retry time (exponential backoff, at most 30 s)
- *	    and planned batch recorded in streamagg.checkpoint, so that the retry
- *	    reads the same events (DESIGN.md 3.8);
+ *	    error, failure count and retry time (exponential backoff, at most
+ *	    30 s) recorded in streamagg.checkpoint;
  *	  - when the database has no scheduled query left, the worker exits.
  * Memory used by the loop is reset every round; nothing outlives a trigger
  * but the compiled queries and state caches (trigger.c, state.c).
@@ -33,6 +35,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -131,26 +134,17 @@ record_error(int32 query_id, const char *message)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
-		Oid			types[4] = {INT4OID, TEXTOID, INT8OID, PG_SNAPSHOTOID};
-		Datum		args[4];
-		char		nulls[4] = {' ', ' ', ' ', ' '};
-		SaPlannedBatch plan = sa_last_planned_batch();
+		Oid			types[2] = {INT4OID, TEXTOID};
+		Datum		args[2];
 
 		args[0] = Int32GetDatum(query_id);
 		args[1] = CStringGetTextDatum(message);
-		args[2] = Int64GetDatum(plan.batch_id);
-		args[3] = plan.snapshot;
-		if (plan.query_id != query_id || plan.snapshot == (Datum) 0)
-			nulls[2] = nulls[3] = 'n';
 		SPI_connect();
 		SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
 							  "last_error_at = pg_catalog.now(), failures = failures + 1, "
 							  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
-							  "* interval '1 second', "
-							  "planned_batch_id = CASE WHEN planned_snapshot IS NULL THEN $3 ELSE planned_batch_id END, "
-							  "planned_snapshot = COALESCE(planned_snapshot, $4) "
-							  "WHERE query_id = $1",
-							  4, types, args, nulls, false, 0);
+							  "* interval '1 second' WHERE query_id = $1",
+							  2, types, args, NULL, false, 0);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -166,8 +160,27 @@ record_error(int32 query_id, const char *message)
 }
 
 /*
- * Run one trigger in its own transaction; returns the rows consumed, or -1
- * if it failed.  This is the worker's error boundary.
+ * Plan the next batch in a transaction of its own (sa_plan_batch).  Its
+ * commit need not wait for the disk: if it is lost in a crash, so is every
+ * trace of the batch it planned.
+ */
+static bool
+plan_batch(ScheduledQuery *sq)
+{
+	bool		planned;
+
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	planned = sa_plan_batch(sq->query_id);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return planned;
+}
+
+/*
+ * Run one trigger: plan the batch, then process it, each in its own
+ * transaction.  Returns the rows consumed, or -1 if it failed.  This is the
+ * worker's error boundary.
  */
 static int64
 run_trigger(ScheduledQuery *sq)
@@ -182,11 +195,20 @@ run_trigger(ScheduledQuery *sq)
 												   sq->name));
 	PG_TRY();
 	{
-		SaTriggerResult result = sa_run_trigger(sq->query_id);
+		if (plan_batch(sq))
+		{
+			SaTriggerResult result;
 
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		rows = result.rows;
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			result = sa_run_trigger(sq->query_id);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			rows = result.rows;
+		}
+		else
+			rows = 0;
 	}
 	PG_CATCH();
 	{
@@ -216,6 +238,28 @@ last_run_of(HTAB *runs, int32 query_id)
 	if (!found)
 		run->at = 0;
 	return run;
+}
+
+/*
+ * Drop what the worker keeps for queries no longer scheduled (dropped or
+ * paused), so that nothing accumulates over months.
+ */
+static void
+forget_unscheduled(List *queries, HTAB *runs)
+{
+	List	   *ids = NIL;
+	ListCell   *lc;
+	HASH_SEQ_STATUS seq;
+	LastRun    *run;
+
+	foreach(lc, queries)
+		ids = lappend_int(ids, ((ScheduledQuery *) lfirst(lc))->query_id);
+	sa_forget_compiled_except(ids);
+	hash_seq_init(&seq, runs);
+	while ((run = hash_seq_search(&seq)) != NULL)
+		if (!list_member_int(ids, run->query_id))
+			hash_search(runs, &run->query_id, HASH_REMOVE, NULL);
+	list_free(ids);
 }
 
 void
@@ -265,6 +309,7 @@ sa_worker_main(Datum arg)
 			worker_idle_exit = true;
 			proc_exit(0);
 		}
+		forget_unscheduled(queries, runs);
 
 		foreach(lc, queries)
 		{
