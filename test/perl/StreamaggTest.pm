@@ -99,12 +99,13 @@ ROLLBACK;
 
 # Stop the producers: at once if they still run, otherwise (the server was
 # restarted under them) collect their exit. Their exit status is not
-# checked: clients abort when the server goes away.
+# checked: clients abort when the server goes away. SIGTERM, not SIGINT:
+# pgbench ignores SIGINT when started from a background job.
 sub stop_producers
 {
 	my ($class, $p) = @_;
 
-	eval { $p->{handle}->signal('INT') if $p->{handle}->pumpable; };
+	eval { $p->{handle}->kill_kill(grace => 5); };
 	eval { $p->{handle}->finish; };
 	note "pgbench: $p->{err}" if $p->{err} ne '';
 	return;
