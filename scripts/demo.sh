@@ -11,7 +11,7 @@
 #   clicks_complete  complete mode: the sink always holds the whole result
 #
 # Some events arrive ~8 seconds late: append and update drop them once their
-# window is closed (see late_dropped); complete mode never drops anything.
+# window is closed (see late_rows_dropped); complete mode never drops them.
 # The cluster is stopped and removed at the end, or on Ctrl-C.
 #
 # Environment: PORT (default 54329), DURATION in seconds (default 25),
@@ -81,6 +81,7 @@ echo "  ${as_owner[*]} $bindir/psql -h $dir -p $PORT -U postgres demo"
 
 # --- the source table and three continuous queries --------------------------
 sql <<'SQL'
+\o /dev/null
 CREATE EXTENSION streamagg;
 
 CREATE TABLE clicks (ts timestamptz, page text, ms int);
@@ -107,30 +108,32 @@ SELECT streamagg.create_query(
 	trigger_interval => '1 second');
 SQL
 
+# The three sinks side by side, one line per (window, page): "hits avg_ms"
+# from clicks_append, clicks_update and clicks_complete ("-": no row there).
+# A window is closed once the watermark has passed its end.
 show() {
 	echo
 	echo "=================== $(date +%T): $1"
 	sql <<'SQL'
 \pset footer off
-\echo clicks_append: closed windows only, each written once with final values
-SELECT to_char(window_start, 'HH24:MI:SS') AS window_start,
-	   to_char(window_end, 'HH24:MI:SS') AS window_end,
-	   page, hits, round(avg_ms) AS avg_ms
-  FROM clicks_append ORDER BY window_start, page;
-\echo clicks_update: windows changed by a batch are upserted
-SELECT to_char(window_start, 'HH24:MI:SS') AS window_start,
-	   to_char(window_end, 'HH24:MI:SS') AS window_end,
-	   page, hits, round(avg_ms) AS avg_ms
-  FROM clicks_update ORDER BY window_start, page;
-\echo clicks_complete: the whole result, late events included
-SELECT to_char(window_start, 'HH24:MI:SS') AS window_start,
-	   to_char(window_end, 'HH24:MI:SS') AS window_end,
-	   page, hits, round(avg_ms) AS avg_ms
-  FROM clicks_complete ORDER BY window_start, page;
+SELECT to_char(window_start, 'HH24:MI:SS') || '-' ||
+	   to_char(window_end, 'HH24:MI:SS') AS "window",
+	   CASE WHEN window_end <= (SELECT watermark FROM streamagg.queries
+								 WHERE name = 'clicks_append')
+			THEN 'closed' ELSE 'open' END AS state,
+	   page,
+	   coalesce(a.hits || ' ' || round(a.avg_ms), '-') AS clicks_append,
+	   coalesce(u.hits || ' ' || round(u.avg_ms), '-') AS clicks_update,
+	   coalesce(c.hits || ' ' || round(c.avg_ms), '-') AS clicks_complete
+  FROM clicks_complete c
+  FULL JOIN clicks_update u USING (window_start, window_end, page)
+  FULL JOIN clicks_append a USING (window_start, window_end, page)
+ ORDER BY window_start, page;
+
 SELECT name, status, to_char(watermark, 'HH24:MI:SS') AS watermark,
 	   last_batch_id,
 	   (SELECT coalesce(sum(late_rows_dropped), 0) FROM streamagg.progress p
-		 WHERE p.name = q.name) AS late_dropped
+		 WHERE p.name = q.name) AS late_rows_dropped
   FROM streamagg.queries q ORDER BY name;
 SQL
 }
@@ -139,7 +142,8 @@ SQL
 # Every second, 2 to 5 clicks with event times in the last 2 seconds; about
 # one in six is 8 seconds late.
 echo
-echo "streaming clicks for $DURATION seconds..."
+echo "streaming clicks for $DURATION seconds; every 5 seconds, the sinks side"
+echo "by side: \"hits avg_ms\" per (window, page), \"-\" where a sink has no row"
 for ((i = 1; i <= DURATION; i++)); do
 	sql <<'SQL'
 INSERT INTO clicks (ts, page, ms)
