@@ -2,6 +2,9 @@
 
 \echo Use "CREATE EXTENSION streamagg" to load this file. \quit
 
+-- Everyone may call the API; the functions check rights themselves.
+GRANT USAGE ON SCHEMA streamagg TO PUBLIC;
+
 /*
  * Query definitions.  Written only by the API functions (which switch to the
  * extension owner for that); readable by everyone through the views.
@@ -85,14 +88,27 @@ CREATE TABLE streamagg.batch_log (
 	PRIMARY KEY (query_id, batch_id)
 );
 
+/*
+ * Retention of consumed events per source (retention.c): events consumed by
+ * every query of the source and older than keep are deleted.
+ */
+CREATE TABLE streamagg.retention (
+	source		   regclass PRIMARY KEY,
+	keep		   interval NOT NULL,
+	owner		   regrole NOT NULL,
+	last_run_at	   timestamptz,
+	events_deleted bigint NOT NULL DEFAULT 0
+);
+
 SELECT pg_catalog.pg_extension_config_dump('streamagg.query_def', '');
+SELECT pg_catalog.pg_extension_config_dump('streamagg.retention', '');
 SELECT pg_catalog.pg_extension_config_dump('streamagg.checkpoint', '');
 SELECT pg_catalog.pg_extension_config_dump('streamagg.state', '');
 
 REVOKE ALL ON streamagg.query_def, streamagg.checkpoint, streamagg.state,
-	streamagg.batch_log FROM PUBLIC;
-GRANT SELECT ON streamagg.query_def, streamagg.checkpoint, streamagg.batch_log
-	TO PUBLIC;
+	streamagg.batch_log, streamagg.retention FROM PUBLIC;
+GRANT SELECT ON streamagg.query_def, streamagg.checkpoint, streamagg.batch_log,
+	streamagg.retention TO PUBLIC;
 
 CREATE VIEW streamagg.queries AS
 SELECT d.name, d.source, d.sink, d.output_mode,
@@ -159,6 +175,21 @@ LANGUAGE C STRICT VOLATILE;
 CREATE FUNCTION streamagg.drop_query(name text, drop_sink boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sa_drop_query'
+LANGUAGE C STRICT VOLATILE;
+
+/*
+ * Retention: delete events of a source once every query consumed them and
+ * they are older than keep (NULL: keep everything).  The workers apply it
+ * every 10 seconds; apply_retention() applies it now.
+ */
+CREATE FUNCTION streamagg.set_retention(source regclass, keep interval)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sa_set_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION streamagg.apply_retention()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sa_apply_retention_sql'
 LANGUAGE C STRICT VOLATILE;
 
 /*

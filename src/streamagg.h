@@ -15,6 +15,7 @@
  *	  launcher.c    the launcher and the shared registry of database workers
  *	  worker.c      the per-database worker loop
  *	  security.c    role switching and the pinned search_path
+ *	  retention.c   deleting consumed events from sources
  *	  inject.c      test-only fault injection
  *
  *-------------------------------------------------------------------------
@@ -247,6 +248,9 @@ PGDLLEXPORT void sa_launcher_main(Datum arg);
 
 /* worker.c */
 PGDLLEXPORT void sa_worker_main(Datum arg);
+
+/* retention.c */
+extern int64 sa_apply_retention(void);
 
 /* inject.c */
 extern Size sa_inject_shmem_size(void);

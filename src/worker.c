@@ -46,6 +46,9 @@
 /* Longest wait between two rounds, to notice new queries. */
 #define MAX_NAP_MS 1000
 
+/* How often the worker applies retention (retention.c). */
+#define RETENTION_INTERVAL_MS 10000
+
 /* One scheduled query as the worker sees it. */
 typedef struct ScheduledQuery
 {
@@ -229,6 +232,33 @@ run_trigger(ScheduledQuery *sq)
 	return rows;
 }
 
+/* Apply retention in a transaction of its own; errors are only logged. */
+static void
+run_retention(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "streamagg retention");
+	PG_TRY();
+	{
+		(void) sa_apply_retention();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 static LastRun *
 last_run_of(HTAB *runs, int32 query_id)
 {
@@ -269,6 +299,7 @@ sa_worker_main(Datum arg)
 	HTAB	   *runs;
 	HASHCTL		ctl;
 	bool		woken = true;
+	TimestampTz last_retention = 0;
 
 	worker_dboid = DatumGetObjectId(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -339,6 +370,13 @@ sa_worker_main(Datum arg)
 			wait_usec = (sq->interval_usec == 0 ? ZERO_INTERVAL_POLL_MS * 1000L :
 						 sq->interval_usec) - (GetCurrentTimestamp() - run->at);
 			nap_ms = Min(nap_ms, Max(wait_usec / 1000, 0));
+		}
+
+		if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+									   RETENTION_INTERVAL_MS))
+		{
+			run_retention();
+			last_retention = GetCurrentTimestamp();
 		}
 
 		woken = false;

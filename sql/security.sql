@@ -1,0 +1,63 @@
+-- Security (DESIGN.md 4.6): a query runs with the privileges of the role
+-- that created it, never as superuser, even when a superuser or the worker
+-- runs it; creating one needs SELECT on the source and the right to create
+-- or write the sink; streamagg's catalog is not writable directly.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
+SET timezone = 'UTC';
+CREATE ROLE sa_alice;
+CREATE ROLE sa_bob;
+CREATE SCHEMA sa_shop AUTHORIZATION sa_alice;
+GRANT USAGE, CREATE ON SCHEMA sa_shop TO sa_bob;
+
+SET ROLE sa_alice;
+CREATE TABLE sa_shop.orders (ts timestamptz, amount int);
+-- current_user as a group key shows who evaluates the query's expressions
+SELECT streamagg.create_query(name => 'alice_q', source => 'sa_shop.orders', event_time => 'ts',
+       aggregates => 'sum(amount) AS total', group_by => 'current_user::text AS who',
+       output_mode => 'complete', sink => 'sa_shop.alice_totals');
+INSERT INTO sa_shop.orders (ts, amount) VALUES ('2024-05-01', 5);
+RESET ROLE;
+
+-- a superuser runs alice's trigger: it still runs as alice
+SELECT streamagg.process('alice_q');
+SELECT who, total FROM sa_shop.alice_totals;
+SELECT tableowner FROM pg_tables WHERE tablename = 'alice_totals';
+SELECT name, owner FROM streamagg.queries;
+
+-- bob may neither run nor drop nor pause alice's query
+SET ROLE sa_bob;
+SELECT streamagg.process('alice_q');
+SELECT streamagg.drop_query('alice_q');
+SELECT streamagg.pause('alice_q');
+-- nor read her source
+SELECT streamagg.create_query(name => 'bob_q', source => 'sa_shop.orders', event_time => 'ts',
+       aggregates => 'count(*) AS n', output_mode => 'complete', sink => 'sa_shop.bob_counts');
+-- nor write streamagg's catalog behind the API's back
+UPDATE streamagg.checkpoint SET last_batch_id = 42;
+DELETE FROM streamagg.state;
+INSERT INTO streamagg.query_def (name) VALUES ('forged');
+RESET ROLE;
+
+-- with SELECT on the source bob may stream it into his own sink
+GRANT SELECT ON sa_shop.orders TO sa_bob;
+SET ROLE sa_bob;
+SELECT streamagg.create_query(name => 'bob_q', source => 'sa_shop.orders', event_time => 'ts',
+       aggregates => 'count(*) AS n', group_by => 'current_user::text AS who',
+       output_mode => 'complete', sink => 'sa_shop.bob_counts');
+SELECT streamagg.process('bob_q');
+SELECT who, n FROM sa_shop.bob_counts;
+RESET ROLE;
+
+-- revoking bob's SELECT stops his query, with the reason
+REVOKE SELECT ON sa_shop.orders FROM sa_bob;
+INSERT INTO sa_shop.orders (ts, amount) VALUES ('2024-05-01', 7);
+SELECT streamagg.process('bob_q');
+
+SELECT streamagg.drop_query('bob_q', drop_sink => true);
+SELECT streamagg.drop_query('alice_q', drop_sink => true);
+DROP TABLE sa_shop.orders;
+DROP SCHEMA sa_shop;
+DROP ROLE sa_alice;
+DROP ROLE sa_bob;
