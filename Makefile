@@ -36,6 +36,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every object depends on the shared headers (PGXS tracks no dependencies).
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: bench
 bench:
 	$(srcdir)/test/bench/run.sh

@@ -142,6 +142,7 @@ typedef struct SaQuery
 	Oid		   *batch_types;	/* type of each batch column */
 	char	   *batch_sql;		/* $1 previous snapshot, $2 new snapshot */
 	char	   *pending_sql;	/* does the batch of ($1, $2) have rows? */
+	void	   *batch_plan;		/* SPIPlanPtr of batch_sql, once prepared */
 
 	TupleDesc	key_desc;		/* the group key columns */
 	TupleDesc	state_desc;		/* one stored state per aggregate */

@@ -23,6 +23,8 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
@@ -33,8 +35,6 @@
 
 #include "state.h"
 
-/* Rows fetched from the batch cursor at a time. */
-#define BATCH_FETCH_ROWS 10000
 
 /* Progress of the stream as recorded in streamagg.checkpoint. */
 typedef struct Checkpoint
@@ -137,6 +137,8 @@ sa_forget_compiled(int32 query_id)
 		SaQuery    *q = entry->q;
 
 		hash_search(compiled, &query_id, HASH_REMOVE, NULL);
+		if (q->batch_plan)
+			SPI_freeplan(q->batch_plan);
 		MemoryContextDelete(q->cxt);
 	}
 }
@@ -229,10 +231,106 @@ current_snapshot(void)
 	return snapshot;
 }
 
+/*
+ * Receives the rows of a batch straight from the executor (no copies) and
+ * folds each into the state.  Per-row garbage goes to rowcxt, reset every
+ * ROW_RESET_INTERVAL rows; whatever must last is copied by state.c and
+ * aggregate.c into the trigger's context.
+ */
+typedef struct BatchReceiver
+{
+	DestReceiver pub;
+	SaQuery    *q;
+	SaStateStore *store;
+	SaTriggerWork *work;
+	BatchCounts *counts;
+	int64	   *starts;			/* windows of the current row */
+	bool		late_check;
+	int64		watermark_for_late_rows;
+	MemoryContext rowcxt;
+	int			rows_since_reset;
+} BatchReceiver;
+
+#define ROW_RESET_INTERVAL 1000
+
+/* Steps 2 and 3 for one row: its windows, late rows, the aggregates. */
+static void
+fold_row(BatchReceiver *r, Datum *values, bool *nulls)
+{
+	SaQuery    *q = r->q;
+	BatchCounts *counts = r->counts;
+	int64		t = DatumGetTimestampTz(values[0]);
+	int			nwindows;
+
+	counts->input_rows++;
+	if (nulls[0] || TIMESTAMP_NOT_FINITE(t))
+	{
+		counts->null_time_rows++;
+		return;
+	}
+	if (!counts->has_event_time || t < counts->event_time_min)
+		counts->event_time_min = t;
+	if (!counts->has_event_time || t > counts->event_time_max)
+		counts->event_time_max = t;
+	counts->has_event_time = true;
+
+	if (q->def.has_window)
+		nwindows = sa_windows_for_time(q, t, r->starts);
+	else
+	{
+		r->starts[0] = 0;
+		nwindows = 1;
+	}
+	for (int w = 0; w < nwindows; w++)
+	{
+		int64		end = q->def.has_window ? sa_window_end(q, r->starts[w]) : 0;
+		SaGroup    *group;
+
+		if (r->late_check &&
+			sa_window_is_late(end, true, r->watermark_for_late_rows))
+		{
+			counts->late_rows++;
+			continue;
+		}
+		group = sa_state_touch(r->store, r->starts[w], end, values + 1,
+							   nulls + 1);
+		for (int a = 0; a < q->naggs; a++)
+		{
+			SaAggregate *agg = &q->aggs[a];
+
+			if (agg->filterarg >= 0 &&
+				(nulls[agg->filterarg] || !DatumGetBool(values[agg->filterarg])))
+				continue;
+			sa_agg_advance(r->work->rt, agg, &group->work_values[a],
+						   &group->work_nulls[a], values + agg->firstarg,
+						   nulls + agg->firstarg);
+		}
+	}
+}
+
+static bool
+batch_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	BatchReceiver *r = (BatchReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
+
+	slot_getallattrs(slot);
+	fold_row(r, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	if (++r->rows_since_reset >= ROW_RESET_INTERVAL)
+	{
+		MemoryContextReset(r->rowcxt);
+		r->rows_since_reset = 0;
+	}
+	return true;
+}
+
 /* Check that the batch query still yields the types the query was compiled for. */
 static void
-check_batch_types(SaQuery *q, TupleDesc desc)
+batch_startup(DestReceiver *self, int operation, TupleDesc desc)
 {
+	SaQuery    *q = ((BatchReceiver *) self)->q;
+
 	for (int i = 0; i < q->batch_ncols; i++)
 		if (desc->natts != q->batch_ncols ||
 			TupleDescAttr(desc, i)->atttypid != q->batch_types[i])
@@ -243,109 +341,81 @@ check_batch_types(SaQuery *q, TupleDesc desc)
 					 errdetail("A column used by the query has a different type than when the query was compiled.")));
 }
 
+static void
+batch_shutdown(DestReceiver *self)
+{
+}
+
+static void
+batch_destroy(DestReceiver *self)
+{
+}
+
 /*
  * Steps 1 to 3: read the batch and fold it into the state.  Runs as the
- * query's owner.
+ * query's owner.  The plan of the batch query is kept with the compiled
+ * query; the plan cache replans it if the source changes.
  */
 static void
 consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 			  const Checkpoint *cp, Datum new_snapshot, BatchCounts *counts)
 {
-	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
-	Datum		args[2];
-	char		argnulls[2];
-	Datum	   *values = palloc(sizeof(Datum) * q->batch_ncols);
-	bool	   *nulls = palloc(sizeof(bool) * q->batch_ncols);
-	int64	   *starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
-	MemoryContext fetchcxt = AllocSetContextCreate(work->cxt, "streamagg fetch",
-												   ALLOCSET_DEFAULT_SIZES);
-	Portal		portal;
-	bool		late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
+	BatchReceiver r;
+	SPIExecuteOptions options;
+	ParamListInfo params = makeParamList(2);
+	int			ret;
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = batch_receive;
+	r.pub.rStartup = batch_startup;
+	r.pub.rShutdown = batch_shutdown;
+	r.pub.rDestroy = batch_destroy;
+	r.pub.mydest = DestNone;
+	r.q = q;
+	r.store = store;
+	r.work = work;
+	r.counts = counts;
+	r.starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
+	r.late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
 		q->def.has_window && cp->has_watermark;
-	int64		watermark_for_late_rows = cp->watermark;
+	r.watermark_for_late_rows = cp->watermark;
+	r.rowcxt = AllocSetContextCreate(work->cxt, "streamagg row",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	params->params[0].value = cp->consumed_snapshot;
+	params->params[0].isnull = !cp->has_consumed;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = PG_SNAPSHOTOID;
+	params->params[1].value = new_snapshot;
+	params->params[1].isnull = false;
+	params->params[1].pflags = PARAM_FLAG_CONST;
+	params->params[1].ptype = PG_SNAPSHOTOID;
 
 	/*
-	 * The cursor takes a snapshot newer than new_snapshot (read_only is
-	 * false), so every row of the batch is visible to it.
+	 * read_only false: the executor takes a snapshot newer than
+	 * new_snapshot, so every row of the batch is visible to it.
 	 */
-	args[0] = cp->consumed_snapshot;
-	argnulls[0] = cp->has_consumed ? ' ' : 'n';
-	args[1] = new_snapshot;
-	argnulls[1] = ' ';
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	options.dest = (DestReceiver *) &r;
 
 	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL, q->batch_sql, 2, argtypes, args,
-									   argnulls, false, CURSOR_OPT_NO_SCROLL);
-	for (;;)
+	if (q->batch_plan == NULL)
 	{
-		MemoryContext old;
+		Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+		SPIPlanPtr	plan = SPI_prepare(q->batch_sql, 2, argtypes);
 
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, BATCH_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		check_batch_types(q, SPI_tuptable->tupdesc);
-		old = MemoryContextSwitchTo(fetchcxt);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			int64		t;
-			int			nwindows;
-
-			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
-							  values, nulls);
-			counts->input_rows++;
-			t = DatumGetTimestampTz(values[0]);
-			if (nulls[0] || TIMESTAMP_NOT_FINITE(t))
-			{
-				counts->null_time_rows++;
-				continue;
-			}
-			if (!counts->has_event_time || t < counts->event_time_min)
-				counts->event_time_min = t;
-			if (!counts->has_event_time || t > counts->event_time_max)
-				counts->event_time_max = t;
-			counts->has_event_time = true;
-
-			if (q->def.has_window)
-				nwindows = sa_windows_for_time(q, t, starts);
-			else
-			{
-				starts[0] = 0;
-				nwindows = 1;
-			}
-			for (int w = 0; w < nwindows; w++)
-			{
-				int64		end = q->def.has_window ? sa_window_end(q, starts[w]) : 0;
-				SaGroup    *group;
-
-				if (late_check &&
-					sa_window_is_late(end, true, watermark_for_late_rows))
-				{
-					counts->late_rows++;
-					continue;
-				}
-				group = sa_state_touch(store, starts[w], end,
-									   values + 1, nulls + 1);
-				for (int a = 0; a < q->naggs; a++)
-				{
-					SaAggregate *agg = &q->aggs[a];
-
-					if (agg->filterarg >= 0 &&
-						(nulls[agg->filterarg] ||
-						 !DatumGetBool(values[agg->filterarg])))
-						continue;
-					sa_agg_advance(work->rt, agg, &group->work_values[a],
-								   &group->work_nulls[a],
-								   values + agg->firstarg,
-								   nulls + agg->firstarg);
-				}
-			}
-		}
-		MemoryContextSwitchTo(old);
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextReset(fetchcxt);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the batch query: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		q->batch_plan = plan;
 	}
-	SPI_cursor_close(portal);
+	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
+	ret = SPI_execute_plan_extended(q->batch_plan, &options);
+	if (ret < 0)
+		elog(ERROR, "batch query failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
 }
 
