@@ -53,7 +53,9 @@ RESET ROLE;
 -- revoking bob's SELECT stops his query, with the reason
 REVOKE SELECT ON sa_shop.orders FROM sa_bob;
 INSERT INTO sa_shop.orders (ts, amount) VALUES ('2024-05-01', 7);
+\set VERBOSITY terse
 SELECT streamagg.process('bob_q');
+\set VERBOSITY default
 
 SELECT streamagg.drop_query('bob_q', drop_sink => true);
 SELECT streamagg.drop_query('alice_q', drop_sink => true);

@@ -110,6 +110,22 @@ REVOKE ALL ON streamagg.query_def, streamagg.checkpoint, streamagg.state,
 GRANT SELECT ON streamagg.query_def, streamagg.checkpoint, streamagg.batch_log,
 	streamagg.retention TO PUBLIC;
 
+/*
+ * A BRIN minmax operator class for xid8, from the built-in support
+ * functions: create_query indexes each source's streamagg_xid with it, so
+ * that a trigger reads only the block ranges that can hold its batch.
+ */
+CREATE OPERATOR CLASS streamagg.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
+	OPERATOR 1 pg_catalog.< (pg_catalog.xid8, pg_catalog.xid8),
+	OPERATOR 2 pg_catalog.<= (pg_catalog.xid8, pg_catalog.xid8),
+	OPERATOR 3 pg_catalog.= (pg_catalog.xid8, pg_catalog.xid8),
+	OPERATOR 4 pg_catalog.>= (pg_catalog.xid8, pg_catalog.xid8),
+	OPERATOR 5 pg_catalog.> (pg_catalog.xid8, pg_catalog.xid8),
+	FUNCTION 1 pg_catalog.brin_minmax_opcinfo(internal),
+	FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
+	FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
+	FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
+
 CREATE VIEW streamagg.queries AS
 SELECT d.name, d.source, d.sink, d.output_mode,
 	   CASE WHEN d.paused THEN 'paused'

@@ -69,17 +69,19 @@ run_sql(const char *sql)
 
 /*
  * Make a table a source (DESIGN.md 4.2): a column holding each event's
- * top-level transaction id, filled by a default, and a statement trigger
- * that wakes the worker at commit.  Rows already in the table get NULL
- * there and belong to the first batch of every query; adding the column
- * does not rewrite the table.
+ * top-level transaction id, filled by a default, a BRIN index on it (so
+ * that a trigger reads only the block ranges of its batch), and a statement
+ * trigger that wakes the worker at commit.  Rows already in the table get
+ * NULL there and belong to the first batch of every query; adding the
+ * column does not rewrite the table.
  */
 static void
 prepare_source(Oid source)
 {
 	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
 													   get_rel_name(source));
-	bool		has_trigger = false;
+	bool		has_trigger;
+	bool		has_index;
 	Oid			argtype = OIDOID;
 	Datum		arg = ObjectIdGetDatum(source);
 
@@ -98,6 +100,19 @@ prepare_source(Oid source)
 		run_sql(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
 						 "EXECUTE FUNCTION streamagg.source_committed()",
 						 SOURCE_TRIGGER_NAME, qualified));
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT FROM pg_catalog.pg_index i "
+						  "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+						  "AND a.attnum = i.indkey[0] "
+						  "WHERE i.indrelid = $1 AND a.attname = '" SA_XID_COLUMN "'",
+						  1, &argtype, &arg, NULL, false, 1);
+	has_index = SPI_processed > 0;
+	SPI_finish();
+	if (!has_index)
+		run_sql(psprintf("CREATE INDEX ON %s USING brin (%s streamagg.xid8_minmax_ops) "
+						 "WITH (autosummarize = on)",
+						 qualified, SA_XID_COLUMN));
 	CommandCounterIncrement();
 }
 
@@ -314,7 +329,10 @@ has_pending_events(SaQuery *q, Datum snapshot)
 							&isnull);
 	nulls[0] = isnull ? 'n' : ' ';
 	args[1] = snapshot;
-	SPI_execute_with_args(q->pending_sql, 2, argtypes, args, nulls, false, 1);
+	SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
+								   q->source_qualified,
+								   sa_batch_predicate(!isnull, args[0], snapshot)),
+						  2, argtypes, args, nulls, false, 1);
 	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

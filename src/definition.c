@@ -338,7 +338,6 @@ sa_compile_query(const SaDefinition *def)
 	StringInfoData cols;
 	Relation	rel;
 	Oid			et_type;
-	char	   *predicate;
 	int			i;
 
 	q->cxt = cxt;
@@ -431,25 +430,9 @@ sa_compile_query(const SaDefinition *def)
 		i++;
 	}
 
-	/*
-	 * The batch: rows whose inserting transaction is visible in the new
-	 * snapshot ($2) and was not in the previous one ($1).  Transactions
-	 * older than the previous snapshot's xmin were all visible to it, so the
-	 * range bounds the scan (DESIGN.md 4.2).  Rows from before the column
-	 * was added have no transaction id and belong to the first batch.
-	 */
-	predicate = psprintf("CASE WHEN $1 IS NULL "
-						 "THEN %s IS NULL OR pg_catalog.pg_visible_in_snapshot(%s, $2) "
-						 "ELSE %s >= pg_catalog.pg_snapshot_xmin($1) "
-						 "AND %s < pg_catalog.pg_snapshot_xmax($2) "
-						 "AND pg_catalog.pg_visible_in_snapshot(%s, $2) "
-						 "AND NOT pg_catalog.pg_visible_in_snapshot(%s, $1) END",
-						 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN,
-						 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN);
-	q->batch_sql = psprintf("SELECT %s FROM %s WHERE %s",
-							cols.data, q->source_qualified, predicate);
-	q->pending_sql = psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
-							  q->source_qualified, predicate);
+	/* the batch query without its predicate: see sa_batch_predicate() */
+	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.data,
+							   q->source_qualified);
 
 	sa_unpin_search_path(nestlevel);
 	MemoryContextSwitchTo(old);

@@ -140,9 +140,7 @@ typedef struct SaQuery
 	/* batch row layout: event time, keys, aggregate arguments and filters */
 	int			batch_ncols;
 	Oid		   *batch_types;	/* type of each batch column */
-	char	   *batch_sql;		/* $1 previous snapshot, $2 new snapshot */
-	char	   *pending_sql;	/* does the batch of ($1, $2) have rows? */
-	void	   *batch_plan;		/* SPIPlanPtr of batch_sql, once prepared */
+	char	   *batch_select;	/* "SELECT ... FROM source WHERE " */
 
 	TupleDesc	key_desc;		/* the group key columns */
 	TupleDesc	state_desc;		/* one stored state per aggregate */
@@ -225,6 +223,8 @@ typedef struct SaTriggerResult
 } SaTriggerResult;
 extern SaTriggerResult sa_run_trigger(int32 query_id);
 extern bool sa_plan_batch(int32 query_id);
+extern char *sa_batch_predicate(bool has_previous, Datum previous,
+								Datum snapshot);
 
 extern void sa_forget_compiled(int32 query_id);
 extern void sa_forget_compiled_except(List *query_ids);

@@ -137,8 +137,6 @@ sa_forget_compiled(int32 query_id)
 		SaQuery    *q = entry->q;
 
 		hash_search(compiled, &query_id, HASH_REMOVE, NULL);
-		if (q->batch_plan)
-			SPI_freeplan(q->batch_plan);
 		MemoryContextDelete(q->cxt);
 	}
 }
@@ -352,9 +350,50 @@ batch_destroy(DestReceiver *self)
 }
 
 /*
+ * The predicate, over the source, of the batch between the snapshot $1
+ * (previous, consumed) and $2 (new) (DESIGN.md 4.2): rows whose inserting
+ * transaction is visible in $2 and was not in $1.  Those are the rows of
+ * transactions from $1's xmax on, plus those of the transactions that were
+ * still running at $1 (its xip list) and are visible in $2; they are
+ * written out as constants, so that the BRIN index on the transaction id
+ * serves every part and no old event is read again, however long a
+ * producer's transaction stays open.  Rows from before the source was
+ * prepared have no transaction id and belong to the first batch.
+ */
+char *
+sa_batch_predicate(bool has_previous, Datum previous, Datum snapshot)
+{
+	StringInfoData buf;
+	Oid			types[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2] = {previous, snapshot};
+
+	initStringInfo(&buf);
+	if (!has_previous)
+	{
+		appendStringInfo(&buf, "%s IS NULL OR pg_catalog.pg_visible_in_snapshot(%s, $2)",
+						 SA_XID_COLUMN, SA_XID_COLUMN);
+		return buf.data;
+	}
+	appendStringInfo(&buf, "pg_catalog.pg_visible_in_snapshot(%s, $2) AND "
+					 "(%s >= pg_catalog.pg_snapshot_xmax($1) AND "
+					 "%s < pg_catalog.pg_snapshot_xmax($2)",
+					 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN);
+	SPI_connect();
+	SPI_execute_with_args("SELECT x::text FROM pg_catalog.pg_snapshot_xip($1) x "
+						  "WHERE pg_catalog.pg_visible_in_snapshot(x, $2)",
+						  2, types, args, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, " OR %s = '%s'::pg_catalog.xid8", SA_XID_COLUMN,
+						 SPI_getvalue(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
  * Steps 1 to 3: read the batch and fold it into the state.  Runs as the
- * query's owner.  The plan of the batch query is kept with the compiled
- * query; the plan cache replans it if the source changes.
+ * query's owner.
  */
 static void
 consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
@@ -363,6 +402,7 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	BatchReceiver r;
 	SPIExecuteOptions options;
 	ParamListInfo params = makeParamList(2);
+	char	   *sql;
 	int			ret;
 
 	memset(&r, 0, sizeof(r));
@@ -400,20 +440,12 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 
+	sql = psprintf("%s%s", q->batch_select,
+				   sa_batch_predicate(cp->has_consumed, cp->consumed_snapshot,
+									  new_snapshot));
 	SPI_connect();
-	if (q->batch_plan == NULL)
-	{
-		Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
-		SPIPlanPtr	plan = SPI_prepare(q->batch_sql, 2, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the batch query: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		q->batch_plan = plan;
-	}
 	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
-	ret = SPI_execute_plan_extended(q->batch_plan, &options);
+	ret = SPI_execute_extended(sql, &options);
 	if (ret < 0)
 		elog(ERROR, "batch query failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
