@@ -350,6 +350,36 @@ batch_destroy(DestReceiver *self)
 }
 
 /*
+ * A consumed snapshot from the future means transaction ids restarted: the
+ * catalog was restored from a dump into another cluster.  Batches would
+ * then skip events, so refuse to run rather than lose them.
+ */
+static void
+check_snapshot_order(SaQuery *q, const Checkpoint *cp, Datum snapshot)
+{
+	Oid			types[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2] = {cp->consumed_snapshot, snapshot};
+	bool		isnull;
+	bool		ahead;
+
+	if (!cp->has_consumed)
+		return;
+	SPI_connect();
+	SPI_execute_with_args("SELECT pg_catalog.pg_snapshot_xmax($1) > pg_catalog.pg_snapshot_xmax($2)",
+						  2, types, args, NULL, true, 1);
+	ahead = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (ahead)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("checkpoint of streaming query \"%s\" is ahead of this server's transaction ids",
+						q->def.name),
+				 errdetail("The query's position in its source was recorded by another cluster, probably before a dump and restore."),
+				 errhint("Drop the query and create it again; its first batch reads every event still in the source.")));
+}
+
+/*
  * The predicate, over the source, of the batch between the snapshot $1
  * (previous, consumed) and $2 (new) (DESIGN.md 4.2): rows whose inserting
  * transaction is visible in $2 and was not in $1.  Those are the rows of
@@ -653,6 +683,7 @@ sa_run_trigger(int32 query_id)
 	read_checkpoint(query_id, &cp);
 	new_snapshot = cp.has_planned ? cp.planned_snapshot : current_snapshot();
 	batch_id = cp.has_planned ? cp.planned_batch_id : cp.last_batch_id + 1;
+	check_snapshot_order(q, &cp, new_snapshot);
 
 	memset(&work, 0, sizeof(work));
 	work.cxt = AllocSetContextCreate(CurrentMemoryContext, "streamagg trigger",
