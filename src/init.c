@@ -28,6 +28,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 int			sa_wait_poll_ms = 10;
+int			sa_max_state_memory_mb = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -174,6 +175,14 @@ _PG_init(void)
 							10, 1, 10000,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("streamagg.max_state_memory",
+							"Shared memory for the state of open windows; 0 means no limit.",
+							"A trigger that would exceed it fails (and is retried).",
+							&sa_max_state_memory_mb,
+							0, 0, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("streamagg");
 

@@ -306,11 +306,42 @@ self_contained(Datum value, bool isnull, int16 typlen)
 	return value;
 }
 
-/* Copy a minimal tuple into the area. */
+/* Error context of writes into shared memory: which query, what limit. */
+static void
+state_write_context(void *arg)
+{
+	SaStateStore *store = arg;
+
+	errcontext("storing the state of streaming query \"%s\" in shared memory (streamagg.max_state_memory: %d MB, 0 = no limit)",
+			   store->q->def.name, sa_max_state_memory_mb);
+}
+
+static void
+push_write_context(ErrorContextCallback *cb, SaStateStore *store)
+{
+	cb->callback = state_write_context;
+	cb->arg = store;
+	cb->previous = error_context_stack;
+	error_context_stack = cb;
+}
+
+/* Copy a minimal tuple into the area, within streamagg.max_state_memory. */
 static dsa_pointer
 minimal_to_area(MinimalTuple mtup)
 {
-	dsa_pointer dp = dsa_allocate(state_area, mtup->t_len);
+	dsa_pointer dp;
+
+	dsa_set_size_limit(state_area, sa_max_state_memory_mb > 0 ?
+					   (size_t) sa_max_state_memory_mb * 1024 * 1024 :
+					   (size_t) -1);
+	dp = dsa_allocate_extended(state_area, mtup->t_len, DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(dp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("streamagg state is larger than streamagg.max_state_memory (%d MB)",
+						sa_max_state_memory_mb),
+				 errdetail("Open windows of all queries share this memory."),
+				 errhint("Raise streamagg.max_state_memory, or use a watermark so that closed windows are evicted.")));
 
 	memcpy(dsa_get_address(state_area, dp), mtup, mtup->t_len);
 	return dp;
@@ -418,7 +449,9 @@ load_shared_state(SaStateStore *store)
 												 "streamagg load",
 												 ALLOCSET_DEFAULT_SIZES);
 	Portal		portal;
+	ErrorContextCallback errcb;
 
+	push_write_context(&errcb, store);
 	store->ngroups = 0;
 	store->min_window_end = PG_INT64_MAX;
 	SPI_connect();
@@ -451,6 +484,7 @@ load_shared_state(SaStateStore *store)
 	SPI_cursor_close(portal);
 	SPI_finish();
 	MemoryContextDelete(rowcxt);
+	error_context_stack = errcb.previous;
 }
 
 /*
@@ -681,8 +715,11 @@ sa_state_store_touched(SaStateStore *store)
 	SaTriggerWork *work = store->work;
 	Datum	   *values = palloc(sizeof(Datum) * q->naggs);
 
+	ErrorContextCallback errcb;
+
 	if (work->ntouched > 0)
 		mark_writing(store);
+	push_write_context(&errcb, store);
 	for (int g = 0; g < work->ntouched; g++)
 	{
 		SaGroup    *group = work->touched[g];
@@ -740,6 +777,7 @@ sa_state_store_touched(SaStateStore *store)
 		sg->states = minimal_to_area(group->states);
 		dshash_release_lock(store->groups, sg);
 	}
+	error_context_stack = errcb.previous;
 }
 
 /*

@@ -260,6 +260,7 @@ extern void sa_inject_fault(int32 query_id, const char *point);
 
 /* init.c */
 extern int	sa_wait_poll_ms;
+extern int	sa_max_state_memory_mb;
 extern void sa_request_worker_at_commit(void);
 
 #endif							/* STREAMAGG_H */
