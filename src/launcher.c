@@ -276,6 +276,7 @@ request_all_databases(void)
 	HeapTuple	tuple;
 	List	   *dboids = NIL;
 	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -285,8 +286,14 @@ request_all_databases(void)
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
 
+		/* the list must outlive the transaction */
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
 			dboids = lappend_oid(dboids, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);

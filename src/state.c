@@ -306,6 +306,18 @@ self_contained(Datum value, bool isnull, int16 typlen)
 	return value;
 }
 
+/* The state does not fit in the area: say so, naming the limit. */
+static void
+report_state_memory_exceeded(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("streamagg state is larger than streamagg.max_state_memory (%d MB)",
+					sa_max_state_memory_mb),
+			 errdetail("Open windows of all queries share this memory."),
+			 errhint("Raise streamagg.max_state_memory, or use a watermark so that closed windows are evicted.")));
+}
+
 /* Error context of writes into shared memory: which query, what limit. */
 static void
 state_write_context(void *arg)
@@ -336,12 +348,7 @@ minimal_to_area(MinimalTuple mtup)
 					   (size_t) -1);
 	dp = dsa_allocate_extended(state_area, mtup->t_len, DSA_ALLOC_NO_OOM);
 	if (!DsaPointerIsValid(dp))
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("streamagg state is larger than streamagg.max_state_memory (%d MB)",
-						sa_max_state_memory_mb),
-				 errdetail("Open windows of all queries share this memory."),
-				 errhint("Raise streamagg.max_state_memory, or use a watermark so that closed windows are evicted.")));
+		report_state_memory_exceeded();
 
 	memcpy(dsa_get_address(state_area, dp), mtup, mtup->t_len);
 	return dp;
@@ -720,63 +727,77 @@ sa_state_store_touched(SaStateStore *store)
 	if (work->ntouched > 0)
 		mark_writing(store);
 	push_write_context(&errcb, store);
-	for (int g = 0; g < work->ntouched; g++)
+	PG_TRY();
 	{
-		SaGroup    *group = work->touched[g];
-		SaGroupKey	key;
-		SaSharedGroup *sg;
-		bool		found;
-		MemoryContext old;
-
-		for (int i = 0; i < q->naggs; i++)
+		for (int g = 0; g < work->ntouched; g++)
 		{
-			SaAggregate *agg = &q->aggs[i];
+			SaGroup    *group = work->touched[g];
+			SaGroupKey	key;
+			SaSharedGroup *sg;
+			bool		found;
+			MemoryContext old;
 
-			values[i] = sa_agg_to_stored(work->rt, agg, group->work_values[i],
-										 group->work_nulls[i]);
-			values[i] = self_contained(values[i], group->work_nulls[i],
-									   agg->has_serialfn ? -1 : agg->transtyplen);
-		}
-		old = MemoryContextSwitchTo(work->cxt);
-		group->states = heap_form_minimal_tuple(q->state_desc, values,
-												group->work_nulls);
-		MemoryContextSwitchTo(old);
+			for (int i = 0; i < q->naggs; i++)
+			{
+				SaAggregate *agg = &q->aggs[i];
 
-		memset(&key, 0, sizeof(key));
-		key.window_start = group->window_start;
-		key.window_end = group->window_end;
-		key.hash = group->hash;
-		key.key_tuple = InvalidDsaPointer;
-		key.probe_values = group->keyvals;
-		key.probe_nulls = group->keynulls;
-		sg = dshash_find_or_insert(store->groups, &key, &found);
-		if (!found)
-		{
-			sg->key.key_tuple = InvalidDsaPointer;
+				values[i] = sa_agg_to_stored(work->rt, agg, group->work_values[i],
+											 group->work_nulls[i]);
+				values[i] = self_contained(values[i], group->work_nulls[i],
+										   agg->has_serialfn ? -1 : agg->transtyplen);
+			}
+			old = MemoryContextSwitchTo(work->cxt);
+			group->states = heap_form_minimal_tuple(q->state_desc, values,
+													group->work_nulls);
+			MemoryContextSwitchTo(old);
+
+			memset(&key, 0, sizeof(key));
+			key.window_start = group->window_start;
+			key.window_end = group->window_end;
+			key.hash = group->hash;
+			key.key_tuple = InvalidDsaPointer;
+			key.probe_values = group->keyvals;
+			key.probe_nulls = group->keynulls;
+			sg = dshash_find_or_insert(store->groups, &key, &found);
+			if (!found)
+			{
+				sg->key.key_tuple = InvalidDsaPointer;
+				sg->states = InvalidDsaPointer;
+				/* fill the entry before allocating: an error must leave it sane */
+				sg->key.probe_values = NULL;
+				sg->key.probe_nulls = NULL;
+				PG_TRY();
+				{
+					sg->key.key_tuple = minimal_to_area(group->key);
+				}
+				PG_CATCH();
+				{
+					dshash_delete_entry(store->groups, sg);
+					PG_RE_THROW();
+				}
+				PG_END_TRY();
+				store->ngroups++;
+				if (group->window_end < store->min_window_end)
+					store->min_window_end = group->window_end;
+			}
+			if (DsaPointerIsValid(sg->states))
+				dsa_free(state_area, sg->states);
 			sg->states = InvalidDsaPointer;
-			/* fill the entry before allocating: an error must leave it sane */
-			sg->key.probe_values = NULL;
-			sg->key.probe_nulls = NULL;
-			PG_TRY();
-			{
-				sg->key.key_tuple = minimal_to_area(group->key);
-			}
-			PG_CATCH();
-			{
-				dshash_delete_entry(store->groups, sg);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			store->ngroups++;
-			if (group->window_end < store->min_window_end)
-				store->min_window_end = group->window_end;
+			sg->states = minimal_to_area(group->states);
+			dshash_release_lock(store->groups, sg);
 		}
-		if (DsaPointerIsValid(sg->states))
-			dsa_free(state_area, sg->states);
-		sg->states = InvalidDsaPointer;
-		sg->states = minimal_to_area(group->states);
-		dshash_release_lock(store->groups, sg);
 	}
+	PG_CATCH();
+	{
+		/* dshash's own allocations fail with a plain "out of memory" */
+		if (sa_max_state_memory_mb > 0 && geterrcode() == ERRCODE_OUT_OF_MEMORY)
+		{
+			FlushErrorState();
+			report_state_memory_exceeded();
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	error_context_stack = errcb.previous;
 }
 
