@@ -126,92 +126,29 @@ load_schedule(MemoryContext cxt)
 	return queries;
 }
 
-/* Record a failed trigger (see the file header), in its own transaction. */
-static void
-record_error(int32 query_id, const char *message)
+/* What one step of the worker runs in its own transaction. */
+typedef void (*TransactionStep) (void *arg);
+
+/*
+ * The worker's error boundary: run step(arg) in a transaction of its own.
+ * On error the error is logged and the transaction aborted, and its message
+ * is returned (in the caller's memory context); NULL means success.
+ */
+static char *
+run_in_transaction(TransactionStep step, void *arg, const char *activity)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	char	   *message = NULL;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
 	PG_TRY();
 	{
-		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		args[2];
-
-		args[0] = Int32GetDatum(query_id);
-		args[1] = CStringGetTextDatum(message);
-		SPI_connect();
-		SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
-							  "last_error_at = pg_catalog.now(), failures = failures + 1, "
-							  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
-							  "* interval '1 second' WHERE query_id = $1",
-							  2, types, args, NULL, false, 0);
-		SPI_finish();
+		step(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-}
-
-/*
- * Plan the next batch in a transaction of its own (sa_plan_batch).  Its
- * commit need not wait for the disk: if it is lost in a crash, so is every
- * trace of the batch it planned.
- */
-static bool
-plan_batch(ScheduledQuery *sq)
-{
-	bool		planned;
-
-	(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-	planned = sa_plan_batch(sq->query_id);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	return planned;
-}
-
-/*
- * Run one trigger: plan the batch, then process it, each in its own
- * transaction.  Returns the rows consumed, or -1 if it failed.  This is the
- * worker's error boundary.
- */
-static int64
-run_trigger(ScheduledQuery *sq)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int64		rows = -1;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, psprintf("streamagg trigger of query %s",
-												   sq->name));
-	PG_TRY();
-	{
-		if (plan_batch(sq))
-		{
-			SaTriggerResult result;
-
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			result = sa_run_trigger(sq->query_id);
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			rows = result.rows;
-		}
-		else
-			rows = 0;
 	}
 	PG_CATCH();
 	{
@@ -222,41 +159,90 @@ run_trigger(ScheduledQuery *sq)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		/* recompile before the next attempt; state.c sees the abort */
-		sa_forget_compiled(sq->query_id);
-		record_error(sq->query_id, edata->message);
-		FreeErrorData(edata);
+		message = edata->message;
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return rows;
+	return message;
 }
 
-/* Apply retention in a transaction of its own; errors are only logged. */
-static void
-run_retention(void)
+/* The state of one trigger run across its transactions. */
+typedef struct TriggerRun
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	ScheduledQuery *sq;
+	bool		planned;
+	const char *error;
+	int64		rows;
+} TriggerRun;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "streamagg retention");
-	PG_TRY();
-	{
-		(void) sa_apply_retention();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	pgstat_report_activity(STATE_IDLE, NULL);
+/*
+ * Plan the next batch (sa_plan_batch).  Its commit need not wait for the
+ * disk: if it is lost in a crash, so is every trace of the batch it planned.
+ */
+static void
+plan_step(void *arg)
+{
+	TriggerRun *run = arg;
+
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	run->planned = sa_plan_batch(run->sq->query_id);
+}
+
+static void
+trigger_step(void *arg)
+{
+	TriggerRun *run = arg;
+
+	run->rows = sa_run_trigger(run->sq->query_id).rows;
+}
+
+/* Record a failed trigger (see the file header). */
+static void
+record_error_step(void *arg)
+{
+	TriggerRun *run = arg;
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
+
+	args[0] = Int32GetDatum(run->sq->query_id);
+	args[1] = CStringGetTextDatum(run->error);
+	SPI_connect();
+	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
+						  "last_error_at = pg_catalog.now(), failures = failures + 1, "
+						  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
+						  "* interval '1 second' WHERE query_id = $1",
+						  2, types, args, NULL, false, 0);
+	SPI_finish();
+}
+
+/*
+ * Run one trigger: plan the batch, then process it, each in its own
+ * transaction.  Returns the rows consumed, or -1 if it failed.
+ */
+static int64
+run_trigger(ScheduledQuery *sq)
+{
+	TriggerRun	run = {sq, false, NULL, 0};
+	char	   *activity = psprintf("streamagg trigger of query %s", sq->name);
+
+	run.error = run_in_transaction(plan_step, &run, activity);
+	if (run.error == NULL && run.planned)
+		run.error = run_in_transaction(trigger_step, &run, activity);
+	if (run.error == NULL)
+		return run.rows;
+
+	/* recompile before the next attempt; state.c sees the abort itself */
+	sa_forget_compiled(sq->query_id);
+	(void) run_in_transaction(record_error_step, &run,
+							  "streamagg recording an error");
+	return -1;
+}
+
+static void
+retention_step(void *arg)
+{
+	(void) sa_apply_retention();
 }
 
 static LastRun *
@@ -375,7 +361,9 @@ sa_worker_main(Datum arg)
 		if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
 									   RETENTION_INTERVAL_MS))
 		{
-			run_retention();
+			/* errors are logged only: retention is retried next time */
+			(void) run_in_transaction(retention_step, NULL,
+									  "streamagg retention");
 			last_retention = GetCurrentTimestamp();
 		}
 
