@@ -86,6 +86,8 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 	Expr	   *finalfnexpr;
 	Expr	   *serialfnexpr;
 	Expr	   *deserialfnexpr;
+	Expr	   *combinefnexpr;
+	Oid			combinefn_oid;
 	char	   *aggname = format_procedure(aggref->aggfnoid);
 
 	numargs = get_aggregate_argtypes(aggref, inputtypes);
@@ -117,6 +119,7 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 	serialfn_oid = aggform->aggserialfn;
 	deserialfn_oid = aggform->aggdeserialfn;
 	agg->finalfn_extra = aggform->aggfinalextra;
+	combinefn_oid = aggform->aggcombinefn;
 
 	sa_agg_check_storable(aggref->aggfnoid, agg->transtype, aggname);
 	agg->has_serialfn = (agg->transtype == INTERNALOID);
@@ -150,6 +153,19 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 		build_aggregate_deserialfn_expr(deserialfn_oid, &deserialfnexpr);
 		fmgr_info(deserialfn_oid, &agg->deserialfn);
 		fmgr_info_set_expr((Node *) deserialfnexpr, &agg->deserialfn);
+	}
+
+	agg->has_combinefn = OidIsValid(combinefn_oid);
+	if (agg->has_combinefn)
+	{
+		/* a combine function is a transition function taking a state */
+		build_aggregate_transfn_expr(&agg->transtype, 1, 0, false,
+									 agg->transtype, agg->inputcollation,
+									 combinefn_oid, InvalidOid,
+									 &combinefnexpr, &invtransfnexpr);
+		fmgr_info(combinefn_oid, &agg->combinefn);
+		fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
+		agg->combinefn_strict = agg->combinefn.fn_strict;
 	}
 
 	/* initial value, as text in the catalog */
@@ -290,6 +306,52 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 	newvalue = FunctionCallInvoke(fcinfo);
 	MemoryContextSwitchTo(old);
 
+	if (!agg->transtypbyval &&
+		DatumGetPointer(newvalue) != DatumGetPointer(*state))
+		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,
+								  *state, *isnull);
+	*state = newvalue;
+	*isnull = fcinfo->isnull;
+}
+
+/*
+ * Merge the state "other" into "state" with the combine function (session
+ * windows that merge), following nodeAgg's rules for strict combine
+ * functions: a NULL input changes nothing, a NULL state takes a copy of it.
+ */
+void
+sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+			   bool *isnull, Datum other, bool other_isnull)
+{
+	FunctionCallInfo fcinfo = rt->fcinfo;
+	MemoryContext old;
+	Datum		newvalue;
+
+	Assert(agg->has_combinefn);
+	if (agg->combinefn_strict)
+	{
+		if (other_isnull)
+			return;
+		if (*isnull)
+		{
+			old = MemoryContextSwitchTo(rt->aggcontext);
+			*state = agg->transtypbyval ? other :
+				datumCopy(other, agg->transtypbyval, agg->transtyplen);
+			*isnull = false;
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+	MemoryContextReset(rt->rowcontext);
+	old = MemoryContextSwitchTo(rt->rowcontext);
+	InitFunctionCallInfoData(*fcinfo, &agg->combinefn, 2,
+							 agg->inputcollation, (Node *) rt->aggstate, NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	fcinfo->args[1].value = other;
+	fcinfo->args[1].isnull = other_isnull;
+	newvalue = FunctionCallInvoke(fcinfo);
+	MemoryContextSwitchTo(old);
 	if (!agg->transtypbyval &&
 		DatumGetPointer(newvalue) != DatumGetPointer(*state))
 		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,

@@ -26,6 +26,7 @@
 #include "parser/parse_oper.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -221,12 +222,6 @@ sa_validate_definition(const SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("session_gap must be positive")));
-	if (def->has_session)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("session windows are not supported yet"),
-				 errdetail("Queries with session_gap will be accepted in a later release."),
-				 errhint("Use window_size for tumbling or sliding windows.")));
 	if (def->has_window)
 	{
 		if (def->window_size <= 0)
@@ -424,11 +419,27 @@ sa_compile_query(const SaDefinition *def)
 								context);
 		}
 		sa_agg_setup(agg, aggref, te->resname, firstarg, filterarg);
+		if (def->has_session && !agg->has_combinefn)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("aggregate \"%s\" cannot be used with session windows",
+							te->resname),
+					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
+							   format_procedure(aggref->aggfnoid))));
 		TupleDescInitEntry(q->state_desc, i + 1, te->resname,
 						   agg->has_serialfn ? BYTEAOID : agg->transtype,
 						   -1, 0);
 		i++;
 	}
+
+	/* a session group stores all open sessions of its key, packed */
+	if (def->has_session)
+	{
+		q->group_state_desc = CreateTemplateTupleDesc(1);
+		TupleDescInitEntry(q->group_state_desc, 1, "sessions", BYTEAOID, -1, 0);
+	}
+	else
+		q->group_state_desc = q->state_desc;
 
 	/* the batch query without its predicate: see sa_batch_predicate() */
 	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.data,

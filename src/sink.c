@@ -55,7 +55,7 @@ sink_columns(const SaQuery *q, SinkColumn *cols)
 													 q->def.event_time));
 
 	window_type = getBaseType(window_type);
-	if (q->def.has_window)
+	if (q->def.has_window || q->def.has_session)
 	{
 		cols[n++] = (SinkColumn) {"window_start", window_type, -1, InvalidOid, true};
 		cols[n++] = (SinkColumn) {"window_end", window_type, -1, InvalidOid, true};
@@ -311,12 +311,13 @@ sa_build_sink_upsert(SaQuery *q)
 }
 
 /*
- * Write the final values of "groups" (an array of SaGroup pointers) to the
- * sink with one statement; returns the number of rows written.
+ * Build the array of sink rows for "groups": window, keys and, if
+ * "with_values", the final values of the aggregates.  Returns the array
+ * (of the sink's row type) and sets *argtype to its type.
  */
-int64
-sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
-			  int ngroups)
+static Datum
+sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
+				int ngroups, bool with_values, Oid *argtype)
 {
 	Relation	rel;
 	TupleDesc	desc;
@@ -328,12 +329,7 @@ sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
 	Datum	   *rows;
 	Datum	   *aggvalues = palloc(sizeof(Datum) * q->naggs);
 	bool	   *aggnulls = palloc(sizeof(bool) * q->naggs);
-	Oid			argtype;
-	Datum		arg;
-	int			ret;
 
-	if (ngroups == 0)
-		return 0;
 	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
 	n = sink_columns(q, cols);
 	rel = table_open(q->def.sink, RowExclusiveLock);
@@ -361,7 +357,7 @@ sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
 		HeapTuple	tuple;
 
 		memset(nulls, true, sizeof(bool) * desc->natts);
-		if (q->def.has_window)
+		if (q->def.has_window || q->def.has_session)
 		{
 			values[attnums[c] - 1] = TimestampTzGetDatum(group->window_start);
 			nulls[attnums[c++] - 1] = false;
@@ -373,25 +369,89 @@ sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
 			values[attnums[c] - 1] = group->keyvals[i];
 			nulls[attnums[c] - 1] = group->keynulls[i];
 		}
-		sa_state_finalize(store, group, aggvalues, aggnulls);
-		for (int i = 0; i < q->naggs; i++, c++)
+		if (with_values)
 		{
-			values[attnums[c] - 1] = aggvalues[i];
-			nulls[attnums[c] - 1] = aggnulls[i];
+			sa_state_finalize(store, group, aggvalues, aggnulls);
+			for (int i = 0; i < q->naggs; i++, c++)
+			{
+				values[attnums[c] - 1] = aggvalues[i];
+				nulls[attnums[c] - 1] = aggnulls[i];
+			}
 		}
 		tuple = heap_form_tuple(desc, values, nulls);
 		rows[g] = heap_copy_tuple_as_datum(tuple, desc);
 	}
 	table_close(rel, NoLock);
 
-	argtype = get_array_type(q->sink_rowtype);
-	arg = PointerGetDatum(construct_array(rows, ngroups, q->sink_rowtype,
-										  -1, false, TYPALIGN_DOUBLE));
+	*argtype = get_array_type(q->sink_rowtype);
+	return PointerGetDatum(construct_array(rows, ngroups, q->sink_rowtype,
+										   -1, false, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Write the final values of "groups" (an array of SaGroup pointers) to the
+ * sink with one statement; returns the number of rows written.
+ */
+int64
+sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
+			  int ngroups)
+{
+	Oid			argtype;
+	Datum		arg;
+	int			ret;
+
+	if (ngroups == 0)
+		return 0;
+	arg = sink_rows_array(q, store, groups, ngroups, true, &argtype);
 	SPI_connect();
 	ret = SPI_execute_with_args(q->sink_upsert_sql, 1, &argtype, &arg, NULL,
 								false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "sink upsert failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	return ngroups;
+}
+
+/*
+ * Delete the sink rows of "rows" (SaGroups: window and key), with one
+ * statement: in complete mode, the rows of sessions merged away.  Keys
+ * match as in the sink's unique key, NULL equal to NULL; the window bounds
+ * (the first two columns, never NULL) with "=", so the key's index serves.
+ */
+int64
+sa_delete_sink_rows(SaQuery *q, List *rows)
+{
+	SinkColumn *cols;
+	int			n;
+	StringInfoData sql;
+	Oid			argtype;
+	Datum		arg;
+	SaGroup   **groups;
+	int			ngroups = list_length(rows);
+	int			g = 0;
+	ListCell   *lc;
+
+	if (ngroups == 0)
+		return 0;
+	groups = palloc(sizeof(SaGroup *) * ngroups);
+	foreach(lc, rows)
+		groups[g++] = lfirst(lc);
+	arg = sink_rows_array(q, NULL, groups, ngroups, false, &argtype);
+
+	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
+	n = sink_columns(q, cols);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE true",
+					 q->sink_qualified);
+	for (int i = 0; i < n; i++)
+		if (cols[i].is_key)
+			appendStringInfo(&sql, " AND t.%s %s r.%s",
+							 quote_identifier(cols[i].name),
+							 i < 2 ? "=" : "IS NOT DISTINCT FROM",
+							 quote_identifier(cols[i].name));
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "sink delete failed");
 	SPI_finish();
 	return ngroups;
 }

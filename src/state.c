@@ -437,13 +437,14 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 		sg->key.probe_nulls = NULL;
 		sg->states = InvalidDsaPointer;
 		store->ngroups++;
-		if (we < store->min_window_end)
-			store->min_window_end = we;
 	}
 	if (DsaPointerIsValid(sg->states))
 		dsa_free(state_area, sg->states);
 	sg->states = minimal_to_area(states);
 	dshash_release_lock(store->groups, sg);
+	if (q->def.has_session)
+		we = sa_sessions_min_end(q, states);
+	store->min_window_end = Min(store->min_window_end, we);
 }
 
 /* Rebuild a query's shared state from streamagg.state. */
@@ -680,7 +681,9 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	/* live states, from the stored ones or the initial values */
 	group->work_values = palloc(sizeof(Datum) * q->naggs);
 	group->work_nulls = palloc(sizeof(bool) * q->naggs);
-	if (group->states)
+	if (q->def.has_session)
+		sa_sessions_unpack(work->rt, q, group);
+	else if (group->states)
 	{
 		Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
 		bool	   *storednulls = palloc(sizeof(bool) * q->naggs);
@@ -711,6 +714,90 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	return group;
 }
 
+/* A live state in the form kept after the trigger: stored, no TOAST pointer. */
+Datum
+sa_state_storable(SaAggRuntime *rt, SaAggregate *agg, Datum value,
+				  bool isnull)
+{
+	value = sa_agg_to_stored(rt, agg, value, isnull);
+	return self_contained(value, isnull,
+						  agg->has_serialfn ? -1 : agg->transtyplen);
+}
+
+/* The stored form of a touched group's live states (trigger's context). */
+static MinimalTuple
+stored_form(SaStateStore *store, SaGroup *group)
+{
+	SaQuery    *q = store->q;
+	SaAggRuntime *rt = store->work->rt;
+	MemoryContext old = MemoryContextSwitchTo(store->work->cxt);
+	MinimalTuple states;
+
+	if (q->def.has_session)
+	{
+		int64		min_end;
+
+		states = sa_sessions_pack(rt, q, group, &min_end);
+		store->min_window_end = Min(store->min_window_end, min_end);
+	}
+	else
+	{
+		Datum	   *values = palloc(sizeof(Datum) * q->naggs);
+
+		for (int i = 0; i < q->naggs; i++)
+			values[i] = sa_state_storable(rt, &q->aggs[i],
+										  group->work_values[i],
+										  group->work_nulls[i]);
+		states = heap_form_minimal_tuple(q->state_desc, values,
+										 group->work_nulls);
+		store->min_window_end = Min(store->min_window_end, group->window_end);
+	}
+	MemoryContextSwitchTo(old);
+	return states;
+}
+
+/* Write a group's stored states into shared memory, adding it if new. */
+static void
+write_shared_group(SaStateStore *store, SaGroup *group)
+{
+	SaGroupKey	key;
+	SaSharedGroup *sg;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.window_start = group->window_start;
+	key.window_end = group->window_end;
+	key.hash = group->hash;
+	key.key_tuple = InvalidDsaPointer;
+	key.probe_values = group->keyvals;
+	key.probe_nulls = group->keynulls;
+	sg = dshash_find_or_insert(store->groups, &key, &found);
+	if (!found)
+	{
+		/* fill the entry before allocating: an error must leave it sane */
+		sg->key.key_tuple = InvalidDsaPointer;
+		sg->key.probe_values = NULL;
+		sg->key.probe_nulls = NULL;
+		sg->states = InvalidDsaPointer;
+		PG_TRY();
+		{
+			sg->key.key_tuple = minimal_to_area(group->key);
+		}
+		PG_CATCH();
+		{
+			dshash_delete_entry(store->groups, sg);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		store->ngroups++;
+	}
+	if (DsaPointerIsValid(sg->states))
+		dsa_free(state_area, sg->states);
+	sg->states = InvalidDsaPointer;
+	sg->states = minimal_to_area(group->states);
+	dshash_release_lock(store->groups, sg);
+}
+
 /*
  * Store the live states of every touched group back: in stored form in the
  * group, and into shared memory.
@@ -718,74 +805,19 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 void
 sa_state_store_touched(SaStateStore *store)
 {
-	SaQuery    *q = store->q;
 	SaTriggerWork *work = store->work;
-	Datum	   *values = palloc(sizeof(Datum) * q->naggs);
-
 	ErrorContextCallback errcb;
 
-	if (work->ntouched > 0)
-		mark_writing(store);
+	for (int g = 0; g < work->ntouched; g++)
+		work->touched[g]->states = stored_form(store, work->touched[g]);
+	if (work->ntouched == 0)
+		return;
+	mark_writing(store);
 	push_write_context(&errcb, store);
 	PG_TRY();
 	{
 		for (int g = 0; g < work->ntouched; g++)
-		{
-			SaGroup    *group = work->touched[g];
-			SaGroupKey	key;
-			SaSharedGroup *sg;
-			bool		found;
-			MemoryContext old;
-
-			for (int i = 0; i < q->naggs; i++)
-			{
-				SaAggregate *agg = &q->aggs[i];
-
-				values[i] = sa_agg_to_stored(work->rt, agg, group->work_values[i],
-											 group->work_nulls[i]);
-				values[i] = self_contained(values[i], group->work_nulls[i],
-										   agg->has_serialfn ? -1 : agg->transtyplen);
-			}
-			old = MemoryContextSwitchTo(work->cxt);
-			group->states = heap_form_minimal_tuple(q->state_desc, values,
-													group->work_nulls);
-			MemoryContextSwitchTo(old);
-
-			memset(&key, 0, sizeof(key));
-			key.window_start = group->window_start;
-			key.window_end = group->window_end;
-			key.hash = group->hash;
-			key.key_tuple = InvalidDsaPointer;
-			key.probe_values = group->keyvals;
-			key.probe_nulls = group->keynulls;
-			sg = dshash_find_or_insert(store->groups, &key, &found);
-			if (!found)
-			{
-				sg->key.key_tuple = InvalidDsaPointer;
-				sg->states = InvalidDsaPointer;
-				/* fill the entry before allocating: an error must leave it sane */
-				sg->key.probe_values = NULL;
-				sg->key.probe_nulls = NULL;
-				PG_TRY();
-				{
-					sg->key.key_tuple = minimal_to_area(group->key);
-				}
-				PG_CATCH();
-				{
-					dshash_delete_entry(store->groups, sg);
-					PG_RE_THROW();
-				}
-				PG_END_TRY();
-				store->ngroups++;
-				if (group->window_end < store->min_window_end)
-					store->min_window_end = group->window_end;
-			}
-			if (DsaPointerIsValid(sg->states))
-				dsa_free(state_area, sg->states);
-			sg->states = InvalidDsaPointer;
-			sg->states = minimal_to_area(group->states);
-			dshash_release_lock(store->groups, sg);
-		}
+			write_shared_group(store, work->touched[g]);
 	}
 	PG_CATCH();
 	{
@@ -876,6 +908,87 @@ sa_state_close_windows(SaStateStore *store, int64 watermark)
 }
 
 /*
+ * Session queries, append mode: remove from shared memory the sessions the
+ * watermark closes and return them (as rows to emit).  A group keeps its
+ * other sessions, or goes when none is left; the change is noted on the
+ * trigger's copy of the group (touched or added to closed_groups), so that
+ * the checkpoint writes it.  Scans only when some session can be closed.
+ */
+List *
+sa_state_close_sessions(SaStateStore *store, int64 watermark)
+{
+	SaQuery    *q = store->q;
+	dshash_seq_status seq;
+	SaSharedGroup *sg;
+	List	   *closed = NIL;
+	int64		min_open = PG_INT64_MAX;
+	MemoryContext old;
+
+	if (store->min_window_end > watermark)
+		return NIL;
+	mark_writing(store);
+	old = MemoryContextSwitchTo(store->work->cxt);
+	dshash_seq_init(&seq, store->groups, true);
+	while ((sg = dshash_seq_next(&seq)) != NULL)
+	{
+		SaGroup		probe;
+		SaGroupEntry *entry;
+		SaGroup    *group;
+		MinimalTuple remaining;
+		int64		min_end;
+		int			nclosed;
+
+		/* the trigger's copy of the group, or a new one */
+		probe.window_start = sg->key.window_start;
+		probe.window_end = sg->key.window_end;
+		probe.hash = sg->key.hash;
+		group_key_values(q, &sg->key, &probe.keyvals, &probe.keynulls);
+		entry = sagroups_lookup(store->local, &probe);
+		if (entry)
+			group = entry->group;
+		else
+		{
+			group = palloc0(sizeof(SaGroup) +
+							q->nkeys * (sizeof(Datum) + sizeof(bool)));
+			group->hash = sg->key.hash;
+			group->keyvals = (Datum *) (group + 1);
+			group->keynulls = (bool *) (group->keyvals + q->nkeys);
+			group->key = minimal_from_area(sg->key.key_tuple);
+			group->states = minimal_from_area(sg->states);
+			deform_minimal(group->key, q->key_desc, group->keyvals,
+						   group->keynulls);
+		}
+		nclosed = list_length(closed);
+		remaining = sa_sessions_close(q, group, watermark, &closed, &min_end);
+		if (list_length(closed) == nclosed)
+		{
+			/* nothing closed here */
+			min_open = Min(min_open, min_end);
+			continue;
+		}
+		if (!entry)
+			store->closed_groups = lappend(store->closed_groups, group);
+		dsa_free(state_area, sg->states);
+		sg->states = InvalidDsaPointer;
+		if (remaining == NULL)
+		{
+			group->emptied = true;
+			free_shared_group(sg);
+			dshash_delete_current(&seq);
+			store->ngroups--;
+			continue;
+		}
+		group->states = remaining;
+		sg->states = minimal_to_area(remaining);
+		min_open = Min(min_open, min_end);
+	}
+	dshash_seq_term(&seq);
+	MemoryContextSwitchTo(old);
+	store->min_window_end = min_open;
+	return closed;
+}
+
+/*
  * Write the touched groups that stay open to streamagg.state, with one
  * set-based upsert, and delete the rows of windows closed by "watermark".
  */
@@ -884,17 +997,34 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 {
 	SaQuery    *q = store->q;
 	SaTriggerWork *work = store->work;
-	Datum	   *starts = palloc(sizeof(Datum) * (work->ntouched + 1));
-	Datum	   *ends = palloc(sizeof(Datum) * (work->ntouched + 1));
-	Datum	   *keys = palloc(sizeof(Datum) * (work->ntouched + 1));
-	Datum	   *states = palloc(sizeof(Datum) * (work->ntouched + 1));
+	int			max = work->ntouched + list_length(store->closed_groups) + 1;
+	Datum	   *starts = palloc(sizeof(Datum) * max);
+	Datum	   *ends = palloc(sizeof(Datum) * max);
+	Datum	   *keys = palloc(sizeof(Datum) * max);
+	Datum	   *states = palloc(sizeof(Datum) * max);
+	Datum	   *emptied = palloc(sizeof(Datum) * max);
 	int			n = 0;
+	int			nemptied = 0;
+	ListCell   *lc = list_head(store->closed_groups);
 
-	for (int g = 0; g < work->ntouched; g++)
+	for (int g = 0; g < work->ntouched || lc != NULL; g++)
 	{
-		SaGroup    *group = work->touched[g];
+		SaGroup    *group;
 
-		if (has_watermark && group->window_end <= watermark)
+		if (g < work->ntouched)
+			group = work->touched[g];
+		else
+		{
+			group = lfirst(lc);
+			lc = lnext(store->closed_groups, lc);
+		}
+		if (group->emptied)
+		{
+			emptied[nemptied++] = PointerGetDatum(bytea_from_minimal(group->key));
+			continue;
+		}
+		if (has_watermark && !q->def.has_session &&
+			group->window_end <= watermark)
 			continue;
 		starts[n] = TimestampTzGetDatum(group->window_start);
 		ends[n] = TimestampTzGetDatum(group->window_end);
@@ -904,7 +1034,7 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 	}
 
 	SPI_connect();
-	if (has_watermark)
+	if (has_watermark && !q->def.has_session)
 	{
 		Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
 		Datum		args[2] = {Int32GetDatum(q->def.query_id),
@@ -912,6 +1042,18 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 
 		SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1 "
 							  "AND window_start < $2 AND window_end <= $2",
+							  2, types, args, NULL, false, 0);
+	}
+	if (nemptied > 0)
+	{
+		Oid			types[2] = {INT4OID, BYTEAARRAYOID};
+		Datum		args[2];
+
+		args[0] = Int32GetDatum(q->def.query_id);
+		args[1] = PointerGetDatum(construct_array(emptied, nemptied, BYTEAOID,
+												  -1, false, TYPALIGN_INT));
+		SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1 "
+							  "AND group_key = ANY ($2)",
 							  2, types, args, NULL, false, 0);
 	}
 	if (n > 0)

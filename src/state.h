@@ -12,10 +12,25 @@
 
 #include "access/htup.h"
 
+/* An open session window of a key, live during a trigger (session.c). */
+typedef struct SaSession
+{
+	int64		start;
+	int64		end;
+	int64		orig_start;		/* bounds when the trigger began */
+	int64		orig_end;
+	bool		existed;		/* stored before this trigger */
+	bool		changed;		/* by this trigger */
+	Datum	   *values;			/* live states */
+	bool	   *nulls;
+	MinimalTuple states;		/* stored states, once packed */
+} SaSession;
+
 /*
  * A (window, group key) touched by a trigger: a local copy of the shared
  * group (or a new one), with live aggregate states.  Lives in the trigger's
- * memory context.
+ * memory context.  For session queries the window is (0, 0) and the group
+ * holds every open session of its key.
  */
 typedef struct SaGroup
 {
@@ -28,6 +43,12 @@ typedef struct SaGroup
 	MinimalTuple states;		/* stored states (q->state_desc), or NULL */
 	Datum	   *work_values;	/* live states */
 	bool	   *work_nulls;
+	/* session queries */
+	SaSession  *sessions;		/* sorted by start, never touching */
+	int			nsessions;
+	int			session_cap;
+	List	   *retired;		/* int64[2] bounds of sessions merged away */
+	bool		emptied;		/* every session closed: delete the group */
 } SaGroup;
 
 /* What one trigger works with; everything lives in cxt. */
@@ -49,6 +70,7 @@ typedef struct SaStateStore
 	SaQuery    *q;
 	SaTriggerWork *work;
 	struct sagroups_hash *local;	/* the touched groups, by key */
+	List	   *closed_groups;	/* session groups changed by closing only */
 	struct dshash_table *groups;	/* the shared groups */
 	int64		ngroups;
 	int64		min_window_end; /* no open window ends before this */
@@ -67,13 +89,30 @@ extern void sa_state_store_touched(SaStateStore *store);
 extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
 							  Datum *results, bool *resultnulls);
 extern List *sa_state_close_windows(SaStateStore *store, int64 watermark);
+extern List *sa_state_close_sessions(SaStateStore *store, int64 watermark);
+extern Datum sa_state_storable(SaAggRuntime *rt, SaAggregate *agg,
+							   Datum value, bool isnull);
 extern void sa_state_checkpoint(SaStateStore *store, bool has_watermark,
 								int64 watermark);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);
 extern int64 sa_state_size(SaStateStore *store);
 
+/* session.c */
+extern void sa_sessions_unpack(SaAggRuntime *rt, SaQuery *q, SaGroup *group);
+extern SaSession *sa_session_for_event(SaAggRuntime *rt, SaQuery *q,
+									   SaGroup *group, int64 t);
+extern MinimalTuple sa_sessions_pack(SaAggRuntime *rt, SaQuery *q,
+									 SaGroup *group, int64 *min_end);
+extern void sa_sessions_changes(SaQuery *q, SaGroup *group, List **upserts,
+								List **deletes);
+extern MinimalTuple sa_sessions_close(SaQuery *q, SaGroup *group,
+									  int64 watermark, List **closed,
+									  int64 *min_end);
+extern int64 sa_sessions_min_end(SaQuery *q, MinimalTuple group_states);
+
 /* sink.c */
 extern int64 sa_write_sink(SaQuery *q, SaStateStore *store,
 						   SaGroup **groups, int ngroups);
+extern int64 sa_delete_sink_rows(SaQuery *q, List *rows);
 
 #endif							/* STREAMAGG_STATE_H */

@@ -7,6 +7,7 @@
  *	  definition.c  compiles a query's catalog row into an SaQuery
  *	  trigger.c     runs one micro-batch (DESIGN.md 3.4) in one transaction
  *	  window.c      owns the window formula (3.1) and the watermark rule (3.3)
+ *	  session.c     session windows (3.2)
  *	  aggregate.c   calls each aggregate's own support functions (4.4)
  *	  state.c       keeps open windows in memory and in the checkpoint table
  *	  sink.c        creates, validates and writes the sink table (4.5)
@@ -109,6 +110,9 @@ typedef struct SaAggregate
 	bool		initvalue_isnull;
 	bool		has_finalfn;
 	bool		has_serialfn;	/* transtype internal: stored serialized */
+	bool		has_combinefn;
+	bool		combinefn_strict;
+	FmgrInfo	combinefn;
 	FmgrInfo	transfn;
 	FmgrInfo	finalfn;
 	FmgrInfo	serialfn;
@@ -144,6 +148,8 @@ typedef struct SaQuery
 
 	TupleDesc	key_desc;		/* the group key columns */
 	TupleDesc	state_desc;		/* one stored state per aggregate */
+	TupleDesc	group_state_desc;	/* what a group stores: state_desc, or
+									 * packed sessions (one bytea) */
 
 	/* sink */
 	char	   *sink_qualified;
@@ -184,6 +190,9 @@ extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
 							 Datum state, bool isnull, bool *result_isnull);
 extern void sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 						 int firstarg, int filterarg);
+extern void sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg,
+						   Datum *state, bool *isnull,
+						   Datum other, bool other_isnull);
 extern void sa_agg_check_storable(Oid aggfnoid, Oid transtype,
 								  const char *aggname);
 

@@ -251,6 +251,25 @@ typedef struct BatchReceiver
 
 #define ROW_RESET_INTERVAL 1000
 
+/* Feed a row to every aggregate of a state, honouring FILTER. */
+static void
+advance_aggregates(BatchReceiver *r, Datum *states, bool *statenulls,
+				   Datum *values, bool *nulls)
+{
+	SaQuery    *q = r->q;
+
+	for (int a = 0; a < q->naggs; a++)
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		if (agg->filterarg >= 0 &&
+			(nulls[agg->filterarg] || !DatumGetBool(values[agg->filterarg])))
+			continue;
+		sa_agg_advance(r->work->rt, agg, &states[a], &statenulls[a],
+					   values + agg->firstarg, nulls + agg->firstarg);
+	}
+}
+
 /* Steps 2 and 3 for one row: its windows, late rows, the aggregates. */
 static void
 fold_row(BatchReceiver *r, Datum *values, bool *nulls)
@@ -272,6 +291,25 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		counts->event_time_max = t;
 	counts->has_event_time = true;
 
+	if (q->def.has_session)
+	{
+		SaGroup    *group;
+		SaSession  *session;
+
+		/* a session event is late when its own session [t, t + gap) is */
+		if (r->late_check &&
+			sa_window_is_late(t + q->def.session_gap, true,
+							  r->watermark_for_late_rows))
+		{
+			counts->late_rows++;
+			return;
+		}
+		group = sa_state_touch(r->store, 0, 0, values + 1, nulls + 1);
+		session = sa_session_for_event(r->work->rt, q, group, t);
+		advance_aggregates(r, session->values, session->nulls, values, nulls);
+		return;
+	}
+
 	if (q->def.has_window)
 		nwindows = sa_windows_for_time(q, t, r->starts);
 	else
@@ -292,17 +330,8 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		}
 		group = sa_state_touch(r->store, r->starts[w], end, values + 1,
 							   nulls + 1);
-		for (int a = 0; a < q->naggs; a++)
-		{
-			SaAggregate *agg = &q->aggs[a];
-
-			if (agg->filterarg >= 0 &&
-				(nulls[agg->filterarg] || !DatumGetBool(values[agg->filterarg])))
-				continue;
-			sa_agg_advance(r->work->rt, agg, &group->work_values[a],
-						   &group->work_nulls[a], values + agg->firstarg,
-						   nulls + agg->firstarg);
-		}
+		advance_aggregates(r, group->work_values, group->work_nulls, values,
+						   nulls);
 	}
 }
 
@@ -447,7 +476,7 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	r.counts = counts;
 	r.starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
 	r.late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
-		q->def.has_window && cp->has_watermark;
+		(q->def.has_window || q->def.has_session) && cp->has_watermark;
 	r.watermark_for_late_rows = cp->watermark;
 	r.rowcxt = AllocSetContextCreate(work->cxt, "streamagg row",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -620,29 +649,35 @@ sa_plan_batch(int32 query_id)
 }
 
 /*
- * Step 4: the groups to write to the sink, by output mode (DESIGN.md 3.4):
- * append writes the windows the watermark closed, once; update and complete
- * write every group changed by this batch.
+ * Step 4: the rows to write to the sink, by output mode (DESIGN.md 3.4):
+ * append writes the windows (or sessions) the watermark closed, once;
+ * update and complete write every window changed by this batch.  Session
+ * queries in complete mode write the sessions changed by this batch and
+ * delete ("retired") the rows of sessions it merged or extended away.
  */
 static int
 groups_to_emit(SaQuery *q, SaTriggerWork *work, List *closed,
-			   SaGroup ***emit)
+			   SaGroup ***emit, List **retired)
 {
+	List	   *rows = NIL;
 	int			n = 0;
+	ListCell   *lc;
 
 	if (q->def.output_mode == SA_OUTPUT_APPEND)
+		rows = closed;
+	else if (q->def.has_session)
 	{
-		ListCell   *lc;
-
-		*emit = palloc(sizeof(SaGroup *) * (list_length(closed) + 1));
-		foreach(lc, closed)
-			(*emit)[n++] = (SaGroup *) lfirst(lc);
+		for (int g = 0; g < work->ntouched; g++)
+			sa_sessions_changes(q, work->touched[g], &rows, retired);
 	}
 	else
 	{
 		*emit = work->touched;
-		n = work->ntouched;
+		return work->ntouched;
 	}
+	*emit = palloc(sizeof(SaGroup *) * (list_length(rows) + 1));
+	foreach(lc, rows)
+		(*emit)[n++] = (SaGroup *) lfirst(lc);
 	return n;
 }
 
@@ -670,6 +705,7 @@ sa_run_trigger(int32 query_id)
 	bool		evicting;
 	int64		watermark = 0;
 	List	   *closed = NIL;
+	List	   *retired = NIL;
 	SaGroup   **emit;
 	int			nemit;
 	int			nestlevel;
@@ -729,15 +765,18 @@ sa_run_trigger(int32 query_id)
 										 max_seen, q->def.watermark_delay);
 		has_watermark = true;
 	}
-	evicting = has_watermark && q->def.has_window &&
+	evicting = has_watermark && (q->def.has_window || q->def.has_session) &&
 		q->def.output_mode != SA_OUTPUT_COMPLETE;
 	sa_state_store_touched(store);
 	if (evicting)
-		closed = sa_state_close_windows(store, watermark);
-	nemit = groups_to_emit(q, &work, closed, &emit);
+		closed = q->def.has_session ?
+			sa_state_close_sessions(store, watermark) :
+			sa_state_close_windows(store, watermark);
+	nemit = groups_to_emit(q, &work, closed, &emit, &retired);
 	sa_inject_fault(query_id, "after_state");
 
 	sa_become_role(q->def.owner, true, &role);
+	(void) sa_delete_sink_rows(q, retired);
 	counts.sink_rows = sa_write_sink(q, store, emit, nemit);
 	sa_restore_role(&role);
 	sa_inject_fault(query_id, "during_sink");
