@@ -80,6 +80,12 @@ if [[ ! -f $("$PG_CONFIG" --pkglibdir)/streamagg.so ]]; then
 	exit 2
 fi
 
+# The library the cluster loads at start; a reinstall during the run (by
+# other work on this machine) is reported at the end.
+so_path=$("$PG_CONFIG" --pkglibdir)/streamagg.so
+so_sum() { md5sum "$so_path" | cut -c1-12; }
+so_at_start=$(so_sum)
+
 # --- the throwaway cluster ------------------------------------------------
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/streamagg-bench.XXXXXX")
@@ -128,6 +134,7 @@ settings=(
 	"checkpoint_timeout = 30min"
 	"synchronous_commit = $sync_commit"
 	"jit = off"
+	"track_commit_timestamp = on"
 	"log_min_messages = warning"
 )
 
@@ -282,7 +289,7 @@ SQL
 			psql_q <<SQL
 TRUNCATE w_src;
 INSERT INTO w_src (ts, k, v)
-	SELECT $(ts_of g "$((4 * 3600 * 1000000 / n)) microseconds"), (g * 7919) % $keys, g % 1000
+	SELECT $(ts_of g "$((4 * 3600 * 1000000 / n)) microseconds"), (g::bigint * 7919 % $keys)::int, g % 1000
 	FROM generate_series(0, $n - 1) g;
 VACUUM ANALYZE w_src;
 SQL
@@ -327,8 +334,9 @@ SELECT streamagg.drop_query('w', drop_sink => true);"
 # --- 3. latency -------------------------------------------------------------
 #
 # Commit-to-visible latency of every event, measured exactly from commit
-# timestamps (track_commit_timestamp = on, enabled by a restart before this
-# scenario only, so that scenarios 1 and 2 run with the defaults):
+# timestamps (track_commit_timestamp = on, set for the whole run: a restart
+# would load whatever streamagg.so is installed by then, and the same
+# setting for every scenario keeps them comparable):
 #   - an event's commit time is pg_xact_commit_timestamp(streamagg_xid), the
 #     commit of its single-row pgbench transaction;
 #   - a statement trigger on the sink records, in every batch's transaction,
@@ -345,10 +353,6 @@ SELECT streamagg.drop_query('w', drop_sink => true);"
 # competes for the two cores.
 
 scenario_latency() {
-	log "3. latency: restarting with track_commit_timestamp = on"
-	stop_server
-	echo "track_commit_timestamp = on" >>"$datadir/postgresql.conf"
-	start_server
 	psql_q <<'SQL'
 CREATE TABLE l_batches (sink text, xact_start timestamptz, xid xid8);
 CREATE FUNCTION public.l_note_batch() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -430,8 +434,9 @@ SQL
 # State memory: the whole scenario runs in one session, which therefore maps
 # every DSA segment the state was allocated in; the growth of the mapped
 # /dev/shm/PostgreSQL.* segments (from /proc/self/maps of the backend) per
-# group added is an upper bound of the shared memory per open group (DSA
-# grows in segments of doubling size).
+# group added from G to 100 G is an upper bound of the shared memory per open
+# group (DSA grows in segments of doubling size, so only the large step is
+# reported).
 
 scenario_scaling() {
 	local g0=$scaling_base level groups prev=0 w0 w1 r
@@ -492,7 +497,7 @@ SQL
 SELECT pg_temp.dsm_mapped() AS mapped, pg_temp.groups() AS ngroups \gset
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	SELECT 'scaling', 'state memory', 'DSA mapped / group, state x$level', 'bytes', 1,
-	 (:mapped - :mapped0)::float8 / nullif(:ngroups - :groups0, 0), :ngroups WHERE $level > 1;
+	 (:mapped - :mapped0)::float8 / nullif(:ngroups - :groups0, 0), :ngroups WHERE $level = 100;
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n) VALUES
 	('scaling', 'state memory', 'checkpoint table (disk) / group, state x$level', 'bytes', 1,
 	 pg_total_relation_size('streamagg.state')::float8 / :ngroups, :ngroups);
@@ -650,9 +655,9 @@ header() {
 	echo "load:        $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the run)"
 	echo "disk:        $(df -T "$tmp" | awk 'NR == 2 {print $2 " on " $1}') (data directory $tmp)"
 	echo "postgres:    $(sql 'SELECT version()')"
-	echo "streamagg:   $(sql "SELECT extversion FROM pg_extension WHERE extname = 'streamagg'")"
+	echo "streamagg:   $(sql "SELECT extversion FROM pg_extension WHERE extname = 'streamagg'"), $so_path md5 $so_at_start ($(date -u -r "$so_path" '+installed %Y-%m-%d %H:%M:%S UTC'))"
 	echo "parameters:  BENCH_RUNS=$runs BENCH_SCALE=$scale BENCH_SCENARIOS=$scenarios BENCH_PGBENCH_SECS=$pgbench_secs BENCH_LATENCY_SECS=$latency_secs BENCH_LATENCY_RATES='$latency_rates'"
-	echo "settings (all that differ from the defaults; track_commit_timestamp = on is added for scenarios 3 and 4 only):"
+	echo "settings (all that differ from the defaults):"
 	sql "SELECT '  ' || name || ' = ' || setting || coalesce(' ' || unit, '')
 	     FROM pg_settings WHERE source NOT IN ('default', 'override', 'client')
 	     AND name NOT IN ('unix_socket_directories') ORDER BY name"
@@ -679,6 +684,9 @@ echo
 echo "== budget (DESIGN.md section 6) =="
 budget_sql | psql_q -P footer=off -f -
 echo "(total time $((SECONDS - t_start)) s)"
+if [[ $(so_sum) != "$so_at_start" ]]; then
+	echo "note: $so_path was reinstalled during the run; the cluster kept the library it loaded at start"
+fi
 
 if [[ -n $csv ]]; then
 	{ report_sql | sed '1s/^/COPY (/'; echo ") TO STDOUT WITH (FORMAT csv, HEADER)"; } |
