@@ -215,7 +215,6 @@ extern const char *sa_output_mode_name(SaOutputMode mode);
 extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
 									   bool missing_ok);
 extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
-extern List *sa_list_query_ids(void);
 extern void sa_lock_query(int32 query_id);
 
 /* state.c */
@@ -226,9 +225,7 @@ extern void sa_state_forget(int32 query_id);
 /* trigger.c */
 typedef struct SaTriggerResult
 {
-	bool		ran;			/* false: no new events, nothing written */
-	int64		batch_id;
-	int64		rows;
+	int64		rows;			/* events consumed; 0: nothing written */
 } SaTriggerResult;
 extern SaTriggerResult sa_run_trigger(int32 query_id);
 extern bool sa_plan_batch(int32 query_id);

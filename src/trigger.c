@@ -688,7 +688,7 @@ groups_to_emit(SaQuery *q, SaTriggerWork *work, List *closed,
 SaTriggerResult
 sa_run_trigger(int32 query_id)
 {
-	SaTriggerResult result = {false, -1, 0};
+	SaTriggerResult result = {0};
 	SaQuery    *q;
 	Checkpoint	cp;
 	Datum		new_snapshot;
@@ -797,8 +797,6 @@ sa_run_trigger(int32 query_id)
 	MemoryContextDelete(work.cxt);
 	sa_unpin_search_path(nestlevel);
 
-	result.ran = true;
-	result.batch_id = batch_id;
 	result.rows = counts.input_rows;
 	return result;
 }
