@@ -58,9 +58,11 @@ CREATE TABLE streamagg.checkpoint (
  * The durable state of open windows: one row per (window, group key), with
  * the group key and the aggregate states in streamagg's own binary form.
  * Written in the trigger's transaction; the in-memory state is a cache of it.
+ * No foreign key: triggers write many rows at once, and drop_query deletes
+ * a query's rows itself.
  */
 CREATE TABLE streamagg.state (
-	query_id	 int NOT NULL REFERENCES streamagg.query_def ON DELETE CASCADE,
+	query_id	 int NOT NULL,
 	window_start timestamptz NOT NULL,
 	window_end	 timestamptz NOT NULL,
 	group_key	 bytea NOT NULL,

@@ -455,6 +455,8 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	SPI_connect();
 	SPI_execute_with_args("DELETE FROM streamagg.query_def WHERE query_id = $1",
 						  1, types, args, NULL, false, 0);
+	SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1",
+						  1, types, args, NULL, false, 0);
 	SPI_execute_with_args("SELECT FROM streamagg.query_def WHERE source = $2 AND query_id <> $1",
 						  2, types, args, NULL, false, 1);
 	source_still_used = SPI_processed > 0;

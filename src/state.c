@@ -664,6 +664,8 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	sg = dshash_find(store->groups, &key, false);
 	if (sg)
 	{
+		/* shared memory holds exactly the rows of streamagg.state */
+		group->persisted = true;
 		group->key = minimal_from_area(sg->key.key_tuple);
 		group->states = minimal_from_area(sg->states);
 		dshash_release_lock(store->groups, sg);
@@ -907,6 +909,68 @@ sa_state_close_windows(SaStateStore *store, int64 watermark)
 	return closed;
 }
 
+/* Rows of streamagg.state to write, as column arrays. */
+typedef struct StateRows
+{
+	int			n;
+	Datum	   *starts;
+	Datum	   *ends;
+	Datum	   *keys;
+	Datum	   *states;
+} StateRows;
+
+static StateRows
+state_rows_alloc(int max)
+{
+	StateRows	rows;
+
+	rows.n = 0;
+	rows.starts = palloc(sizeof(Datum) * max);
+	rows.ends = palloc(sizeof(Datum) * max);
+	rows.keys = palloc(sizeof(Datum) * max);
+	rows.states = palloc(sizeof(Datum) * max);
+	return rows;
+}
+
+static void
+state_rows_add(StateRows *rows, SaGroup *group)
+{
+	rows->starts[rows->n] = TimestampTzGetDatum(group->window_start);
+	rows->ends[rows->n] = TimestampTzGetDatum(group->window_end);
+	rows->keys[rows->n] = PointerGetDatum(bytea_from_minimal(group->key));
+	rows->states[rows->n] = PointerGetDatum(bytea_from_minimal(group->states));
+	rows->n++;
+}
+
+/* Run a set-based statement over the rows: $1 query id, $2..$5 columns. */
+static void
+state_rows_execute(SaQuery *q, StateRows *rows, const char *sql)
+{
+	Oid			types[5] = {INT4OID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	BYTEAARRAYOID, BYTEAARRAYOID};
+	Datum		args[5];
+
+	if (rows->n == 0)
+		return;
+	args[0] = Int32GetDatum(q->def.query_id);
+	args[1] = PointerGetDatum(construct_array(rows->starts, rows->n,
+											  TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(rows->ends, rows->n,
+											  TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(rows->keys, rows->n, BYTEAOID,
+											  -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(rows->states, rows->n, BYTEAOID,
+											  -1, false, TYPALIGN_INT));
+	SPI_execute_with_args(sql, 5, types, args, NULL, false, 0);
+	/* shared memory and streamagg.state hold the same groups (file header) */
+	if (SPI_processed != (uint64) rows->n)
+		elog(ERROR, "state of streaming query \"%s\" is out of step with streamagg.state: "
+			 "%d rows to write, " UINT64_FORMAT " written",
+			 q->def.name, rows->n, SPI_processed);
+}
+
 /*
  * Session queries, append mode: remove from shared memory the sessions the
  * watermark closes and return them (as rows to emit).  A group keeps its
@@ -955,6 +1019,7 @@ sa_state_close_sessions(SaStateStore *store, int64 watermark)
 			group->keynulls = (bool *) (group->keyvals + q->nkeys);
 			group->key = minimal_from_area(sg->key.key_tuple);
 			group->states = minimal_from_area(sg->states);
+			group->persisted = true;
 			deform_minimal(group->key, q->key_desc, group->keyvals,
 						   group->keynulls);
 		}
@@ -990,7 +1055,8 @@ sa_state_close_sessions(SaStateStore *store, int64 watermark)
 
 /*
  * Write the touched groups that stay open to streamagg.state, with one
- * set-based upsert, and delete the rows of windows closed by "watermark".
+ * set-based INSERT for new groups and one UPDATE for known ones, and delete
+ * the rows of windows closed by "watermark" (of emptied session groups).
  */
 void
 sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
@@ -998,12 +1064,9 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 	SaQuery    *q = store->q;
 	SaTriggerWork *work = store->work;
 	int			max = work->ntouched + list_length(store->closed_groups) + 1;
-	Datum	   *starts = palloc(sizeof(Datum) * max);
-	Datum	   *ends = palloc(sizeof(Datum) * max);
-	Datum	   *keys = palloc(sizeof(Datum) * max);
-	Datum	   *states = palloc(sizeof(Datum) * max);
+	StateRows	inserts = state_rows_alloc(max);
+	StateRows	updates = state_rows_alloc(max);
 	Datum	   *emptied = palloc(sizeof(Datum) * max);
-	int			n = 0;
 	int			nemptied = 0;
 	ListCell   *lc = list_head(store->closed_groups);
 
@@ -1026,11 +1089,7 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 		if (has_watermark && !q->def.has_session &&
 			group->window_end <= watermark)
 			continue;
-		starts[n] = TimestampTzGetDatum(group->window_start);
-		ends[n] = TimestampTzGetDatum(group->window_end);
-		keys[n] = PointerGetDatum(bytea_from_minimal(group->key));
-		states[n] = PointerGetDatum(bytea_from_minimal(group->states));
-		n++;
+		state_rows_add(group->persisted ? &updates : &inserts, group);
 	}
 
 	SPI_connect();
@@ -1056,29 +1115,22 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 							  "AND group_key = ANY ($2)",
 							  2, types, args, NULL, false, 0);
 	}
-	if (n > 0)
-	{
-		Oid			types[5] = {INT4OID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID};
-		Datum		args[5];
 
-		args[0] = Int32GetDatum(q->def.query_id);
-		args[1] = PointerGetDatum(construct_array(starts, n, TIMESTAMPTZOID,
-												  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[2] = PointerGetDatum(construct_array(ends, n, TIMESTAMPTZOID,
-												  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_array(keys, n, BYTEAOID,
-												  -1, false, TYPALIGN_INT));
-		args[4] = PointerGetDatum(construct_array(states, n, BYTEAOID,
-												  -1, false, TYPALIGN_INT));
-		SPI_execute_with_args("INSERT INTO streamagg.state AS s "
-							  "SELECT $1, w.s, w.e, w.k, w.v "
-							  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-							  "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v) "
-							  "ON CONFLICT (query_id, window_start, window_end, group_key) "
-							  "DO UPDATE SET agg_states = EXCLUDED.agg_states",
-							  5, types, args, NULL, false, 0);
-	}
+	/*
+	 * New groups are inserted; known ones updated in place, which changes
+	 * no indexed column and so is usually a HOT update.
+	 */
+	state_rows_execute(q, &inserts,
+					   "INSERT INTO streamagg.state "
+					   "SELECT $1, w.s, w.e, w.k, w.v "
+					   "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					   "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v)");
+	state_rows_execute(q, &updates,
+					   "UPDATE streamagg.state AS t SET agg_states = w.v "
+					   "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					   "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v) "
+					   "WHERE t.query_id = $1 AND t.window_start = w.s "
+					   "AND t.window_end = w.e AND t.group_key = w.k");
 	SPI_finish();
 }
 

@@ -49,6 +49,7 @@ typedef struct SaGroup
 	int			session_cap;
 	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	bool		emptied;		/* every session closed: delete the group */
+	bool		persisted;		/* has a row in streamagg.state already */
 } SaGroup;
 
 /* What one trigger works with; everything lives in cxt. */
