@@ -617,6 +617,28 @@ sa_state_forget(int32 query_id)
 }
 
 /*
+ * A local copy of a shared group (key and stored states), in the current
+ * memory context; it has a row in streamagg.state.
+ */
+static SaGroup *
+copy_of_shared_group(SaQuery *q, SaSharedGroup *sg)
+{
+	SaGroup    *group = palloc0(sizeof(SaGroup) +
+								q->nkeys * (sizeof(Datum) + sizeof(bool)));
+
+	group->window_start = sg->key.window_start;
+	group->window_end = sg->key.window_end;
+	group->hash = sg->key.hash;
+	group->keyvals = (Datum *) (group + 1);
+	group->keynulls = (bool *) (group->keyvals + q->nkeys);
+	group->key = minimal_from_area(sg->key.key_tuple);
+	group->states = minimal_from_area(sg->states);
+	group->persisted = true;
+	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
+	return group;
+}
+
+/*
  * The group for (window, key) of a batch row, with live states in the
  * trigger's context: found in the trigger's own hash, else copied from
  * shared memory, else new.  Key values may point into the row.
@@ -646,14 +668,6 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 		return entry->group;
 
 	old = MemoryContextSwitchTo(work->cxt);
-	group = palloc0(sizeof(SaGroup) +
-					q->nkeys * (sizeof(Datum) + sizeof(bool)));
-	group->window_start = window_start;
-	group->window_end = window_end;
-	group->hash = probe.hash;
-	group->keyvals = (Datum *) (group + 1);
-	group->keynulls = (bool *) (group->keyvals + q->nkeys);
-
 	memset(&key, 0, sizeof(key));
 	key.window_start = window_start;
 	key.window_end = window_end;
@@ -665,20 +679,26 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	if (sg)
 	{
 		/* shared memory holds exactly the rows of streamagg.state */
-		group->persisted = true;
-		group->key = minimal_from_area(sg->key.key_tuple);
-		group->states = minimal_from_area(sg->states);
+		group = copy_of_shared_group(q, sg);
 		dshash_release_lock(store->groups, sg);
 	}
 	else
 	{
+		group = palloc0(sizeof(SaGroup) +
+						q->nkeys * (sizeof(Datum) + sizeof(bool)));
+		group->window_start = window_start;
+		group->window_end = window_end;
+		group->hash = probe.hash;
+		group->keyvals = (Datum *) (group + 1);
+		group->keynulls = (bool *) (group->keyvals + q->nkeys);
 		vals = palloc(sizeof(Datum) * (q->nkeys + 1));
 		for (int i = 0; i < q->nkeys; i++)
 			vals[i] = self_contained(keyvals[i], keynulls[i],
 									 TupleDescAttr(q->key_desc, i)->attlen);
 		group->key = heap_form_minimal_tuple(q->key_desc, vals, keynulls);
+		deform_minimal(group->key, q->key_desc, group->keyvals,
+					   group->keynulls);
 	}
-	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
 
 	/* live states, from the stored ones or the initial values */
 	group->work_values = palloc(sizeof(Datum) * q->naggs);
@@ -888,16 +908,7 @@ sa_state_close_windows(SaStateStore *store, int64 watermark)
 				min_open = sg->key.window_end;
 			continue;
 		}
-		group = palloc0(sizeof(SaGroup) +
-						q->nkeys * (sizeof(Datum) + sizeof(bool)));
-		group->window_start = sg->key.window_start;
-		group->window_end = sg->key.window_end;
-		group->keyvals = (Datum *) (group + 1);
-		group->keynulls = (bool *) (group->keyvals + q->nkeys);
-		group->key = minimal_from_area(sg->key.key_tuple);
-		group->states = minimal_from_area(sg->states);
-		deform_minimal(group->key, q->key_desc, group->keyvals,
-					   group->keynulls);
+		group = copy_of_shared_group(q, sg);
 		closed = lappend(closed, group);
 		free_shared_group(sg);
 		dshash_delete_current(&seq);
@@ -1011,18 +1022,7 @@ sa_state_close_sessions(SaStateStore *store, int64 watermark)
 		if (entry)
 			group = entry->group;
 		else
-		{
-			group = palloc0(sizeof(SaGroup) +
-							q->nkeys * (sizeof(Datum) + sizeof(bool)));
-			group->hash = sg->key.hash;
-			group->keyvals = (Datum *) (group + 1);
-			group->keynulls = (bool *) (group->keyvals + q->nkeys);
-			group->key = minimal_from_area(sg->key.key_tuple);
-			group->states = minimal_from_area(sg->states);
-			group->persisted = true;
-			deform_minimal(group->key, q->key_desc, group->keyvals,
-						   group->keynulls);
-		}
+			group = copy_of_shared_group(q, sg);
 		nclosed = list_length(closed);
 		remaining = sa_sessions_close(q, group, watermark, &closed, &min_end);
 		if (list_length(closed) == nclosed)
