@@ -16,6 +16,8 @@ packages=(
 	postgresql-15               # server, initdb, pg_ctl, psql
 	postgresql-server-dev-15    # headers, pg_config, PGXS, pg_regress
 	libipc-run-perl             # PostgreSQL::Test::Cluster needs IPC::Run
+	postgresql-15-hll           # tests: another extension's aggregate (hll_add_agg)
+	postgresql-15-tdigest       # tests: another extension's aggregate (tdigest)
 	perl                        # prove, Test::More
 	make
 	gcc
