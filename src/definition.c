@@ -256,12 +256,6 @@ sa_validate_definition(const SaDefinition *def)
 				 errmsg("append output mode requires a watermark"),
 				 errdetail("In append mode a window is written once, when the watermark closes it; without a watermark no window ever closes."),
 				 errhint("Give a watermark, or use output_mode 'update' or 'complete'.")));
-	if (def->output_mode == SA_OUTPUT_APPEND && !def->has_window &&
-		!def->has_session)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("append output mode requires a window"),
-				 errhint("Give window_size.")));
 }
 
 /* Look up the event-time column: it must exist and be a timestamp. */
@@ -364,6 +358,7 @@ sa_compile_query(const SaDefinition *def)
 	appendStringInfoString(&cols, quote_identifier(def->event_time));
 
 	q->nkeys = list_length(keys);
+	q->event_time_key = -1;
 	q->key_names = palloc0(sizeof(char *) * (q->nkeys + 1));
 	q->key_types = palloc0(sizeof(Oid) * (q->nkeys + 1));
 	q->key_typmods = palloc0(sizeof(int32) * (q->nkeys + 1));
@@ -380,6 +375,9 @@ sa_compile_query(const SaDefinition *def)
 		bool		hashable;
 
 		q->key_names[i] = pstrdup(te->resname);
+		if (IsA(expr, Var) &&
+			((Var *) expr)->varattno == get_attnum(def->source, def->event_time))
+			q->event_time_key = i;
 		q->key_types[i] = exprType(expr);
 		q->key_typmods[i] = exprTypmod(expr);
 		q->key_collations[i] = exprCollation(expr);
@@ -431,6 +429,16 @@ sa_compile_query(const SaDefinition *def)
 						   -1, 0);
 		i++;
 	}
+
+	q->has_event_time_bound = def->has_window || def->has_session ||
+		q->event_time_key >= 0;
+	if (def->output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("append output mode requires a window, session windows, or the event-time column as a group key"),
+				 errdetail("In append mode a row is written once, when the watermark passes its event time bound."),
+				 errhint("Give window_size or session_gap, or add \"%s\" to group_by.",
+						 def->event_time)));
 
 	/* a session group stores all open sessions of its key, packed */
 	if (def->has_session)

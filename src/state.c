@@ -1099,8 +1099,9 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 		Datum		args[2] = {Int32GetDatum(q->def.query_id),
 		TimestampTzGetDatum(watermark)};
 
+		/* start <= end: the condition on start lets the key's index serve */
 		SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1 "
-							  "AND window_start < $2 AND window_end <= $2",
+							  "AND window_start <= $2 AND window_end <= $2",
 							  2, types, args, NULL, false, 0);
 	}
 	if (nemptied > 0)

@@ -137,6 +137,14 @@ typedef struct SaQuery
 	FmgrInfo   *key_eq;
 	FmgrInfo   *key_hash;
 
+	/*
+	 * Index of the group key that is the event-time column itself, or -1.
+	 * Without window or session, such a key plays the window: its groups
+	 * close, and its rows are late, by the watermark (DESIGN.md 3.5).
+	 */
+	int			event_time_key;
+	bool		has_event_time_bound;	/* window, session or that key */
+
 	/* aggregates */
 	int			naggs;
 	SaAggregate *aggs;

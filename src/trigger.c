@@ -314,12 +314,14 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		nwindows = sa_windows_for_time(q, t, r->starts);
 	else
 	{
-		r->starts[0] = 0;
+		/* no window; with the event time as a key, it bounds the group */
+		r->starts[0] = q->event_time_key >= 0 ? t : 0;
 		nwindows = 1;
 	}
 	for (int w = 0; w < nwindows; w++)
 	{
-		int64		end = q->def.has_window ? sa_window_end(q, r->starts[w]) : 0;
+		int64		end = q->def.has_window ? sa_window_end(q, r->starts[w]) :
+			r->starts[0];
 		SaGroup    *group;
 
 		if (r->late_check &&
@@ -476,7 +478,7 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	r.counts = counts;
 	r.starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
 	r.late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
-		(q->def.has_window || q->def.has_session) && cp->has_watermark;
+		q->has_event_time_bound && cp->has_watermark;
 	r.watermark_for_late_rows = cp->watermark;
 	r.rowcxt = AllocSetContextCreate(work->cxt, "streamagg row",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -765,7 +767,7 @@ sa_run_trigger(int32 query_id)
 										 max_seen, q->def.watermark_delay);
 		has_watermark = true;
 	}
-	evicting = has_watermark && (q->def.has_window || q->def.has_session) &&
+	evicting = has_watermark && q->has_event_time_bound &&
 		q->def.output_mode != SA_OUTPUT_COMPLETE;
 	sa_state_store_touched(store);
 	if (evicting)
