@@ -22,6 +22,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 
 PG_MODULE_MAGIC;
 
@@ -34,8 +35,12 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
-/* Set by the source trigger; the worker is woken when this transaction commits. */
-static bool wake_worker_at_commit = false;
+/*
+ * Set by the source trigger: the sources (as buckets of their OIDs) this
+ * transaction inserted into; when it commits, their commit counters move
+ * and the database's worker is woken.
+ */
+static uint64 sources_touched = 0;
 
 /*
  * Set by create_query and resume: the database needs a worker once this
@@ -83,17 +88,19 @@ sa_wakeup_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (sources_touched != 0)
+				sa_note_source_commits(MyDatabaseId, sources_touched);
 			if (request_worker_at_commit)
 				sa_request_database_worker(MyDatabaseId);
-			else if (wake_worker_at_commit)
+			else if (sources_touched != 0)
 				sa_wake_database_worker(MyDatabaseId);
-			wake_worker_at_commit = false;
+			sources_touched = 0;
 			request_worker_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			wake_worker_at_commit = false;
+			sources_touched = 0;
 			request_worker_at_commit = false;
 			break;
 		default:
@@ -144,9 +151,9 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 PG_FUNCTION_INFO_V1(sa_source_committed);
 
 /*
- * Statement-level AFTER INSERT trigger on sources.  It only remembers that
- * this transaction produced events; the cost for producers is one call per
- * statement.
+ * Statement-level AFTER INSERT trigger on sources.  It only remembers which
+ * source this transaction produced events for; the cost for producers is
+ * one call per statement.
  */
 Datum
 sa_source_committed(PG_FUNCTION_ARGS)
@@ -155,7 +162,7 @@ sa_source_committed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("streamagg.source_committed() must be called as a trigger")));
-	wake_worker_at_commit = true;
+	sources_touched |= sa_source_bucket_bit(RelationGetRelid(((TriggerData *) fcinfo->context)->tg_relation));
 	return PointerGetDatum(NULL);
 }
 

@@ -32,6 +32,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "port/atomics.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
@@ -43,8 +44,15 @@
 /* Restart a worker that exited with an error after this long. */
 #define WORKER_RESTART_DELAY_MS 5000
 
+/*
+ * Commits into sources are counted per bucket of source OIDs, so that with
+ * trigger_interval '0' the worker runs only the queries whose source moved.
+ */
+#define SA_SOURCE_BUCKETS 64
+
 typedef struct SaDatabaseSlot
 {
+	pg_atomic_uint64 source_commits[SA_SOURCE_BUCKETS];
 	Oid			dboid;			/* InvalidOid: slot free */
 	bool		wanted;			/* should have a worker */
 	uint64		request_generation; /* bumped by each request */
@@ -82,7 +90,11 @@ sa_shmem_startup(void)
 		SpinLockInit(&shared->mutex);
 		shared->launcher_procno = -1;
 		for (int i = 0; i < SA_MAX_DATABASES; i++)
+		{
 			shared->slots[i].worker_procno = -1;
+			for (int b = 0; b < SA_SOURCE_BUCKETS; b++)
+				pg_atomic_init_u64(&shared->slots[i].source_commits[b], 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -143,6 +155,44 @@ sa_request_database_worker(Oid dboid)
 						SA_MAX_DATABASES)));
 	set_latch_of(launcher);
 	set_latch_of(worker);
+}
+
+/* The bit of a source's bucket, for sa_note_source_commits. */
+uint64
+sa_source_bucket_bit(Oid source)
+{
+	return UINT64CONST(1) << (source % SA_SOURCE_BUCKETS);
+}
+
+/* Count a commit into the sources of the buckets in "mask". */
+void
+sa_note_source_commits(Oid dboid, uint64 mask)
+{
+	SaDatabaseSlot *slot;
+
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	SpinLockRelease(&shared->mutex);
+	/* a slot is never freed while its database exists */
+	if (slot == NULL)
+		return;
+	for (int b = 0; b < SA_SOURCE_BUCKETS; b++)
+		if (mask & (UINT64CONST(1) << b))
+			pg_atomic_fetch_add_u64(&slot->source_commits[b], 1);
+}
+
+/* How many commits went into the bucket of "source" (it only grows). */
+uint64
+sa_source_commit_count(Oid dboid, Oid source)
+{
+	SaDatabaseSlot *slot;
+
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	SpinLockRelease(&shared->mutex);
+	if (slot == NULL)
+		return 0;
+	return pg_atomic_read_u64(&slot->source_commits[source % SA_SOURCE_BUCKETS]);
 }
 
 /* Wake a database's worker, if it has one: new events were committed. */

@@ -6,8 +6,9 @@
  *
  * The loop (a state machine per query, in prose):
  *	  - a query is due when its interval has passed since its last run, or,
- *	    with trigger_interval '0', when a producer's commit set our latch (and
- *	    at least every second, as a safety net);
+ *	    with trigger_interval '0', when producers committed into its source
+ *	    since its last run (their commit sets our latch and moves the
+ *	    source's commit counter), and at least every second as a safety net;
  *	  - a paused query is never due; a failing one not before its retry_at;
  *	  - each trigger first records the batch it will process (its id and
  *	    snapshot) in a transaction of its own, so that whatever happens next
@@ -54,6 +55,7 @@ typedef struct ScheduledQuery
 {
 	int32		query_id;
 	char	   *name;
+	Oid			source;
 	int64		interval_usec;
 	bool		due_to_retry;	/* retry_at has passed */
 	bool		waiting_retry;	/* retry_at is in the future */
@@ -65,6 +67,7 @@ typedef struct LastRun
 {
 	int32		query_id;
 	TimestampTz at;
+	uint64		source_commits; /* count seen by the last run */
 } LastRun;
 
 static Oid	worker_dboid;
@@ -94,7 +97,7 @@ load_schedule(MemoryContext cxt)
 		SPI_connect();
 		SPI_execute("SELECT d.query_id, d.name, "
 					"extract(epoch FROM d.trigger_interval)::float8 * 1e6, "
-					"c.retry_at FROM streamagg.query_def d "
+					"c.retry_at, d.source FROM streamagg.query_def d "
 					"JOIN streamagg.checkpoint c USING (query_id) "
 					"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
 					"ORDER BY d.query_id", true, 0);
@@ -110,6 +113,7 @@ load_schedule(MemoryContext cxt)
 			sq->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
 			sq->name = SPI_getvalue(tuple, desc, 2);
 			sq->interval_usec = (int64) DatumGetFloat8(SPI_getbinval(tuple, desc, 3, &isnull));
+			sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
 			retry = SPI_getbinval(tuple, desc, 4, &isnull);
 			if (!isnull)
 			{
@@ -252,7 +256,10 @@ last_run_of(HTAB *runs, int32 query_id)
 	LastRun    *run = hash_search(runs, &query_id, HASH_ENTER, &found);
 
 	if (!found)
+	{
 		run->at = 0;
+		run->source_commits = 0;
+	}
 	return run;
 }
 
@@ -284,7 +291,6 @@ sa_worker_main(Datum arg)
 	MemoryContext roundcxt;
 	HTAB	   *runs;
 	HASHCTL		ctl;
-	bool		woken = true;
 	TimestampTz last_retention = 0;
 
 	worker_dboid = DatumGetObjectId(arg);
@@ -309,7 +315,6 @@ sa_worker_main(Datum arg)
 		ListCell   *lc;
 		TimestampTz now;
 		long		nap_ms = MAX_NAP_MS;
-		int			events;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -333,20 +338,25 @@ sa_worker_main(Datum arg)
 			ScheduledQuery *sq = lfirst(lc);
 			LastRun    *run = last_run_of(runs, sq->query_id);
 			int64		wait_usec;
+			uint64		commits;
 			bool		due;
 
 			CHECK_FOR_INTERRUPTS();
 			if (sq->waiting_retry)
 				continue;
 			now = GetCurrentTimestamp();
+			commits = sa_source_commit_count(worker_dboid, sq->source);
 			if (sq->interval_usec == 0)
-				due = woken || now - run->at >= ZERO_INTERVAL_POLL_MS * 1000L;
+				due = commits != run->source_commits ||
+					now - run->at >= ZERO_INTERVAL_POLL_MS * 1000L;
 			else
 				due = now - run->at >= sq->interval_usec;
 			if (due)
 			{
 				int64		rows;
 
+				/* commits after this read are seen by the next round */
+				run->source_commits = commits;
 				run->at = now;
 				rows = run_trigger(sq);
 				/* with interval 0, come straight back while events flow */
@@ -367,16 +377,12 @@ sa_worker_main(Datum arg)
 			last_retention = GetCurrentTimestamp();
 		}
 
-		woken = false;
 		if (nap_ms > 0)
 		{
-			events = WaitLatch(MyLatch,
-							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   nap_ms, PG_WAIT_EXTENSION);
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 nap_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
-			woken = (events & WL_LATCH_SET) != 0;
 		}
-		else
-			woken = true;
 	}
 }
