@@ -68,4 +68,37 @@ SELECT streamagg.create_query(name => 'by_key', source => 'ticks', event_time =>
 SELECT streamagg.process('by_key');
 TABLE by_key ORDER BY k NULLS FIRST, parity NULLS FIRST;
 SELECT streamagg.drop_query('by_key', true);
+TRUNCATE ticks;
+
+-- Many windows per row: 1 hour sliding by 1 minute, every row in 60
+-- windows.  Rows are aggregated per pane (minute) first and each pane is
+-- combined into its windows; over three batches the result equals a plain
+-- GROUP BY over the windows each row falls into.
+SELECT streamagg.create_query(name => 'hourly_by_minute', source => 'ticks', event_time => 'ts',
+       aggregates => 'count(*) AS n, sum(v) AS total, min(v) AS low, max(v) AS high, avg(v) AS mean',
+       group_by => 'k', window_size => '1 hour', window_slide => '1 minute',
+       output_mode => 'update');
+INSERT INTO ticks SELECT '2024-05-01 10:00+00'::timestamptz + (g * 7 % 10800) * interval '1 second',
+       'k' || g % 3, g FROM generate_series(1, 3000) g;
+SELECT streamagg.process('hourly_by_minute');
+INSERT INTO ticks SELECT '2024-05-01 10:00+00'::timestamptz + (g * 11 % 10800) * interval '1 second',
+       'k' || g % 3, g FROM generate_series(3001, 6000) g;
+SELECT streamagg.process('hourly_by_minute');
+INSERT INTO ticks SELECT '2024-05-01 10:00+00'::timestamptz + (g * 13 % 10800) * interval '1 second',
+       'k' || g % 4, NULL FROM generate_series(6001, 6500) g;
+SELECT streamagg.process('hourly_by_minute');
+SELECT count(*) AS windows, sum(n) AS row_windows FROM hourly_by_minute;
+WITH expected AS (
+  SELECT s AS window_start, s + interval '1 hour' AS window_end, k, count(*) AS n,
+         sum(v) AS total, min(v) AS low, max(v) AS high, avg(v) AS mean
+    FROM ticks,
+         generate_series(date_trunc('minute', ts) - interval '59 minutes',
+                         date_trunc('minute', ts), interval '1 minute') AS s
+   GROUP BY 1, 2, 3)
+SELECT 'missing' AS side, * FROM (TABLE expected EXCEPT
+  SELECT window_start, window_end, k, n, total, low, high, mean FROM hourly_by_minute) m
+UNION ALL
+SELECT 'extra', * FROM (SELECT window_start, window_end, k, n, total, low, high, mean
+  FROM hourly_by_minute EXCEPT TABLE expected) e;
+SELECT streamagg.drop_query('hourly_by_minute', true);
 DROP TABLE ticks;

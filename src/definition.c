@@ -432,6 +432,17 @@ sa_compile_query(const SaDefinition *def)
 
 	q->has_event_time_bound = def->has_window || def->has_session ||
 		q->event_time_key >= 0;
+
+	/*
+	 * Panes pay when a row falls into several windows.  A strict combine
+	 * function would adopt a pane's internal state as a window's state, and
+	 * one pane feeds several windows: those aggregates go row by row.
+	 */
+	q->use_panes = def->has_window && def->window_slide < def->window_size;
+	for (i = 0; i < q->naggs; i++)
+		if (!q->aggs[i].has_combinefn ||
+			(q->aggs[i].combinefn_strict && q->aggs[i].transtype == INTERNALOID))
+			q->use_panes = false;
 	if (def->output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -46,6 +46,7 @@
 #include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/dsa.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -536,6 +537,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 	store->q = q;
 	store->work = work;
 	store->local = sagroups_create(work->cxt, 256, q);
+	store->panes = q->use_panes ? sagroups_create(work->cxt, 256, q) : NULL;
 
 	sq = dshash_find_or_insert(query_table, &q->def.query_id, &found);
 	if (!found)
@@ -818,6 +820,55 @@ write_shared_group(SaStateStore *store, SaGroup *group)
 	sg->states = InvalidDsaPointer;
 	sg->states = minimal_to_area(group->states);
 	dshash_release_lock(store->groups, sg);
+}
+
+/*
+ * A pane of this batch for a row (sliding windows, see q->use_panes): a
+ * group of the trigger's own, never in shared memory, with states started
+ * from the initial values.  Key values may point into the row.
+ */
+SaGroup *
+sa_state_touch_pane(SaStateStore *store, int64 pane_start, Datum *keyvals,
+					bool *keynulls)
+{
+	SaQuery    *q = store->q;
+	SaGroup		probe;
+	SaGroup    *pane;
+	SaGroupEntry *entry;
+	MemoryContext old;
+	bool		found;
+
+	probe.window_start = pane_start;
+	probe.window_end = pane_start;
+	probe.keyvals = keyvals;
+	probe.keynulls = keynulls;
+	probe.hash = sa_group_hash(q, pane_start, pane_start, keyvals, keynulls);
+	entry = sagroups_lookup(store->panes, &probe);
+	if (entry)
+		return entry->group;
+
+	old = MemoryContextSwitchTo(store->work->cxt);
+	pane = palloc0(sizeof(SaGroup) + q->nkeys * (sizeof(Datum) + sizeof(bool)));
+	pane->window_start = pane->window_end = pane_start;
+	pane->hash = probe.hash;
+	pane->keyvals = (Datum *) (pane + 1);
+	pane->keynulls = (bool *) (pane->keyvals + q->nkeys);
+	for (int i = 0; i < q->nkeys; i++)
+	{
+		pane->keynulls[i] = keynulls[i];
+		pane->keyvals[i] = keynulls[i] ? (Datum) 0 :
+			datumCopy(keyvals[i], TupleDescAttr(q->key_desc, i)->attbyval,
+					  TupleDescAttr(q->key_desc, i)->attlen);
+	}
+	pane->work_values = palloc(sizeof(Datum) * q->naggs);
+	pane->work_nulls = palloc(sizeof(bool) * q->naggs);
+	for (int i = 0; i < q->naggs; i++)
+		sa_agg_init(&q->aggs[i], &pane->work_values[i], &pane->work_nulls[i]);
+	entry = sagroups_insert(store->panes, pane, &found);
+	entry->hash = pane->hash;
+	store->pane_list = lappend(store->pane_list, pane);
+	MemoryContextSwitchTo(old);
+	return pane;
 }
 
 /*

@@ -50,6 +50,7 @@ typedef struct SaGroup
 	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	bool		emptied;		/* every session closed: delete the group */
 	bool		persisted;		/* has a row in streamagg.state already */
+	int64		rows;			/* panes: rows aggregated into it */
 } SaGroup;
 
 /* What one trigger works with; everything lives in cxt. */
@@ -71,6 +72,8 @@ typedef struct SaStateStore
 	SaQuery    *q;
 	SaTriggerWork *work;
 	struct sagroups_hash *local;	/* the touched groups, by key */
+	struct sagroups_hash *panes;	/* panes of this batch, by key */
+	List	   *pane_list;		/* the same, in order */
 	List	   *closed_groups;	/* session groups changed by closing only */
 	struct dshash_table *groups;	/* the shared groups */
 	int64		ngroups;
@@ -86,6 +89,8 @@ extern SaStateStore *sa_state_begin(SaQuery *q, SaTriggerWork *work,
 extern SaGroup *sa_state_touch(SaStateStore *store, int64 window_start,
 							   int64 window_end, Datum *keyvals,
 							   bool *keynulls);
+extern SaGroup *sa_state_touch_pane(SaStateStore *store, int64 pane_start,
+									Datum *keyvals, bool *keynulls);
 extern void sa_state_store_touched(SaStateStore *store);
 extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
 							  Datum *results, bool *resultnulls);

@@ -145,6 +145,13 @@ typedef struct SaQuery
 	int			event_time_key;
 	bool		has_event_time_bound;	/* window, session or that key */
 
+	/*
+	 * Sliding windows whose aggregates can all be combined are updated per
+	 * pane: rows are aggregated per (pane, key), then each pane is combined
+	 * into the windows containing it (trigger.c).
+	 */
+	bool		use_panes;
+
 	/* aggregates */
 	int			naggs;
 	SaAggregate *aggs;
@@ -178,6 +185,7 @@ extern void sa_validate_definition(const SaDefinition *def);
 extern int	sa_window_count(const SaQuery *q);
 extern int	sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts);
 extern int64 sa_window_end(const SaQuery *q, int64 start);
+extern int64 sa_pane_start(const SaQuery *q, int64 t);
 extern bool sa_window_is_late(int64 window_end, bool has_watermark,
 							  int64 watermark_for_late_rows);
 extern int64 sa_watermark_advance(bool has_previous, int64 previous,

@@ -310,6 +310,16 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		return;
 	}
 
+	if (q->use_panes)
+	{
+		SaGroup    *pane = sa_state_touch_pane(r->store, sa_pane_start(q, t),
+											   values + 1, nulls + 1);
+
+		pane->rows++;
+		advance_aggregates(r, pane->work_values, pane->work_nulls, values,
+						   nulls);
+		return;
+	}
 	if (q->def.has_window)
 		nwindows = sa_windows_for_time(q, t, r->starts);
 	else
@@ -334,6 +344,44 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 							   nulls + 1);
 		advance_aggregates(r, group->work_values, group->work_nulls, values,
 						   nulls);
+	}
+}
+
+/*
+ * Sliding windows by panes: combine each pane of the batch into every
+ * window containing it that is not late.  A pane's rows all fall into the
+ * same windows, so lateness is counted per (row, window) as row by row.
+ */
+static void
+fold_panes(BatchReceiver *r)
+{
+	SaQuery    *q = r->q;
+	ListCell   *lc;
+
+	foreach(lc, r->store->pane_list)
+	{
+		SaGroup    *pane = lfirst(lc);
+		int			nwindows = sa_windows_for_time(q, pane->window_start,
+												   r->starts);
+
+		for (int w = 0; w < nwindows; w++)
+		{
+			int64		end = sa_window_end(q, r->starts[w]);
+			SaGroup    *group;
+
+			if (r->late_check &&
+				sa_window_is_late(end, true, r->watermark_for_late_rows))
+			{
+				r->counts->late_rows += pane->rows;
+				continue;
+			}
+			group = sa_state_touch(r->store, r->starts[w], end, pane->keyvals,
+								   pane->keynulls);
+			for (int a = 0; a < q->naggs; a++)
+				sa_agg_combine(r->work->rt, &q->aggs[a],
+							   &group->work_values[a], &group->work_nulls[a],
+							   pane->work_values[a], pane->work_nulls[a]);
+		}
 	}
 }
 
@@ -510,6 +558,8 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	if (ret < 0)
 		elog(ERROR, "batch query failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
+	if (q->use_panes)
+		fold_panes(&r);
 }
 
 /* Step 5: the checkpoint and the batch's progress row. */

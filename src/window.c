@@ -58,6 +58,33 @@ sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts)
 	return n;
 }
 
+static int64
+gcd64(int64 a, int64 b)
+{
+	while (b != 0)
+	{
+		int64		r = a % b;
+
+		a = b;
+		b = r;
+	}
+	return a;
+}
+
+/*
+ * Sliding windows cut time into panes of gcd(size, slide), aligned like the
+ * windows: every instant of a pane belongs to the same windows, so rows can
+ * be aggregated per pane first and each pane combined into its windows.
+ */
+int64
+sa_pane_start(const SaQuery *q, int64 t)
+{
+	int64		pane = gcd64(q->def.window_size, q->def.window_slide);
+
+	return t - floor_mod(t + SA_UNIX_EPOCH_OFFSET_USEC - q->def.window_offset,
+						 pane);
+}
+
 int64
 sa_window_end(const SaQuery *q, int64 start)
 {
