@@ -463,14 +463,13 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	SPI_finish();
 	sa_restore_role(&role);
 
-	if (drop_sink)
+	/* the sink or the source may have been dropped under the query */
+	if (drop_sink && get_rel_name(def.sink) != NULL)
 		run_sql(psprintf("DROP TABLE %s",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.sink)),
-													get_rel_name(def.sink))));
+						 sa_qualified_relation(def.sink, "sink", name)));
 	if (!source_still_used && get_rel_name(def.source) != NULL)
 		run_sql(psprintf("DROP TRIGGER IF EXISTS %s ON %s", SOURCE_TRIGGER_NAME,
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.source)),
-													get_rel_name(def.source))));
+						 sa_qualified_relation(def.source, "source", name)));
 	sa_forget_compiled(def.query_id);
 	sa_state_forget(def.query_id);
 	PG_RETURN_VOID();

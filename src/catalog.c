@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 /*
@@ -165,6 +166,25 @@ sa_load_definition_by_id(int32 query_id, SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("streaming query %d does not exist", query_id)));
+}
+
+/*
+ * The schema-qualified, quoted name of a query's source or sink, or an
+ * error saying that the table is gone (it was dropped under the query).
+ */
+char *
+sa_qualified_relation(Oid relid, const char *role, const char *query)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s table of streaming query \"%s\" no longer exists",
+						role, query),
+				 errhint("Drop the query with streamagg.drop_query(), and create it again if needed.")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
 }
 
 /*

@@ -335,9 +335,10 @@ sa_compile_query(const SaDefinition *def)
 	q->def.event_time = pstrdup(def->event_time);
 
 	/* the source must still exist: lock it for the rest of the transaction */
+	q->source_qualified = sa_qualified_relation(def->source, "source",
+												def->name);
 	rel = table_open(def->source, AccessShareLock);
 	table_close(rel, NoLock);
-	q->source_qualified = qualified_relation_name(def->source);
 	et_type = event_time_type(def->source, def->event_time);
 	if (get_attnum(def->source, SA_XID_COLUMN) == InvalidAttrNumber)
 		ereport(ERROR,

@@ -295,8 +295,7 @@ sa_build_sink_upsert(SaQuery *q)
 			appendStringInfo(&set, "%s%s = EXCLUDED.%s",
 							 set.len > 0 ? ", " : "", name, name);
 	}
-	q->sink_qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(q->def.sink)),
-												   get_rel_name(q->def.sink));
+	q->sink_qualified = sa_qualified_relation(q->def.sink, "sink", q->def.name);
 	q->sink_rowtype = get_rel_type_id(q->def.sink);
 	if (key.len == 0)
 		appendStringInfo(&sql, "WITH cleared AS (DELETE FROM %s) ",
@@ -332,6 +331,7 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 
 	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
 	n = sink_columns(q, cols);
+	(void) sa_qualified_relation(q->def.sink, "sink", q->def.name);
 	rel = table_open(q->def.sink, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
 	attnums = palloc(sizeof(AttrNumber) * n);

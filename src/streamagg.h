@@ -232,6 +232,8 @@ extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
 									   bool missing_ok);
 extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
 extern void sa_lock_query(int32 query_id);
+extern char *sa_qualified_relation(Oid relid, const char *role,
+								   const char *query);
 
 /* state.c */
 extern Size sa_state_shmem_size(void);

@@ -766,6 +766,8 @@ sa_run_trigger(int32 query_id)
 	INSTR_TIME_SET_CURRENT(start_time);
 	sa_lock_query(query_id);
 	q = sa_get_compiled(query_id);
+	/* a compiled query outlives DDL: say so if its source was dropped */
+	(void) sa_qualified_relation(q->def.source, "source", q->def.name);
 	nestlevel = sa_pin_search_path();
 
 	read_checkpoint(query_id, &cp);
