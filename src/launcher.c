@@ -157,6 +157,18 @@ sa_request_database_worker(Oid dboid)
 	set_latch_of(worker);
 }
 
+/* The slot of a database, if it has one. */
+static SaDatabaseSlot *
+slot_of(Oid dboid)
+{
+	SaDatabaseSlot *slot;
+
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	SpinLockRelease(&shared->mutex);
+	return slot;
+}
+
 /* The bit of a source's bucket, for sa_note_source_commits. */
 uint64
 sa_source_bucket_bit(Oid source)
@@ -168,12 +180,9 @@ sa_source_bucket_bit(Oid source)
 void
 sa_note_source_commits(Oid dboid, uint64 mask)
 {
-	SaDatabaseSlot *slot;
-
-	SpinLockAcquire(&shared->mutex);
-	slot = find_slot(dboid, false);
-	SpinLockRelease(&shared->mutex);
 	/* a slot is never freed while its database exists */
+	SaDatabaseSlot *slot = slot_of(dboid);
+
 	if (slot == NULL)
 		return;
 	for (int b = 0; b < SA_SOURCE_BUCKETS; b++)
@@ -185,11 +194,8 @@ sa_note_source_commits(Oid dboid, uint64 mask)
 uint64
 sa_source_commit_count(Oid dboid, Oid source)
 {
-	SaDatabaseSlot *slot;
+	SaDatabaseSlot *slot = slot_of(dboid);
 
-	SpinLockAcquire(&shared->mutex);
-	slot = find_slot(dboid, false);
-	SpinLockRelease(&shared->mutex);
 	if (slot == NULL)
 		return 0;
 	return pg_atomic_read_u64(&slot->source_commits[source % SA_SOURCE_BUCKETS]);

@@ -929,48 +929,6 @@ sa_state_finalize(SaStateStore *store, SaGroup *group, Datum *results,
 	}
 }
 
-/*
- * Remove from shared memory the groups whose window ends at or before
- * "watermark", and return local copies of them (with their latest states)
- * for emission.  Scans only when some window can be closed.
- */
-List *
-sa_state_close_windows(SaStateStore *store, int64 watermark)
-{
-	SaQuery    *q = store->q;
-	dshash_seq_status seq;
-	SaSharedGroup *sg;
-	List	   *closed = NIL;
-	int64		min_open = PG_INT64_MAX;
-	MemoryContext old;
-
-	if (store->min_window_end > watermark)
-		return NIL;
-	mark_writing(store);
-	old = MemoryContextSwitchTo(store->work->cxt);
-	dshash_seq_init(&seq, store->groups, true);
-	while ((sg = dshash_seq_next(&seq)) != NULL)
-	{
-		SaGroup    *group;
-
-		if (sg->key.window_end > watermark)
-		{
-			if (sg->key.window_end < min_open)
-				min_open = sg->key.window_end;
-			continue;
-		}
-		group = copy_of_shared_group(q, sg);
-		closed = lappend(closed, group);
-		free_shared_group(sg);
-		dshash_delete_current(&seq);
-		store->ngroups--;
-	}
-	dshash_seq_term(&seq);
-	MemoryContextSwitchTo(old);
-	store->min_window_end = min_open;
-	return closed;
-}
-
 /* Rows of streamagg.state to write, as column arrays. */
 typedef struct StateRows
 {
@@ -1034,16 +992,79 @@ state_rows_execute(SaQuery *q, StateRows *rows, const char *sql)
 }
 
 /*
- * Session queries, append mode: remove from shared memory the sessions the
- * watermark closes and return them (as rows to emit).  A group keeps its
- * other sessions, or goes when none is left; the change is noted on the
- * trigger's copy of the group (touched or added to closed_groups), so that
- * the checkpoint writes it.  Scans only when some session can be closed.
+ * Close a window group if the watermark passed its end: a local copy joins
+ * "closed" (for emission) and the shared group goes.  Returns the end of
+ * the group if it stays open, else PG_INT64_MAX.
  */
-List *
-sa_state_close_sessions(SaStateStore *store, int64 watermark)
+static int64
+close_window_group(SaStateStore *store, dshash_seq_status *seq,
+				   SaSharedGroup *sg, int64 watermark, List **closed)
+{
+	if (sg->key.window_end > watermark)
+		return sg->key.window_end;
+	*closed = lappend(*closed, copy_of_shared_group(store->q, sg));
+	free_shared_group(sg);
+	dshash_delete_current(seq);
+	store->ngroups--;
+	return PG_INT64_MAX;
+}
+
+/*
+ * Close the sessions of a key that the watermark passed: their rows join
+ * "closed"; the group keeps its other sessions, or goes when none is left.
+ * The change is noted on the trigger's copy of the group (touched, or added
+ * to closed_groups) so that the checkpoint writes it.  Returns the earliest
+ * end of the sessions left.
+ */
+static int64
+close_session_group(SaStateStore *store, dshash_seq_status *seq,
+					SaSharedGroup *sg, int64 watermark, List **closed)
 {
 	SaQuery    *q = store->q;
+	SaGroup		probe;
+	SaGroupEntry *entry;
+	SaGroup    *group;
+	MinimalTuple remaining;
+	int64		min_end;
+	int			nclosed = list_length(*closed);
+
+	/* the trigger's copy of the group, or a new one */
+	probe.window_start = sg->key.window_start;
+	probe.window_end = sg->key.window_end;
+	probe.hash = sg->key.hash;
+	group_key_values(q, &sg->key, &probe.keyvals, &probe.keynulls);
+	entry = sagroups_lookup(store->local, &probe);
+	group = entry ? entry->group : copy_of_shared_group(q, sg);
+	remaining = sa_sessions_close(q, group, watermark, closed, &min_end);
+	if (list_length(*closed) == nclosed)
+		return min_end;			/* nothing closed here */
+
+	if (!entry)
+		store->closed_groups = lappend(store->closed_groups, group);
+	dsa_free(state_area, sg->states);
+	sg->states = InvalidDsaPointer;
+	if (remaining == NULL)
+	{
+		group->emptied = true;
+		free_shared_group(sg);
+		dshash_delete_current(seq);
+		store->ngroups--;
+		return PG_INT64_MAX;
+	}
+	group->states = remaining;
+	sg->states = minimal_to_area(remaining);
+	return min_end;
+}
+
+/*
+ * Remove from shared memory what the watermark closes, and return local
+ * copies of it (with the latest states) for emission: groups whose window
+ * ends at or before "watermark", or, for session queries, such sessions.
+ * Scans only when something can be closed.
+ */
+List *
+sa_state_close(SaStateStore *store, int64 watermark)
+{
 	dshash_seq_status seq;
 	SaSharedGroup *sg;
 	List	   *closed = NIL;
@@ -1057,46 +1078,11 @@ sa_state_close_sessions(SaStateStore *store, int64 watermark)
 	dshash_seq_init(&seq, store->groups, true);
 	while ((sg = dshash_seq_next(&seq)) != NULL)
 	{
-		SaGroup		probe;
-		SaGroupEntry *entry;
-		SaGroup    *group;
-		MinimalTuple remaining;
-		int64		min_end;
-		int			nclosed;
+		int64		open_end = store->q->def.has_session ?
+			close_session_group(store, &seq, sg, watermark, &closed) :
+			close_window_group(store, &seq, sg, watermark, &closed);
 
-		/* the trigger's copy of the group, or a new one */
-		probe.window_start = sg->key.window_start;
-		probe.window_end = sg->key.window_end;
-		probe.hash = sg->key.hash;
-		group_key_values(q, &sg->key, &probe.keyvals, &probe.keynulls);
-		entry = sagroups_lookup(store->local, &probe);
-		if (entry)
-			group = entry->group;
-		else
-			group = copy_of_shared_group(q, sg);
-		nclosed = list_length(closed);
-		remaining = sa_sessions_close(q, group, watermark, &closed, &min_end);
-		if (list_length(closed) == nclosed)
-		{
-			/* nothing closed here */
-			min_open = Min(min_open, min_end);
-			continue;
-		}
-		if (!entry)
-			store->closed_groups = lappend(store->closed_groups, group);
-		dsa_free(state_area, sg->states);
-		sg->states = InvalidDsaPointer;
-		if (remaining == NULL)
-		{
-			group->emptied = true;
-			free_shared_group(sg);
-			dshash_delete_current(&seq);
-			store->ngroups--;
-			continue;
-		}
-		group->states = remaining;
-		sg->states = minimal_to_area(remaining);
-		min_open = Min(min_open, min_end);
+		min_open = Min(min_open, open_end);
 	}
 	dshash_seq_term(&seq);
 	MemoryContextSwitchTo(old);

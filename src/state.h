@@ -94,8 +94,7 @@ extern SaGroup *sa_state_touch_pane(SaStateStore *store, int64 pane_start,
 extern void sa_state_store_touched(SaStateStore *store);
 extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
 							  Datum *results, bool *resultnulls);
-extern List *sa_state_close_windows(SaStateStore *store, int64 watermark);
-extern List *sa_state_close_sessions(SaStateStore *store, int64 watermark);
+extern List *sa_state_close(SaStateStore *store, int64 watermark);
 extern Datum sa_state_storable(SaAggRuntime *rt, SaAggregate *agg,
 							   Datum value, bool isnull);
 extern void sa_state_checkpoint(SaStateStore *store, bool has_watermark,

@@ -823,9 +823,7 @@ sa_run_trigger(int32 query_id)
 		q->def.output_mode != SA_OUTPUT_COMPLETE;
 	sa_state_store_touched(store);
 	if (evicting)
-		closed = q->def.has_session ?
-			sa_state_close_sessions(store, watermark) :
-			sa_state_close_windows(store, watermark);
+		closed = sa_state_close(store, watermark);
 	nemit = groups_to_emit(q, &work, closed, &emit, &retired);
 	sa_inject_fault(query_id, "after_state");
 
