@@ -9,9 +9,10 @@
  *	  window.c      owns the window formula (3.1) and the watermark rule (3.3)
  *	  session.c     session windows (3.2)
  *	  aggregate.c   calls each aggregate's own support functions (4.4)
- *	  state.c       keeps open windows in memory and in the checkpoint table
+ *	  state.c       keeps open windows in shared memory and in the checkpoint
+ *	                table
  *	  sink.c        creates, validates and writes the sink table (4.5)
- *	  catalog.c     reads and writes streamagg's catalog tables
+ *	  catalog.c     reads query definitions; the per-query lock
  *	  api.c         the SQL-callable functions (section 2)
  *	  launcher.c    the launcher and the shared registry of database workers
  *	  worker.c      the per-database worker loop
@@ -30,9 +31,8 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
-#include "utils/palloc.h"
 #include "nodes/primnodes.h"
-#include "datatype/timestamp.h"
+#include "utils/palloc.h"
 
 /*
  * Iterate over a List of nodes of one type, as PostgreSQL 17's foreach_node:

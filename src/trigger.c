@@ -8,7 +8,8 @@
  *	     trigger consumed and a new one (or the planned one, on a retry);
  *	  2. skip rows with a NULL event time, drop rows of windows that the
  *	     previous watermark W(N-1) has closed (not in complete mode);
- *	  3. update the state of every (window, key) the rows fall into;
+ *	  3. update the state of every (window, key) the rows fall into (sliding
+ *	     windows per pane, sessions by merging: window.c, session.c);
  *	  4. compute W(N) and emit to the sink by output mode, then evict;
  *	  5. record the checkpoint and the batch's progress.
  *
