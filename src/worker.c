@@ -88,6 +88,7 @@ static List *
 load_schedule(MemoryContext cxt)
 {
 	List	   *queries = NIL;
+	MemoryContext caller = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -127,6 +128,8 @@ load_schedule(MemoryContext cxt)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* commit leaves TopMemoryContext current: allocate nothing there */
+	MemoryContextSwitchTo(caller);
 	return queries;
 }
 
@@ -153,6 +156,8 @@ run_in_transaction(TransactionStep step, void *arg, const char *activity)
 		step(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* commit leaves TopMemoryContext current: allocate nothing there */
+		MemoryContextSwitchTo(cxt);
 	}
 	PG_CATCH();
 	{
@@ -163,6 +168,7 @@ run_in_transaction(TransactionStep step, void *arg, const char *activity)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
 		message = edata->message;
 	}
 	PG_END_TRY();
