@@ -652,6 +652,7 @@ EOF2
 			d=$((t0 + t * 1000 - $(now_ms)))
 			((d <= 0)) || sleep "$((d / 1000)).$(printf '%03d' $((d % 1000)))"
 			read -r -a mem <<<"$(proc_mem "$pid")"
+			((${#mem[@]} == 4)) || mem=(NULL NULL NULL NULL)
 			psql_q <<SQL >/dev/null
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT c.consumed_snapshot AS cs FROM streamagg.checkpoint c
