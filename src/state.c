@@ -619,6 +619,27 @@ sa_state_forget(int32 query_id)
 }
 
 /*
+ * The group for (window, key) in one of a trigger's own hash tables, or
+ * NULL; *hash is set to the hash of (window, key) either way.
+ */
+static SaGroup *
+find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
+		   int64 window_end, Datum *keyvals, bool *keynulls, uint32 *hash)
+{
+	SaGroup		probe;
+	SaGroupEntry *entry;
+
+	probe.window_start = window_start;
+	probe.window_end = window_end;
+	probe.keyvals = keyvals;
+	probe.keynulls = keynulls;
+	probe.hash = sa_group_hash(q, window_start, window_end, keyvals, keynulls);
+	*hash = probe.hash;
+	entry = sagroups_lookup(table, &probe);
+	return entry ? entry->group : NULL;
+}
+
+/*
  * A local copy of a shared group (key and stored states), in the current
  * memory context; it has a row in streamagg.state.
  */
@@ -651,7 +672,7 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 {
 	SaQuery    *q = store->q;
 	SaTriggerWork *work = store->work;
-	SaGroup		probe;
+	uint32		hash;
 	SaGroup    *group;
 	SaGroupEntry *entry;
 	SaGroupKey	key;
@@ -660,20 +681,16 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	Datum	   *vals;
 	bool		found;
 
-	probe.window_start = window_start;
-	probe.window_end = window_end;
-	probe.keyvals = keyvals;
-	probe.keynulls = keynulls;
-	probe.hash = sa_group_hash(q, window_start, window_end, keyvals, keynulls);
-	entry = sagroups_lookup(store->local, &probe);
-	if (entry)
-		return entry->group;
+	group = find_local(store->local, q, window_start, window_end, keyvals,
+					   keynulls, &hash);
+	if (group)
+		return group;
 
 	old = MemoryContextSwitchTo(work->cxt);
 	memset(&key, 0, sizeof(key));
 	key.window_start = window_start;
 	key.window_end = window_end;
-	key.hash = probe.hash;
+	key.hash = hash;
 	key.key_tuple = InvalidDsaPointer;
 	key.probe_values = keyvals;
 	key.probe_nulls = keynulls;
@@ -690,7 +707,7 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 						q->nkeys * (sizeof(Datum) + sizeof(bool)));
 		group->window_start = window_start;
 		group->window_end = window_end;
-		group->hash = probe.hash;
+		group->hash = hash;
 		group->keyvals = (Datum *) (group + 1);
 		group->keynulls = (bool *) (group->keyvals + q->nkeys);
 		vals = palloc(sizeof(Datum) * (q->nkeys + 1));
@@ -832,25 +849,21 @@ sa_state_touch_pane(SaStateStore *store, int64 pane_start, Datum *keyvals,
 					bool *keynulls)
 {
 	SaQuery    *q = store->q;
-	SaGroup		probe;
+	uint32		hash;
 	SaGroup    *pane;
 	SaGroupEntry *entry;
 	MemoryContext old;
 	bool		found;
 
-	probe.window_start = pane_start;
-	probe.window_end = pane_start;
-	probe.keyvals = keyvals;
-	probe.keynulls = keynulls;
-	probe.hash = sa_group_hash(q, pane_start, pane_start, keyvals, keynulls);
-	entry = sagroups_lookup(store->panes, &probe);
-	if (entry)
-		return entry->group;
+	pane = find_local(store->panes, q, pane_start, pane_start, keyvals,
+					  keynulls, &hash);
+	if (pane)
+		return pane;
 
 	old = MemoryContextSwitchTo(store->work->cxt);
 	pane = palloc0(sizeof(SaGroup) + q->nkeys * (sizeof(Datum) + sizeof(bool)));
 	pane->window_start = pane->window_end = pane_start;
-	pane->hash = probe.hash;
+	pane->hash = hash;
 	pane->keyvals = (Datum *) (pane + 1);
 	pane->keynulls = (bool *) (pane->keyvals + q->nkeys);
 	for (int i = 0; i < q->nkeys; i++)
