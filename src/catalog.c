@@ -36,8 +36,8 @@ sa_interval_usec(Interval *iv, const char *param)
 	return iv->time + (int64) iv->day * USECS_PER_DAY;
 }
 
-static SaOutputMode
-output_mode_from_text(const char *mode)
+SaOutputMode
+sa_parse_output_mode(const char *mode)
 {
 	if (strcmp(mode, "append") == 0)
 		return SA_OUTPUT_APPEND;
@@ -50,12 +50,6 @@ output_mode_from_text(const char *mode)
 			 errmsg("unknown output mode \"%s\"", mode),
 			 errhint("Use 'append', 'update' or 'complete'.")));
 	return SA_OUTPUT_APPEND;	/* keep compiler quiet */
-}
-
-SaOutputMode
-sa_parse_output_mode(const char *mode)
-{
-	return output_mode_from_text(mode);
 }
 
 const char *
@@ -109,7 +103,7 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
 	(void) get_interval(tuple, desc, 9, &def->window_offset);
 	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
 	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
-	def->output_mode = output_mode_from_text(SPI_getvalue(tuple, desc, 12));
+	def->output_mode = sa_parse_output_mode(SPI_getvalue(tuple, desc, 12));
 	def->sink = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
 	def->has_trigger_interval = get_interval(tuple, desc, 14,
 											 &def->trigger_interval);

@@ -186,7 +186,7 @@ extern int	sa_window_count(const SaQuery *q);
 extern int	sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts);
 extern int64 sa_window_end(const SaQuery *q, int64 start);
 extern int64 sa_pane_start(const SaQuery *q, int64 t);
-extern bool sa_window_is_late(int64 window_end, bool has_watermark,
+extern bool sa_window_is_late(int64 window_end,
 							  int64 watermark_for_late_rows);
 extern int64 sa_watermark_advance(bool has_previous, int64 previous,
 								  int64 max_event_time, int64 delay);

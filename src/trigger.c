@@ -67,18 +67,6 @@ typedef struct BatchCounts
 	int64		sink_rows;
 } BatchCounts;
 
-/* A copy of a varlena Datum in another memory context. */
-static Datum
-copy_varlena_to(MemoryContext cxt, Datum value)
-{
-	struct varlena *v = (struct varlena *) DatumGetPointer(value);
-	Size		len = VARSIZE_ANY(v);
-	void	   *copy = MemoryContextAlloc(cxt, len);
-
-	memcpy(copy, v, len);
-	return PointerGetDatum(copy);
-}
-
 /* Compiled queries of this backend, by query id. */
 typedef struct CompiledEntry
 {
@@ -175,7 +163,6 @@ timestamp_or(HeapTuple tuple, TupleDesc desc, int col, bool *has)
 static void
 read_checkpoint(int32 query_id, Checkpoint *cp)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(query_id);
 	HeapTuple	tuple;
@@ -199,13 +186,13 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	d = SPI_getbinval(tuple, desc, 2, &isnull);
 	cp->has_consumed = !isnull;
 	if (!isnull)
-		cp->consumed_snapshot = copy_varlena_to(caller, d);
+		cp->consumed_snapshot = SPI_datumTransfer(d, false, -1);
 	d = SPI_getbinval(tuple, desc, 3, &isnull);
 	cp->has_planned = !isnull;
 	cp->planned_batch_id = isnull ? 0 : DatumGetInt64(d);
 	d = SPI_getbinval(tuple, desc, 4, &isnull);
 	if (cp->has_planned && !isnull)
-		cp->planned_snapshot = copy_varlena_to(caller, d);
+		cp->planned_snapshot = SPI_datumTransfer(d, false, -1);
 	else
 		cp->has_planned = false;
 	cp->watermark = timestamp_or(tuple, desc, 5, &cp->has_watermark);
@@ -217,15 +204,14 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 static Datum
 current_snapshot(void)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	bool		isnull;
 	Datum		snapshot;
 
 	SPI_connect();
 	SPI_execute("SELECT pg_catalog.pg_current_snapshot()", false, 1);
-	snapshot = copy_varlena_to(caller,
-							 SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
+	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull),
+								 false, -1);
 	SPI_finish();
 	return snapshot;
 }
@@ -299,7 +285,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 
 		/* a session event is late when its own session [t, t + gap) is */
 		if (r->late_check &&
-			sa_window_is_late(t + q->def.session_gap, true,
+			sa_window_is_late(t + q->def.session_gap,
 							  r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
@@ -336,7 +322,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		SaGroup    *group;
 
 		if (r->late_check &&
-			sa_window_is_late(end, true, r->watermark_for_late_rows))
+			sa_window_is_late(end, r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
 			continue;
@@ -371,7 +357,7 @@ fold_panes(BatchReceiver *r)
 			SaGroup    *group;
 
 			if (r->late_check &&
-				sa_window_is_late(end, true, r->watermark_for_late_rows))
+				sa_window_is_late(end, r->watermark_for_late_rows))
 			{
 				r->counts->late_rows += pane->rows;
 				continue;

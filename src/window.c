@@ -93,14 +93,13 @@ sa_window_end(const SaQuery *q, int64 start)
 
 /*
  * A row is dropped from a window as late when the window has already closed
- * under the watermark of the previous batch: window_end <= W(N-1).  Without
- * a watermark (or before the first one) nothing is late.
+ * under the watermark of the previous batch: window_end <= W(N-1).  The
+ * caller asks only when there is such a watermark (and not in complete mode).
  */
 bool
-sa_window_is_late(int64 window_end, bool has_watermark,
-				  int64 watermark_for_late_rows)
+sa_window_is_late(int64 window_end, int64 watermark_for_late_rows)
 {
-	return has_watermark && window_end <= watermark_for_late_rows;
+	return window_end <= watermark_for_late_rows;
 }
 
 /*
