@@ -128,11 +128,12 @@ static int32
 insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 				  const char *aggregates_sql, const char *group_by_sql)
 {
-	Oid			types[17] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			types[20] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
-	INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID, INT4OID};
-	Datum		args[17];
-	char		nulls[17];
+		INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID,
+	REGPROCEDUREOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[20];
+	char		nulls[20];
 	SaRoleSave	role;
 	int32		query_id;
 	bool		isnull;
@@ -154,32 +155,50 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	args[11] = interval_arg_or_null(fcinfo, 9, &nulls[11]);
 	args[12] = CStringGetTextDatum(sa_output_mode_name(def->output_mode));
 	args[13] = ObjectIdGetDatum(def->sink);
+	nulls[13] = OidIsValid(def->sink) ? ' ' : 'n';
 	args[14] = interval_arg_or_null(fcinfo, 12, &nulls[14]);
 	args[15] = ObjectIdGetDatum(def->owner);
+	args[16] = ObjectIdGetDatum(def->sink_function);
+	nulls[16] = OidIsValid(def->sink_function) ? ' ' : 'n';
+	args[17] = def->sink_merge ? CStringGetTextDatum(def->sink_merge) : (Datum) 0;
+	nulls[17] = def->sink_merge ? ' ' : 'n';
+	args[18] = def->notify_channel ? CStringGetTextDatum(def->notify_channel) : (Datum) 0;
+	nulls[18] = def->notify_channel ? ' ' : 'n';
 
 	sa_become_role(sa_extension_owner(), false, &role);
 	SPI_connect();
 	SPI_execute_with_args("INSERT INTO streamagg.query_def (name, source, event_time, "
 						  "aggregates, group_by, aggregates_sql, group_by_sql, "
 						  "window_size, window_slide, window_offset, session_gap, "
-						  "watermark, output_mode, sink, trigger_interval, owner) "
+						  "watermark, output_mode, sink, trigger_interval, owner, "
+						  "sink_function, sink_merge, notify_channel) "
 						  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-						  "$12, $13, $14, $15, $16) RETURNING query_id",
-						  16, types, args, nulls, false, 1);
+						  "$12, $13, $14, $15, $16, $17, $18, $19) RETURNING query_id",
+						  19, types, args, nulls, false, 1);
 	query_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
-	args[16] = Int32GetDatum(query_id);
+	args[19] = Int32GetDatum(query_id);
 	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id) VALUES ($1)",
-						  1, &types[16], &args[16], NULL, false, 0);
+						  1, &types[19], &args[19], NULL, false, 0);
 	SPI_finish();
 	sa_restore_role(&role);
 	return query_id;
 }
 
+/* A text argument of create_query added after version 0.1, or NULL. */
+static char *
+optional_text_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
 /*
  * streamagg.create_query(name, source, event_time, aggregates, group_by,
  *		window_size, window_slide, window_offset, session_gap, watermark,
- *		output_mode, sink, trigger_interval)
+ *		output_mode, sink, trigger_interval, sink_function, notify_channel,
+ *		sink_merge)
  */
 Datum
 sa_create_query(PG_FUNCTION_ARGS)
@@ -188,6 +207,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 	char	   *aggregates_sql;
 	char	   *group_by_sql;
 	char	   *sink_name;
+	char	   *sink_function;
 	SaQuery    *q;
 	bool		sink_created;
 	AclResult	aclresult;
@@ -223,12 +243,26 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sink_name = PG_ARGISNULL(11) ? def.name : text_to_cstring(PG_GETARG_TEXT_PP(11));
 	def.has_trigger_interval = interval_argument(fcinfo, 12, "trigger_interval",
 												 &def.trigger_interval);
+	sink_function = optional_text_argument(fcinfo, 13);
+	def.notify_channel = optional_text_argument(fcinfo, 14);
+	def.sink_merge = optional_text_argument(fcinfo, 15);
 	def.owner = GetUserId();
 
 	if (def.name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("name must not be empty")));
+	if (sink_function && !PG_ARGISNULL(11))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink and sink_function cannot both be given"),
+				 errdetail("A query writes either to a sink table or to a function sink.")));
+	if (sink_function && def.sink_merge)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink_merge needs a sink table, not a sink_function"),
+				 errhint("A function sink decides itself how rows are written.")));
+	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
 	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
 		ereport(ERROR,
@@ -252,11 +286,19 @@ sa_create_query(PG_FUNCTION_ARGS)
 	def.aggregates = aggregates_sql;
 	def.group_by = group_by_sql;
 	q = sa_compile_query(&def);
-	def.sink = sa_prepare_sink(sink_name, q, &sink_created);
-	if (def.sink == def.source)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sink and source must be different tables")));
+	if (sink_function)
+		def.sink_function = sa_prepare_sink_function(sink_function, q);
+	else
+	{
+		def.sink = sa_prepare_sink(sink_name, q, &sink_created);
+		if (def.sink == def.source)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sink and source must be different tables")));
+		q->def.sink = def.sink;
+		if (def.sink_merge)
+			sa_check_sink_merge(q);
+	}
 	MemoryContextDelete(q->cxt);
 
 	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);

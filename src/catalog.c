@@ -80,7 +80,8 @@ get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
 #define DEFINITION_COLUMNS \
 	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
 	"window_size, window_slide, window_offset, session_gap, watermark, " \
-	"output_mode, sink, trigger_interval, owner, paused"
+	"output_mode, sink, trigger_interval, owner, paused, sink_function, " \
+	"sink_merge, notify_channel"
 
 /* Fill "def" from the current row of a DEFINITION_COLUMNS query. */
 static void
@@ -109,6 +110,39 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
 											 &def->trigger_interval);
 	def->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 15, &isnull));
 	def->paused = DatumGetBool(SPI_getbinval(tuple, desc, 16, &isnull));
+	def->sink_function = DatumGetObjectId(SPI_getbinval(tuple, desc, 17, &isnull));
+	def->sink_merge = SPI_getvalue(tuple, desc, 18);
+	def->notify_channel = SPI_getvalue(tuple, desc, 19);
+}
+
+/*
+ * The version of the catalog (the extension's SQL objects) this library
+ * reads and writes.  A library installed over an older catalog refuses to
+ * work until ALTER EXTENSION streamagg UPDATE brings the catalog up to it.
+ */
+#define SA_CATALOG_VERSION "0.2"
+
+/* Called inside SPI; a backend that saw the right version once is done. */
+static void
+check_catalog_version(void)
+{
+	static bool checked = false;
+	char	   *version;
+
+	if (checked)
+		return;
+	SPI_execute("SELECT extversion FROM pg_catalog.pg_extension "
+				"WHERE extname = 'streamagg'", true, 1);
+	if (SPI_processed != 1)
+		return;					/* being dropped; the caller finds nothing */
+	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(version, SA_CATALOG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streamagg's catalog is at version %s, its library at version %s",
+						version, SA_CATALOG_VERSION),
+				 errhint("Run ALTER EXTENSION streamagg UPDATE in this database.")));
+	checked = true;
 }
 
 /*
@@ -122,6 +156,7 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 	bool		found;
 
 	SPI_connect();
+	check_catalog_version();
 	SPI_execute_with_args(psprintf("SELECT " DEFINITION_COLUMNS
 								   " FROM streamagg.query_def WHERE %s", where),
 						  1, &argtype, &arg, NULL, false, 1);

@@ -333,6 +333,10 @@ sa_compile_query(const SaDefinition *def)
 	q->def = *def;
 	q->def.name = pstrdup(def->name);
 	q->def.event_time = pstrdup(def->event_time);
+	if (def->sink_merge)
+		q->def.sink_merge = pstrdup(def->sink_merge);
+	if (def->notify_channel)
+		q->def.notify_channel = pstrdup(def->notify_channel);
 
 	/* the source must still exist: lock it for the rest of the transaction */
 	q->source_qualified = sa_qualified_relation(def->source, "source",

@@ -367,6 +367,19 @@ sa_sessions_close(SaQuery *q, SaGroup *group, int64 watermark, List **closed,
 	return c.nremaining > 0 ? group_states_from(q, &c.remaining) : NULL;
 }
 
+/*
+ * Every stored session of a group, appended to *rows (for a complete-mode
+ * function sink, which receives the whole result table).
+ */
+void
+sa_sessions_all(SaQuery *q, SaGroup *group, List **rows)
+{
+	int64		min_end;
+
+	/* a watermark past every end: each session goes to *rows */
+	(void) sa_sessions_close(q, group, PG_INT64_MAX, rows, &min_end);
+}
+
 typedef struct MinEndArg
 {
 	int64		min_end;

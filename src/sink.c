@@ -1,14 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * sink.c
- *	  The sink table: its expected shape, creating or validating it, and
- *	  writing a trigger's rows with one set-based statement (DESIGN.md 4.5).
+ *	  Where a trigger's rows go: the sink table (created or validated, then
+ *	  written with one set-based upsert, DESIGN.md 4.5, or with the user's
+ *	  MERGE clauses), or a function sink called once per trigger with the
+ *	  batch id and the rows (docs/sinks.md).
  *
- * A sink has window_start and window_end (for windowed queries), then the
- * group-by columns, then one column per aggregate.  Its unique key is
- * (window_start, window_end, group columns) with NULLS NOT DISTINCT, so
- * that NULL keys upsert like any other value.  Rows are passed to the
- * upsert as one array of the sink's row type.
+ * A sink row has window_start and window_end (for windowed queries), then
+ * the group-by columns, then one column per aggregate.  A sink table's
+ * unique key is (window_start, window_end, group columns) with NULLS NOT
+ * DISTINCT, so that NULL keys upsert like any other value.  Rows are always
+ * passed to the statement as $1, one array of the sink's row type (the
+ * table's, or the element type of the function's second argument), and the
+ * batch id as $2.  Extra columns of that row type are left NULL.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,14 +23,19 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/regproc.h"
@@ -185,6 +194,48 @@ has_key_index(Relation rel, SinkColumn *cols, int n)
 	return found;
 }
 
+/* The live column of "desc" named "name", or NULL. */
+static Form_pg_attribute
+find_column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att;
+	}
+	return NULL;
+}
+
+/*
+ * Check that the row type "desc" has every expected column with its type;
+ * "what" names it in the error ("existing sink table "x"", ...).
+ */
+static void
+check_columns(TupleDesc desc, const char *what, SinkColumn *cols, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = find_column(desc, cols[i].name);
+
+		if (att == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("%s does not fit the query", what),
+					 errdetail("It has no column \"%s\".", cols[i].name),
+					 errhint("Name another sink, or add the column with type %s.",
+							 format_type_be(cols[i].type))));
+		if (att->atttypid != cols[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("%s does not fit the query", what),
+					 errdetail("Column \"%s\" has type %s, the query produces %s.",
+							   cols[i].name, format_type_be(att->atttypid),
+							   format_type_be(cols[i].type))));
+	}
+}
+
 static void
 validate_sink(Oid sink, SinkColumn *cols, int n)
 {
@@ -196,27 +247,8 @@ validate_sink(Oid sink, SinkColumn *cols, int n)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("sink \"%s\" is not a table", relname)));
-	for (int i = 0; i < n; i++)
-	{
-		AttrNumber	attnum = get_attnum(sink, cols[i].name);
-		Oid			type;
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("existing sink table \"%s\" does not fit the query", relname),
-					 errdetail("It has no column \"%s\".", cols[i].name),
-					 errhint("Drop the table, name another sink, or add the column with type %s.",
-							 format_type_be(cols[i].type))));
-		type = get_atttype(sink, attnum);
-		if (type != cols[i].type)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("existing sink table \"%s\" does not fit the query", relname),
-					 errdetail("Column \"%s\" has type %s, the query produces %s.",
-							   cols[i].name, format_type_be(type),
-							   format_type_be(cols[i].type))));
-	}
+	check_columns(RelationGetDescr(rel),
+				  psprintf("existing sink table \"%s\"", relname), cols, n);
 	if (!has_key_index(rel, cols, n))
 	{
 		StringInfoData key;
@@ -267,11 +299,92 @@ sa_prepare_sink(const char *sink_name, const SaQuery *q, bool *created)
 }
 
 /*
- * The upsert of a trigger's rows, given as $1, an array of the sink's row
- * type.  Without any key column the sink holds one row, replaced each time.
+ * Find the function sink "spec" (a name, or a name with argument types) and
+ * check that it takes (bigint, rows sinkrow[]) where sinkrow is a composite
+ * type with the query's columns.  The caller must be allowed to execute it.
  */
-char *
-sa_build_sink_upsert(SaQuery *q)
+Oid
+sa_prepare_sink_function(const char *spec, const SaQuery *q)
+{
+	Oid			fn;
+	HeapTuple	tuple;
+	Form_pg_proc proc;
+	Oid			rowtype = InvalidOid;
+	SinkColumn *cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
+	int			n = sink_columns(q, cols);
+	TupleDesc	desc;
+	AclResult	aclresult;
+
+	check_unique_names(cols, n);
+	fn = DatumGetObjectId(DirectFunctionCall1(strchr(spec, '(') ?
+											  regprocedurein : regprocin,
+											  CStringGetDatum(spec)));
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		proc->pronargs == 2 && proc->proargtypes.values[0] == INT8OID)
+		rowtype = get_element_type(proc->proargtypes.values[1]);
+	ReleaseSysCache(tuple);
+	if (!OidIsValid(rowtype) || !type_is_rowtype(rowtype) ||
+		rowtype == RECORDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("sink function %s must take (batch_id bigint, rows sinkrow[])",
+						format_procedure(fn)),
+				 errdetail("sinkrow is a composite type (CREATE TYPE, or a table's row type) with the query's output columns."),
+				 errhint("See streamagg's docs/sinks.md for an example.")));
+	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
+
+	desc = lookup_rowtype_tupdesc(rowtype, -1);
+	check_columns(desc, psprintf("row type %s of sink function %s",
+								 format_type_be(rowtype), format_procedure(fn)),
+				  cols, n);
+	ReleaseTupleDesc(desc);
+	return fn;
+}
+
+/*
+ * The ON condition of a custom MERGE: the sink's key columns equal the
+ * row's.  Window bounds are never NULL and key columns declared NOT NULL
+ * cannot be, so those compare with "=" (the key's index can serve); the
+ * others as the unique key does, NULL equal to NULL.
+ */
+static char *
+merge_condition(SaQuery *q, SinkColumn *cols, int n)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(q->sink_rowtype, -1);
+	StringInfoData on;
+
+	initStringInfo(&on);
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = find_column(desc, cols[i].name);
+		const char *name = quote_identifier(cols[i].name);
+
+		if (!cols[i].is_key)
+			continue;
+		appendStringInfo(&on, "%st.%s %s s.%s", on.len > 0 ? " AND " : "",
+						 name, att && att->attnotnull ? "=" :
+						 "IS NOT DISTINCT FROM", name);
+	}
+	ReleaseTupleDesc(desc);
+	return on.len > 0 ? on.data : "true";
+}
+
+/*
+ * The statement that delivers a trigger's rows ($1, an array of
+ * q->sink_rowtype; $2, the batch id), stored in q->sink_sql:
+ *	  - a sink table: one upsert, or the MERGE with the query's clauses
+ *		(target alias t, row alias s).  Without any key column the table
+ *		holds one row, replaced each time;
+ *	  - a function sink: SELECT fn($2, $1).
+ */
+void
+sa_build_sink_statement(SaQuery *q)
 {
 	SinkColumn *cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
 	int			n = sink_columns(q, cols);
@@ -280,10 +393,42 @@ sa_build_sink_upsert(SaQuery *q)
 	StringInfoData set;
 	StringInfoData sql;
 
+	if (OidIsValid(q->def.sink_function))
+	{
+		HeapTuple	tuple = SearchSysCache1(PROCOID,
+											ObjectIdGetDatum(q->def.sink_function));
+		Form_pg_proc proc;
+
+		if (!HeapTupleIsValid(tuple))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("sink function of streaming query \"%s\" no longer exists",
+							q->def.name),
+					 errhint("Drop the query with streamagg.drop_query(), and create it again if needed.")));
+		proc = (Form_pg_proc) GETSTRUCT(tuple);
+		q->sink_rowtype = get_element_type(proc->proargtypes.values[1]);
+		q->sink_qualified = quote_qualified_identifier(get_namespace_name(proc->pronamespace),
+													   NameStr(proc->proname));
+		q->sink_sql = psprintf("SELECT %s($2, $1)", q->sink_qualified);
+		ReleaseSysCache(tuple);
+		return;
+	}
+
+	q->sink_qualified = sa_qualified_relation(q->def.sink, "sink", q->def.name);
+	q->sink_rowtype = get_rel_type_id(q->def.sink);
+	initStringInfo(&sql);
+	if (q->def.sink_merge)
+	{
+		appendStringInfo(&sql, "MERGE INTO %s AS t USING pg_catalog.unnest($1) AS s ON %s %s",
+						 q->sink_qualified, merge_condition(q, cols, n),
+						 q->def.sink_merge);
+		q->sink_sql = sql.data;
+		return;
+	}
+
 	initStringInfo(&list);
 	initStringInfo(&key);
 	initStringInfo(&set);
-	initStringInfo(&sql);
 	for (int i = 0; i < n; i++)
 	{
 		const char *name = quote_identifier(cols[i].name);
@@ -295,8 +440,6 @@ sa_build_sink_upsert(SaQuery *q)
 			appendStringInfo(&set, "%s%s = EXCLUDED.%s",
 							 set.len > 0 ? ", " : "", name, name);
 	}
-	q->sink_qualified = sa_qualified_relation(q->def.sink, "sink", q->def.name);
-	q->sink_rowtype = get_rel_type_id(q->def.sink);
 	if (key.len == 0)
 		appendStringInfo(&sql, "WITH cleared AS (DELETE FROM %s) ",
 						 q->sink_qualified);
@@ -305,47 +448,119 @@ sa_build_sink_upsert(SaQuery *q)
 	if (key.len > 0)
 		appendStringInfo(&sql, " ON CONFLICT (%s) DO UPDATE SET %s",
 						 key.data, set.data);
-	q->sink_upsert_sql = sql.data;
-	return sql.data;
+	q->sink_sql = sql.data;
+}
+
+/*
+ * Run q->sink_sql with "rows" ($1) and "batch_id" ($2).  Prepared first, so
+ * that it is one statement whatever the MERGE clauses hold.
+ */
+static void
+execute_sink_statement(SaQuery *q, Datum rows, int64 batch_id)
+{
+	Oid			argtypes[2] = {get_array_type(q->sink_rowtype), INT8OID};
+	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
+	SPIPlanPtr	plan;
+	int			ret;
+
+	SPI_connect();
+	plan = SPI_prepare(q->sink_sql, 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
+			 q->def.name, SPI_result_code_string(SPI_result));
+	if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
+		elog(ERROR, "sink statement of streaming query \"%s\" is not one statement",
+			 q->def.name);
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "sink statement of streaming query \"%s\" failed: %s",
+			 q->def.name, SPI_result_code_string(ret));
+	SPI_freeplan(plan);
+	SPI_finish();
+}
+
+static void
+merge_error_context(void *arg)
+{
+	SaQuery    *q = arg;
+
+	errcontext("sink_merge of streaming query \"%s\", in: %s",
+			   q->def.name, q->sink_sql);
+}
+
+/*
+ * Check the custom MERGE of a query at creation: the sink exists, so the
+ * whole statement is parsed and analysed now, and a mistake in the WHEN
+ * clauses is reported by create_query instead of by every trigger.  The
+ * clauses must not end the statement and start another.
+ */
+void
+sa_check_sink_merge(SaQuery *q)
+{
+	Oid			argtypes[2];
+	List	   *raw;
+	ErrorContextCallback context;
+
+	sa_build_sink_statement(q);
+	context.callback = merge_error_context;
+	context.arg = q;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+
+	raw = raw_parser(q->sink_sql, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1 ||
+		!IsA(linitial_node(RawStmt, raw)->stmt, MergeStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
+	argtypes[0] = get_array_type(q->sink_rowtype);
+	argtypes[1] = INT8OID;
+	SPI_connect();
+	SPI_freeplan(SPI_prepare(q->sink_sql, 2, argtypes));
+	SPI_finish();
+
+	error_context_stack = context.previous;
 }
 
 /*
  * Build the array of sink rows for "groups": window, keys and, if
- * "with_values", the final values of the aggregates.  Returns the array
- * (of the sink's row type) and sets *argtype to its type.
+ * "with_values", the final values of the aggregates, as values of
+ * q->sink_rowtype (other columns NULL).
  */
 static Datum
 sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
-				int ngroups, bool with_values, Oid *argtype)
+				int ngroups, bool with_values)
 {
-	Relation	rel;
 	TupleDesc	desc;
 	SinkColumn *cols;
 	int			n;
-	AttrNumber *attnums;
+	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;
 	Datum	   *rows;
 	Datum	   *aggvalues = palloc(sizeof(Datum) * q->naggs);
 	bool	   *aggnulls = palloc(sizeof(bool) * q->naggs);
+	ArrayType  *array;
 
+	/* a sink table dropped or altered since: say so, by name */
+	if (OidIsValid(q->def.sink))
+		(void) sa_qualified_relation(q->def.sink, "sink", q->def.name);
 	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
 	n = sink_columns(q, cols);
-	(void) sa_qualified_relation(q->def.sink, "sink", q->def.name);
-	rel = table_open(q->def.sink, RowExclusiveLock);
-	desc = RelationGetDescr(rel);
-	attnums = palloc(sizeof(AttrNumber) * n);
+	desc = lookup_rowtype_tupdesc_copy(q->sink_rowtype, -1);
+	positions = palloc(sizeof(int) * n);
 	for (int i = 0; i < n; i++)
 	{
-		attnums[i] = get_attnum(q->def.sink, cols[i].name);
-		if (attnums[i] == InvalidAttrNumber ||
-			TupleDescAttr(desc, attnums[i] - 1)->atttypid != cols[i].type)
+		Form_pg_attribute att = find_column(desc, cols[i].name);
+
+		if (att == NULL || att->atttypid != cols[i].type)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("sink table \"%s\" no longer fits query \"%s\"",
-							RelationGetRelationName(rel), q->def.name),
+					 errmsg("sink row type %s no longer fits query \"%s\"",
+							format_type_be(q->sink_rowtype), q->def.name),
 					 errdetail("Column \"%s\" is missing or has changed type.",
 							   cols[i].name)));
+		positions[i] = att->attnum - 1;
 	}
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
@@ -354,61 +569,51 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 	{
 		SaGroup    *group = groups[g];
 		int			c = 0;
-		HeapTuple	tuple;
 
 		memset(nulls, true, sizeof(bool) * desc->natts);
 		if (q->def.has_window || q->def.has_session)
 		{
-			values[attnums[c] - 1] = TimestampTzGetDatum(group->window_start);
-			nulls[attnums[c++] - 1] = false;
-			values[attnums[c] - 1] = TimestampTzGetDatum(group->window_end);
-			nulls[attnums[c++] - 1] = false;
+			values[positions[c]] = TimestampTzGetDatum(group->window_start);
+			nulls[positions[c++]] = false;
+			values[positions[c]] = TimestampTzGetDatum(group->window_end);
+			nulls[positions[c++]] = false;
 		}
 		for (int i = 0; i < q->nkeys; i++, c++)
 		{
-			values[attnums[c] - 1] = group->keyvals[i];
-			nulls[attnums[c] - 1] = group->keynulls[i];
+			values[positions[c]] = group->keyvals[i];
+			nulls[positions[c]] = group->keynulls[i];
 		}
 		if (with_values)
 		{
 			sa_state_finalize(store, group, aggvalues, aggnulls);
 			for (int i = 0; i < q->naggs; i++, c++)
 			{
-				values[attnums[c] - 1] = aggvalues[i];
-				nulls[attnums[c] - 1] = aggnulls[i];
+				values[positions[c]] = aggvalues[i];
+				nulls[positions[c]] = aggnulls[i];
 			}
 		}
-		tuple = heap_form_tuple(desc, values, nulls);
-		rows[g] = heap_copy_tuple_as_datum(tuple, desc);
+		rows[g] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls),
+										   desc);
 	}
-	table_close(rel, NoLock);
-
-	*argtype = get_array_type(q->sink_rowtype);
-	return PointerGetDatum(construct_array(rows, ngroups, q->sink_rowtype,
-										   -1, false, TYPALIGN_DOUBLE));
+	array = construct_array(rows, ngroups, q->sink_rowtype, -1, false,
+							TYPALIGN_DOUBLE);
+	FreeTupleDesc(desc);
+	return PointerGetDatum(array);
 }
 
 /*
- * Write the final values of "groups" (an array of SaGroup pointers) to the
- * sink with one statement; returns the number of rows written.
+ * Deliver the final values of "groups" (an array of SaGroup pointers), the
+ * output of batch "batch_id", with one statement; returns the number of
+ * rows.  A function sink is called only when there is output.
  */
 int64
 sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
-			  int ngroups)
+			  int ngroups, int64 batch_id)
 {
-	Oid			argtype;
-	Datum		arg;
-	int			ret;
-
 	if (ngroups == 0)
 		return 0;
-	arg = sink_rows_array(q, store, groups, ngroups, true, &argtype);
-	SPI_connect();
-	ret = SPI_execute_with_args(q->sink_upsert_sql, 1, &argtype, &arg, NULL,
-								false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "sink upsert failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
+	execute_sink_statement(q, sink_rows_array(q, store, groups, ngroups, true),
+						   batch_id);
 	return ngroups;
 }
 
@@ -433,10 +638,12 @@ sa_delete_sink_rows(SaQuery *q, List *rows)
 
 	if (ngroups == 0)
 		return 0;
+	Assert(OidIsValid(q->def.sink));
 	groups = palloc(sizeof(SaGroup *) * ngroups);
 	foreach(lc, rows)
 		groups[g++] = lfirst(lc);
-	arg = sink_rows_array(q, NULL, groups, ngroups, false, &argtype);
+	arg = sink_rows_array(q, NULL, groups, ngroups, false);
+	argtype = get_array_type(q->sink_rowtype);
 
 	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
 	n = sink_columns(q, cols);

@@ -1104,6 +1104,35 @@ sa_state_close(SaStateStore *store, int64 watermark)
 }
 
 /*
+ * Local copies of every row of the result table: each shared group, or each
+ * session of it, with its latest states.  Complete mode delivers these to a
+ * function sink; call after sa_state_store_touched, which makes the shared
+ * groups current.
+ */
+List *
+sa_state_all_rows(SaStateStore *store)
+{
+	dshash_seq_status seq;
+	SaSharedGroup *sg;
+	List	   *rows = NIL;
+	MemoryContext old = MemoryContextSwitchTo(store->work->cxt);
+
+	dshash_seq_init(&seq, store->groups, false);
+	while ((sg = dshash_seq_next(&seq)) != NULL)
+	{
+		SaGroup    *group = copy_of_shared_group(store->q, sg);
+
+		if (store->q->def.has_session)
+			sa_sessions_all(store->q, group, &rows);
+		else
+			rows = lappend(rows, group);
+	}
+	dshash_seq_term(&seq);
+	MemoryContextSwitchTo(old);
+	return rows;
+}
+
+/*
  * Write the touched groups that stay open to streamagg.state, with one
  * set-based INSERT for new groups and one UPDATE for known ones, and delete
  * the rows of windows closed by "watermark" (of emptied session groups).

@@ -101,6 +101,7 @@ extern void sa_state_checkpoint(SaStateStore *store, bool has_watermark,
 								int64 watermark);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);
 extern int64 sa_state_size(SaStateStore *store);
+extern List *sa_state_all_rows(SaStateStore *store);
 
 /* session.c */
 extern void sa_sessions_unpack(SaAggRuntime *rt, SaQuery *q, SaGroup *group);
@@ -114,10 +115,15 @@ extern MinimalTuple sa_sessions_close(SaQuery *q, SaGroup *group,
 									  int64 watermark, List **closed,
 									  int64 *min_end);
 extern int64 sa_sessions_min_end(SaQuery *q, MinimalTuple group_states);
+extern void sa_sessions_all(SaQuery *q, SaGroup *group, List **rows);
+
+/* notify.c */
+extern void sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups,
+							 int ngroups, bool has_watermark, int64 watermark);
 
 /* sink.c */
 extern int64 sa_write_sink(SaQuery *q, SaStateStore *store,
-						   SaGroup **groups, int ngroups);
+						   SaGroup **groups, int ngroups, int64 batch_id);
 extern int64 sa_delete_sink_rows(SaQuery *q, List *rows);
 
 #endif							/* STREAMAGG_STATE_H */

@@ -11,7 +11,9 @@
  *	  aggregate.c   calls each aggregate's own support functions (4.4)
  *	  state.c       keeps open windows in shared memory and in the checkpoint
  *	                table
- *	  sink.c        creates, validates and writes the sink table (4.5)
+ *	  sink.c        creates, validates and writes the sink table (4.5), or
+ *	                calls the function sink
+ *	  notify.c      the notification sent per trigger with output
  *	  catalog.c     reads query definitions; the per-query lock
  *	  api.c         the SQL-callable functions (section 2)
  *	  launcher.c    the launcher and the shared registry of database workers
@@ -82,7 +84,10 @@ typedef struct SaDefinition
 	bool		has_watermark;
 	int64		watermark_delay;
 	SaOutputMode output_mode;
-	Oid			sink;
+	Oid			sink;			/* sink table, or InvalidOid */
+	Oid			sink_function;	/* function sink, or InvalidOid */
+	char	   *sink_merge;		/* WHEN clauses of a custom MERGE, or NULL */
+	char	   *notify_channel; /* pg_notify per trigger with output, or NULL */
 	bool		has_trigger_interval;
 	int64		trigger_interval;
 	Oid			owner;
@@ -166,9 +171,9 @@ typedef struct SaQuery
 	TupleDesc	group_state_desc;	/* what a group stores: state_desc, or
 									 * packed sessions (one bytea) */
 
-	/* sink */
-	char	   *sink_qualified;
-	char	   *sink_upsert_sql;	/* $1 array of the sink's row type */
+	/* sink (sink.c) */
+	char	   *sink_qualified; /* the sink table or function, quoted */
+	char	   *sink_sql;		/* $1 array of sink_rowtype, $2 batch id */
 	Oid			sink_rowtype;
 	char	   *source_qualified;
 } SaQuery;
@@ -257,7 +262,12 @@ extern SaQuery *sa_get_compiled(int32 query_id);
 /* sink.c */
 extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
 							bool *created);
-extern char *sa_build_sink_upsert(SaQuery *q);
+extern Oid	sa_prepare_sink_function(const char *spec, const SaQuery *q);
+extern void sa_build_sink_statement(SaQuery *q);
+extern void sa_check_sink_merge(SaQuery *q);
+
+/* notify.c */
+extern void sa_check_notify_channel(const SaDefinition *def);
 
 /* launcher.c */
 extern void sa_shmem_request(void);

@@ -103,7 +103,7 @@ sa_get_compiled(int32 query_id)
 
 		q = sa_compile_query(&def);
 		old = MemoryContextSwitchTo(q->cxt);
-		sa_build_sink_upsert(q);
+		sa_build_sink_statement(q);
 		MemoryContextSwitchTo(old);
 		MemoryContextSetParent(q->cxt, TopMemoryContext);
 		entry = hash_search(compiled, &query_id, HASH_ENTER, &found);
@@ -692,11 +692,13 @@ sa_plan_batch(int32 query_id)
  * append writes the windows (or sessions) the watermark closed, once;
  * update and complete write every window changed by this batch.  Session
  * queries in complete mode write the sessions changed by this batch and
- * delete ("retired") the rows of sessions it merged or extended away.
+ * delete ("retired") the rows of sessions it merged or extended away.  A
+ * function sink keeps no rows, so in complete mode it receives the whole
+ * result table.
  */
 static int
-groups_to_emit(SaQuery *q, SaTriggerWork *work, List *closed,
-			   SaGroup ***emit, List **retired)
+groups_to_emit(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
+			   List *closed, SaGroup ***emit, List **retired)
 {
 	List	   *rows = NIL;
 	int			n = 0;
@@ -704,6 +706,9 @@ groups_to_emit(SaQuery *q, SaTriggerWork *work, List *closed,
 
 	if (q->def.output_mode == SA_OUTPUT_APPEND)
 		rows = closed;
+	else if (q->def.output_mode == SA_OUTPUT_COMPLETE &&
+			 OidIsValid(q->def.sink_function))
+		rows = sa_state_all_rows(store);
 	else if (q->def.has_session)
 	{
 		for (int g = 0; g < work->ntouched; g++)
@@ -811,12 +816,13 @@ sa_run_trigger(int32 query_id)
 	sa_state_store_touched(store);
 	if (evicting)
 		closed = sa_state_close(store, watermark);
-	nemit = groups_to_emit(q, &work, closed, &emit, &retired);
+	nemit = groups_to_emit(q, store, &work, closed, &emit, &retired);
 	sa_inject_fault(query_id, "after_state");
 
 	sa_become_role(q->def.owner, true, &role);
 	(void) sa_delete_sink_rows(q, retired);
-	counts.sink_rows = sa_write_sink(q, store, emit, nemit);
+	counts.sink_rows = sa_write_sink(q, store, emit, nemit, batch_id);
+	sa_notify_output(q, batch_id, emit, nemit, has_watermark, watermark);
 	sa_restore_role(&role);
 	sa_inject_fault(query_id, "during_sink");
 
