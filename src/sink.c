@@ -479,13 +479,20 @@ execute_sink_statement(SaQuery *q, Datum rows, int64 batch_id)
 	SPI_finish();
 }
 
+/* Errors in the MERGE point into its text, not into the caller's query. */
 static void
 merge_error_context(void *arg)
 {
 	SaQuery    *q = arg;
+	int			position = geterrposition();
 
-	errcontext("sink_merge of streaming query \"%s\", in: %s",
-			   q->def.name, q->sink_sql);
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery(q->sink_sql);
+	}
+	errcontext("sink_merge of streaming query \"%s\"", q->def.name);
 }
 
 /*
