@@ -226,4 +226,9 @@ SELECT streamagg.process('good');
 \set VERBOSITY default
 SELECT streamagg.drop_query('good', drop_sink => true);
 
-SELECT streamagg.drop_query(name) FROM streamagg.queries ORDER BY name;
+SELECT streamagg.drop_query(name, drop_sink => true) FROM streamagg.queries ORDER BY name;
+DROP TABLE clicks, visits, page_stats, page_log, fail_batches, before_replay, session_deliveries;
+DROP FUNCTION deliver_stats, deliver_log, deliver_sessions, check_trigger, small_sink,
+              wrong_sink, text_sink, scalar_sink, overloaded;
+DROP TYPE page_row, page_small, page_wrong, session_row;
+DROP SEQUENCE failed_batch, calls;
