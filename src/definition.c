@@ -344,6 +344,7 @@ sa_compile_query(const SaDefinition *def)
 	rel = table_open(def->source, AccessShareLock);
 	table_close(rel, NoLock);
 	et_type = event_time_type(def->source, def->event_time);
+	q->window_type = getBaseType(et_type);
 	if (get_attnum(def->source, SA_XID_COLUMN) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),

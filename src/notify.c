@@ -94,23 +94,19 @@ sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups, int ngroups,
 				 bool has_watermark, int64 watermark)
 {
 	StringInfoData buf;
-	Oid			time_type;
 	int64	   *starts;
 	int			nstarts = 0;
 	int			summary_at;
 
 	if (q->def.notify_channel == NULL || ngroups == 0)
 		return;
-	time_type = getBaseType(get_atttype(q->def.source,
-										get_attnum(q->def.source,
-												   q->def.event_time)));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"query\": ");
 	escape_json(&buf, q->def.name);
 	appendStringInfo(&buf, ", \"batch_id\": " INT64_FORMAT ", \"rows\": %d, \"watermark\": ",
 					 batch_id, ngroups);
 	if (has_watermark)
-		append_json_time(&buf, watermark, time_type);
+		append_json_time(&buf, watermark, q->window_type);
 	else
 		appendStringInfoString(&buf, "null");
 
@@ -136,7 +132,7 @@ sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups, int ngroups,
 	{
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		append_json_time(&buf, starts[i], time_type);
+		append_json_time(&buf, starts[i], q->window_type);
 	}
 	appendStringInfoString(&buf, "]}");
 	if (buf.len > SA_NOTIFY_PAYLOAD_MAX)
@@ -146,9 +142,9 @@ sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups, int ngroups,
 		buf.data[buf.len] = '\0';
 		appendStringInfo(&buf, ", \"windows_summary\": {\"count\": %d, \"first\": ",
 						 nstarts);
-		append_json_time(&buf, starts[0], time_type);
+		append_json_time(&buf, starts[0], q->window_type);
 		appendStringInfoString(&buf, ", \"last\": ");
-		append_json_time(&buf, starts[nstarts - 1], time_type);
+		append_json_time(&buf, starts[nstarts - 1], q->window_type);
 		appendStringInfoString(&buf, "}}");
 	}
 	Async_Notify(q->def.notify_channel, buf.data);

@@ -54,20 +54,17 @@ typedef struct SinkColumn
 	bool		is_key;
 } SinkColumn;
 
-/* The columns a sink must have, in order; returns how many. */
-static int
-sink_columns(const SaQuery *q, SinkColumn *cols)
+/* The columns a sink row must have, in order (palloc'd); *n is how many. */
+static SinkColumn *
+sink_columns(const SaQuery *q, int *ncols)
 {
+	SinkColumn *cols = palloc(sizeof(SinkColumn) * (2 + q->nkeys + q->naggs));
 	int			n = 0;
-	Oid			window_type = get_atttype(q->def.source,
-										  get_attnum(q->def.source,
-													 q->def.event_time));
 
-	window_type = getBaseType(window_type);
 	if (q->def.has_window || q->def.has_session)
 	{
-		cols[n++] = (SinkColumn) {"window_start", window_type, -1, InvalidOid, true};
-		cols[n++] = (SinkColumn) {"window_end", window_type, -1, InvalidOid, true};
+		cols[n++] = (SinkColumn) {"window_start", q->window_type, -1, InvalidOid, true};
+		cols[n++] = (SinkColumn) {"window_end", q->window_type, -1, InvalidOid, true};
 	}
 	for (int i = 0; i < q->nkeys; i++)
 		cols[n++] = (SinkColumn) {q->key_names[i], q->key_types[i],
@@ -75,13 +72,8 @@ sink_columns(const SaQuery *q, SinkColumn *cols)
 	for (int i = 0; i < q->naggs; i++)
 		cols[n++] = (SinkColumn) {q->aggs[i].name, q->aggs[i].resulttype,
 			q->aggs[i].resulttypmod, InvalidOid, false};
-	return n;
-}
-
-static int
-sink_column_capacity(const SaQuery *q)
-{
-	return 2 + q->nkeys + q->naggs;
+	*ncols = n;
+	return cols;
 }
 
 static void
@@ -275,8 +267,8 @@ validate_sink(Oid sink, SinkColumn *cols, int n)
 Oid
 sa_prepare_sink(const char *sink_name, const SaQuery *q, bool *created)
 {
-	SinkColumn *cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
-	int			n = sink_columns(q, cols);
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
 	List	   *names = stringToQualifiedNameList(sink_name);
 	RangeVar   *rv = makeRangeVarFromNameList(names);
 	Oid			sink;
@@ -310,8 +302,8 @@ sa_prepare_sink_function(const char *spec, const SaQuery *q)
 	HeapTuple	tuple;
 	Form_pg_proc proc;
 	Oid			rowtype = InvalidOid;
-	SinkColumn *cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
-	int			n = sink_columns(q, cols);
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
 	TupleDesc	desc;
 	AclResult	aclresult;
 
@@ -386,8 +378,8 @@ merge_condition(SaQuery *q, SinkColumn *cols, int n)
 void
 sa_build_sink_statement(SaQuery *q)
 {
-	SinkColumn *cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
-	int			n = sink_columns(q, cols);
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
 	StringInfoData list;
 	StringInfoData key;
 	StringInfoData set;
@@ -552,8 +544,7 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 	/* a sink table dropped or altered since: say so, by name */
 	if (OidIsValid(q->def.sink))
 		(void) sa_qualified_relation(q->def.sink, "sink", q->def.name);
-	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
-	n = sink_columns(q, cols);
+	cols = sink_columns(q, &n);
 	desc = lookup_rowtype_tupdesc_copy(q->sink_rowtype, -1);
 	positions = palloc(sizeof(int) * n);
 	for (int i = 0; i < n; i++)
@@ -652,8 +643,7 @@ sa_delete_sink_rows(SaQuery *q, List *rows)
 	arg = sink_rows_array(q, NULL, groups, ngroups, false);
 	argtype = get_array_type(q->sink_rowtype);
 
-	cols = palloc(sizeof(SinkColumn) * sink_column_capacity(q));
-	n = sink_columns(q, cols);
+	cols = sink_columns(q, &n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE true",
 					 q->sink_qualified);

@@ -148,6 +148,8 @@ typedef struct SaQuery
 	 * close, and its rows are late, by the watermark (DESIGN.md 3.5).
 	 */
 	int			event_time_key;
+	Oid			window_type;	/* of window bounds and the watermark: the
+								 * event-time column's base type */
 	bool		has_event_time_bound;	/* window, session or that key */
 
 	/*
