@@ -444,25 +444,34 @@ sa_build_sink_statement(SaQuery *q)
 }
 
 /*
- * Run q->sink_sql with "rows" ($1) and "batch_id" ($2).  Prepared first, so
- * that it is one statement whatever the MERGE clauses hold.
+ * Prepare q->sink_sql ($1 rows, $2 batch id) inside SPI; it must be one
+ * statement, whatever the MERGE clauses hold.
  */
-static void
-execute_sink_statement(SaQuery *q, Datum rows, int64 batch_id)
+static SPIPlanPtr
+prepare_sink_statement(SaQuery *q)
 {
 	Oid			argtypes[2] = {get_array_type(q->sink_rowtype), INT8OID};
-	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
-	SPIPlanPtr	plan;
-	int			ret;
+	SPIPlanPtr	plan = SPI_prepare(q->sink_sql, 2, argtypes);
 
-	SPI_connect();
-	plan = SPI_prepare(q->sink_sql, 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
 			 q->def.name, SPI_result_code_string(SPI_result));
 	if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
 		elog(ERROR, "sink statement of streaming query \"%s\" is not one statement",
 			 q->def.name);
+	return plan;
+}
+
+/* Run q->sink_sql with "rows" ($1) and "batch_id" ($2). */
+static void
+execute_sink_statement(SaQuery *q, Datum rows, int64 batch_id)
+{
+	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
+	SPIPlanPtr	plan;
+	int			ret;
+
+	SPI_connect();
+	plan = prepare_sink_statement(q);
 	ret = SPI_execute_plan(plan, args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "sink statement of streaming query \"%s\" failed: %s",
@@ -496,7 +505,6 @@ merge_error_context(void *arg)
 void
 sa_check_sink_merge(SaQuery *q)
 {
-	Oid			argtypes[2];
 	List	   *raw;
 	ErrorContextCallback context;
 
@@ -512,10 +520,8 @@ sa_check_sink_merge(SaQuery *q)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
-	argtypes[0] = get_array_type(q->sink_rowtype);
-	argtypes[1] = INT8OID;
 	SPI_connect();
-	SPI_freeplan(SPI_prepare(q->sink_sql, 2, argtypes));
+	SPI_freeplan(prepare_sink_statement(q));
 	SPI_finish();
 
 	error_context_stack = context.previous;
