@@ -451,7 +451,7 @@ check_snapshot_order(SaQuery *q, const Checkpoint *cp, Datum snapshot)
  * transaction is visible in $2 and was not in $1.  Those are the rows of
  * transactions from $1's xmax on, plus those of the transactions that were
  * still running at $1 (its xip list) and are visible in $2; they are
- * written out as constants, so that the BRIN index on the transaction id
+ * written out as constants, so that the index on the transaction id
  * serves every part and no old event is read again, however long a
  * producer's transaction stays open.  Rows from before the source was
  * prepared have no transaction id and belong to the first batch.

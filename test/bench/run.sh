@@ -574,7 +574,7 @@ SQL
 #   lag      the exact number of committed events the query has not consumed:
 #            in one REPEATABLE READ transaction, the query's consumed
 #            snapshot (streamagg.checkpoint) and a count of the source rows
-#            whose streamagg_xid is not visible in it (the BRIN index on
+#            whose streamagg_xid is not visible in it (the streamagg_brin index on
 #            streamagg_xid limits the scan to the recent block ranges).
 #            Retention deletes only consumed events, so none is missed, and
 #            streamagg.progress (the last 100 batches only) is not needed.

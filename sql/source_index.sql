@@ -1,0 +1,80 @@
+-- The index on a source's transaction ids (DESIGN.md 4.2, src/xid_index.c):
+-- create_query indexes streamagg_xid with the streamagg_brin access method,
+-- BRIN whose insert skips the rows of a transaction after the first one in
+-- each block range.  A trigger reads its batch through that index, so every
+-- block range holding a row of a transaction must stay findable by that
+-- transaction's id, even when the range was summarized before the
+-- transaction inserted into it.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS streamagg;
+RESET client_min_messages;
+SET timezone = 'UTC';
+
+-- create_query adds the column and the index
+CREATE TABLE readings (ts timestamptz, sensor int, filler text);
+SELECT streamagg.create_query(name => 'readings_per_sensor', source => 'readings',
+       event_time => 'ts', aggregates => 'count(*) AS n', group_by => 'sensor',
+       output_mode => 'complete');
+SELECT indexrelid::regclass AS index, am.amname, pg_get_indexdef(indexrelid) AS definition
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+ WHERE indrelid = 'readings'::regclass;
+SELECT streamagg.drop_query('readings_per_sensor', drop_sink => true);
+
+-- autosummarize would fail later in autovacuum (brin_summarize_range takes
+-- only brin indexes): it is refused when the index is created or altered
+CREATE INDEX ON readings USING streamagg_brin (streamagg_xid streamagg.xid8_minmax_ops)
+  WITH (autosummarize = on);
+ALTER INDEX readings_streamagg_xid_idx SET (autosummarize = on);
+
+-- A source indexed by hand with one page per block range, so that a
+-- transaction's rows spread over many ranges.  create_query keeps an
+-- existing index on streamagg_xid.
+DROP TABLE readings;
+CREATE TABLE readings (ts timestamptz, sensor int, filler text,
+                       streamagg_xid xid8 DEFAULT pg_current_xact_id());
+CREATE INDEX readings_xid ON readings
+  USING streamagg_brin (streamagg_xid streamagg.xid8_minmax_ops) WITH (pages_per_range = 1);
+SELECT streamagg.create_query(name => 'readings_per_sensor', source => 'readings',
+       event_time => 'ts', aggregates => 'count(*) AS n', group_by => 'sensor',
+       output_mode => 'complete');
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'readings'::regclass;
+
+-- 2000 rows of sensor 1 fill about 40 pages; VACUUM summarizes every range
+-- with that transaction's id.  Once they are consumed and deleted, the next
+-- VACUUM frees the pages, but the summaries stay.
+INSERT INTO readings SELECT '2024-01-01', 1, repeat('x', 100) FROM generate_series(1, 2000);
+SELECT count(DISTINCT (ctid::text::point)[0]) > 30 AS many_pages FROM readings;
+VACUUM readings;
+SELECT streamagg.process('readings_per_sensor');
+DELETE FROM readings;
+VACUUM readings;
+
+-- One transaction of sensor 2 refills the freed space: its rows land in
+-- summarized ranges, many rows per range; only the first of each range
+-- reaches the summary.  A savepoint rolled back first (its summary update
+-- stays: BRIN updates are not transactional) must not hide the rest.
+BEGIN;
+SAVEPOINT s;
+INSERT INTO readings VALUES ('2024-01-01', 9, 'rolled back');
+ROLLBACK TO s;
+INSERT INTO readings SELECT '2024-01-01', 2, repeat('y', 100) FROM generate_series(1, 1500);
+SELECT pg_current_xact_id() AS sensor_2_xid \gset
+COMMIT;
+SELECT count(DISTINCT (ctid::text::point)[0]) > 20 AS spread_over_many_ranges
+  FROM readings WHERE sensor = 2;
+
+-- through the index alone, every row of that transaction is found
+SET enable_seqscan = off;
+PREPARE rows_of(xid8) AS SELECT count(*) FROM readings WHERE streamagg_xid = $1;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE rows_of('1');
+EXECUTE rows_of(:'sensor_2_xid');
+RESET plan_cache_mode;
+
+-- and the trigger, reading its batch the same way, counts all of them once
+SELECT streamagg.process('readings_per_sensor');
+SELECT sensor, n FROM readings_per_sensor ORDER BY sensor;
+RESET enable_seqscan;
+
+SELECT streamagg.drop_query('readings_per_sensor', drop_sink => true);
+DROP TABLE readings;
