@@ -111,7 +111,8 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 		return brininsert(index, values, isnull, heap_tid, heap,
 						  checkUnique, indexUnchanged, indexInfo);
 
-	pages_per_range = options ? options->pagesPerRange : BRIN_DEFAULT_PAGES_PER_RANGE;
+	pages_per_range = options ? options->pagesPerRange :
+		BRIN_DEFAULT_PAGES_PER_RANGE;
 	range = ItemPointerGetBlockNumber(heap_tid) / pages_per_range;
 	slot = &covered[(RelationGetRelid(index) * 31 + range) % COVERED_SLOTS];
 	if (slot->lxid == MyProc->lxid &&
