@@ -297,6 +297,9 @@ extern Size sa_inject_shmem_size(void);
 extern void sa_inject_shmem_init(void);
 extern void sa_inject_fault(int32 query_id, const char *point);
 
+/* xid_index.c */
+extern void sa_summarize_source_ranges(Oid source);
+
 /* init.c */
 extern int	sa_wait_poll_ms;
 extern int	sa_max_state_memory_mb;

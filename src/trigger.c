@@ -780,6 +780,9 @@ sa_run_trigger(int32 query_id)
 	store = sa_state_begin(q, &work, cp.last_batch_id);
 	sa_restore_role(&role);
 
+	/* so that the batch read skips the ranges filled by older events */
+	sa_summarize_source_ranges(q->def.source);
+
 	/* steps 1-3, as the query's owner */
 	sa_become_role(q->def.owner, true, &role);
 	consume_batch(q, store, &work, &cp, new_snapshot, &counts);

@@ -26,7 +26,16 @@
  * range would break this, but brin_desummarize_range() accepts only indexes
  * of the built-in brin access method; so does brin_summarize_range(), which
  * is why autosummarize, which calls it from autovacuum, is refused here.
- * VACUUM still summarizes the new ranges.
+ *
+ * Instead, each trigger summarizes its source's new ranges before reading
+ * its batch, once the source has grown by a whole range since this backend
+ * last did so (sa_summarize_source_ranges).  Without that a trigger's bitmap
+ * scan would return every range filled since the last VACUUM: the cost of
+ * a trigger would grow with the history instead of the batch.
+ *
+ * BRIN's option macros assert that the index's access method is brin, so a
+ * server built with --enable-cassert trips on this one; release builds, the
+ * ones packaged, do not check.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,8 +44,15 @@
 #include "access/amapi.h"
 #include "access/brin.h"
 #include "access/brin_internal.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_inherits.h"
+#include "commands/defrem.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(xid_brin_handler);
@@ -61,6 +77,22 @@ typedef struct CoveredRange
 
 static CoveredRange covered[COVERED_SLOTS];
 
+/*
+ * Per index, the block up to which this backend summarized (or found
+ * summarized) every whole range.  Direct-mapped: a collision costs one
+ * more summarization pass, which skips the ranges already summarized.
+ */
+typedef struct SummarizedUpTo
+{
+	Oid			index;
+	BlockNumber blocks;
+} SummarizedUpTo;
+
+#define SUMMARIZED_SLOTS 16
+
+static SummarizedUpTo summarized[SUMMARIZED_SLOTS];
+
+static BlockNumber pages_per_range(Relation index);
 static bytea *xid_brin_options(Datum reloptions, bool validate);
 static bool xid_brin_insert(Relation index, Datum *values, bool *isnull,
 							ItemPointer heap_tid, Relation heap,
@@ -80,6 +112,14 @@ xid_brin_handler(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(routine);
 }
 
+static BlockNumber
+pages_per_range(Relation index)
+{
+	BrinOptions *options = (BrinOptions *) index->rd_options;
+
+	return options ? options->pagesPerRange : BRIN_DEFAULT_PAGES_PER_RANGE;
+}
+
 /* BRIN's reloptions, but autosummarize would fail in autovacuum: refuse it. */
 static bytea *
 xid_brin_options(Datum reloptions, bool validate)
@@ -90,7 +130,7 @@ xid_brin_options(Datum reloptions, bool validate)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("index access method \"streamagg_brin\" does not support autosummarize"),
-				 errhint("VACUUM summarizes new block ranges.")));
+				 errhint("Triggers of streaming queries and VACUUM summarize new block ranges.")));
 	return (bytea *) options;
 }
 
@@ -100,8 +140,6 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 				IndexUniqueCheck checkUnique, bool indexUnchanged,
 				IndexInfo *indexInfo)
 {
-	BrinOptions *options = (BrinOptions *) index->rd_options;
-	BlockNumber pages_per_range;
 	BlockNumber range;
 	CoveredRange *slot;
 
@@ -111,9 +149,7 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 		return brininsert(index, values, isnull, heap_tid, heap,
 						  checkUnique, indexUnchanged, indexInfo);
 
-	pages_per_range = options ? options->pagesPerRange :
-		BRIN_DEFAULT_PAGES_PER_RANGE;
-	range = ItemPointerGetBlockNumber(heap_tid) / pages_per_range;
+	range = ItemPointerGetBlockNumber(heap_tid) / pages_per_range(index);
 	slot = &covered[(RelationGetRelid(index) * 31 + range) % COVERED_SLOTS];
 	if (slot->lxid == MyProc->lxid &&
 		slot->index == RelationGetRelid(index) &&
@@ -131,4 +167,100 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 	slot->range = range;
 	slot->value = values[0];
 	return false;
+}
+
+/*
+ * Summarize the whole block ranges of one index that are not summarized
+ * yet, as VACUUM does (brinvacuumcleanup, which also tidies the index's
+ * pages), unless a VACUUM or another backend is at it: then they will be.
+ */
+static void
+summarize_index(Relation heap, Oid indexid)
+{
+	IndexVacuumInfo info;
+	Relation	index;
+
+	if (!ConditionalLockRelation(heap, ShareUpdateExclusiveLock))
+		return;
+	if (!ConditionalLockRelationOid(indexid, ShareUpdateExclusiveLock))
+	{
+		UnlockRelation(heap, ShareUpdateExclusiveLock);
+		return;
+	}
+	index = index_open(indexid, NoLock);
+	memset(&info, 0, sizeof(info));
+	info.index = index;
+	info.estimated_count = true;
+	info.message_level = DEBUG2;
+	info.num_heap_tuples = -1;
+	pfree(brinvacuumcleanup(&info, NULL));
+	index_close(index, NoLock);
+	/* like VACUUM, let the next summarizer in before this transaction ends */
+	UnlockRelationOid(indexid, ShareUpdateExclusiveLock);
+	UnlockRelation(heap, ShareUpdateExclusiveLock);
+}
+
+/*
+ * One table's part of sa_summarize_source_ranges: its streamagg_brin
+ * indexes, if it has grown by a whole range since this backend last looked.
+ */
+static void
+summarize_table_ranges(Oid table, Oid am)
+{
+	Relation	heap = table_open(table, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(heap);
+	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexid = lfirst_oid(lc);
+		SummarizedUpTo *slot = &summarized[indexid % SUMMARIZED_SLOTS];
+		Relation	index = index_open(indexid, AccessShareLock);
+		bool		ours = index->rd_rel->relam == am;
+		BlockNumber per_range = ours ? pages_per_range(index) : 0;
+
+		index_close(index, NoLock);
+		if (!ours)
+			continue;
+		if (slot->index != indexid || slot->blocks > blocks)
+		{
+			slot->index = indexid;
+			slot->blocks = 0;
+		}
+		if (blocks - slot->blocks < per_range)
+			continue;
+		summarize_index(heap, indexid);
+		/* brinsummarize leaves out the last range while it is partial */
+		slot->blocks = blocks - blocks % per_range;
+	}
+	list_free(indexes);
+	table_close(heap, NoLock);
+}
+
+/*
+ * Before a trigger reads its batch: summarize the new whole block ranges of
+ * the source's streamagg_brin indexes (of each partition, for a partitioned
+ * source).  A range is summarized once; batch reads then skip it unless it
+ * holds the batch's transactions.
+ */
+void
+sa_summarize_source_ranges(Oid source)
+{
+	Oid			am = get_index_am_oid("streamagg_brin", true);
+	List	   *tables;
+	ListCell   *lc;
+
+	if (!OidIsValid(am))
+		return;
+	if (get_rel_relkind(source) == RELKIND_PARTITIONED_TABLE)
+		tables = find_all_inheritors(source, AccessShareLock, NULL);
+	else
+		tables = list_make1_oid(source);
+	foreach(lc, tables)
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+			summarize_table_ranges(lfirst_oid(lc), am);
+	}
+	list_free(tables);
 }
