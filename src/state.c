@@ -75,17 +75,24 @@ typedef struct SaSharedQuery
 
 /*
  * Key of a shared group.  A key stored in the table points to its key tuple
- * in the DSA area; a probe built from a batch row points to local values.
+ * in the DSA area.  A probe, built from a batch row, is an SaGroupProbe
+ * whose key_tuple is invalid and whose local values follow the key: the
+ * table stores only the SaGroupKey part, so probes cost no shared memory.
  */
 typedef struct SaGroupKey
 {
 	int64		window_start;
 	int64		window_end;
 	uint32		hash;
-	dsa_pointer key_tuple;		/* stored keys */
-	Datum	   *probe_values;	/* probes (key_tuple invalid) */
-	bool	   *probe_nulls;
+	dsa_pointer key_tuple;		/* stored keys, or invalid in a probe */
 } SaGroupKey;
+
+typedef struct SaGroupProbe
+{
+	SaGroupKey	key;			/* must be first */
+	Datum	   *values;
+	bool	   *nulls;
+} SaGroupProbe;
 
 typedef struct SaSharedGroup
 {
@@ -236,8 +243,8 @@ group_key_values(SaQuery *q, const SaGroupKey *key, Datum **values,
 {
 	if (!DsaPointerIsValid(key->key_tuple))
 	{
-		*values = key->probe_values;
-		*nulls = key->probe_nulls;
+		*values = ((const SaGroupProbe *) key)->values;
+		*nulls = ((const SaGroupProbe *) key)->nulls;
 		return;
 	}
 	*values = palloc(sizeof(Datum) * (q->nkeys + 1));
@@ -269,6 +276,20 @@ static dshash_hash
 group_key_hash(const void *key, size_t size, void *arg)
 {
 	return ((const SaGroupKey *) key)->hash;
+}
+
+/* A probe for a (window, key) given by local values. */
+static void
+make_probe(SaGroupProbe *probe, int64 window_start, int64 window_end,
+		   uint32 hash, Datum *values, bool *nulls)
+{
+	memset(probe, 0, sizeof(*probe));
+	probe->key.window_start = window_start;
+	probe->key.window_end = window_end;
+	probe->key.hash = hash;
+	probe->key.key_tuple = InvalidDsaPointer;
+	probe->values = values;
+	probe->nulls = nulls;
 }
 
 /* Hash of a (window, key), consistent with the key types' equality. */
@@ -418,24 +439,19 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 					MinimalTuple states)
 {
 	SaQuery    *q = store->q;
-	SaGroupKey	probe;
+	SaGroupProbe probe;
+	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
 	SaSharedGroup *sg;
 	bool		found;
 
-	memset(&probe, 0, sizeof(probe));
-	probe.window_start = ws;
-	probe.window_end = we;
-	probe.key_tuple = InvalidDsaPointer;
-	probe.probe_values = palloc(sizeof(Datum) * (q->nkeys + 1));
-	probe.probe_nulls = palloc(sizeof(bool) * (q->nkeys + 1));
-	deform_minimal(key, q->key_desc, probe.probe_values, probe.probe_nulls);
-	probe.hash = sa_group_hash(q, ws, we, probe.probe_values, probe.probe_nulls);
+	deform_minimal(key, q->key_desc, values, nulls);
+	make_probe(&probe, ws, we, sa_group_hash(q, ws, we, values, nulls),
+			   values, nulls);
 	sg = dshash_find_or_insert(store->groups, &probe, &found);
 	if (!found)
 	{
 		sg->key.key_tuple = minimal_to_area(key);
-		sg->key.probe_values = NULL;
-		sg->key.probe_nulls = NULL;
 		sg->states = InvalidDsaPointer;
 		store->ngroups++;
 	}
@@ -675,7 +691,7 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	uint32		hash;
 	SaGroup    *group;
 	SaGroupEntry *entry;
-	SaGroupKey	key;
+	SaGroupProbe probe;
 	SaSharedGroup *sg;
 	MemoryContext old;
 	Datum	   *vals;
@@ -687,14 +703,8 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 		return group;
 
 	old = MemoryContextSwitchTo(work->cxt);
-	memset(&key, 0, sizeof(key));
-	key.window_start = window_start;
-	key.window_end = window_end;
-	key.hash = hash;
-	key.key_tuple = InvalidDsaPointer;
-	key.probe_values = keyvals;
-	key.probe_nulls = keynulls;
-	sg = dshash_find(store->groups, &key, false);
+	make_probe(&probe, window_start, window_end, hash, keyvals, keynulls);
+	sg = dshash_find(store->groups, &probe, false);
 	if (sg)
 	{
 		/* shared memory holds exactly the rows of streamagg.state */
@@ -801,24 +811,17 @@ stored_form(SaStateStore *store, SaGroup *group)
 static void
 write_shared_group(SaStateStore *store, SaGroup *group)
 {
-	SaGroupKey	key;
+	SaGroupProbe probe;
 	SaSharedGroup *sg;
 	bool		found;
 
-	memset(&key, 0, sizeof(key));
-	key.window_start = group->window_start;
-	key.window_end = group->window_end;
-	key.hash = group->hash;
-	key.key_tuple = InvalidDsaPointer;
-	key.probe_values = group->keyvals;
-	key.probe_nulls = group->keynulls;
-	sg = dshash_find_or_insert(store->groups, &key, &found);
+	make_probe(&probe, group->window_start, group->window_end, group->hash,
+			   group->keyvals, group->keynulls);
+	sg = dshash_find_or_insert(store->groups, &probe, &found);
 	if (!found)
 	{
 		/* fill the entry before allocating: an error must leave it sane */
 		sg->key.key_tuple = InvalidDsaPointer;
-		sg->key.probe_values = NULL;
-		sg->key.probe_nulls = NULL;
 		sg->states = InvalidDsaPointer;
 		PG_TRY();
 		{
