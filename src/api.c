@@ -71,9 +71,9 @@ run_sql(const char *sql)
  * Make a table a source (DESIGN.md 4.2): a column holding each event's
  * top-level transaction id, filled by a default, a streamagg_brin index on
  * it (src/xid_index.c: a trigger reads only the block ranges of its batch),
- * and a statement trigger that wakes the worker at commit.  Rows already in the table get
- * NULL there and belong to the first batch of every query; adding the
- * column does not rewrite the table.
+ * and a statement trigger that wakes the worker at commit.  Rows already in
+ * the table get NULL there and belong to the first batch of every query;
+ * adding the column does not rewrite the table.
  */
 static void
 prepare_source(Oid source)
@@ -110,7 +110,8 @@ prepare_source(Oid source)
 	has_index = SPI_processed > 0;
 	SPI_finish();
 	if (!has_index)
-		run_sql(psprintf("CREATE INDEX ON %s USING streamagg_brin (%s streamagg.xid8_minmax_ops)",
+		run_sql(psprintf("CREATE INDEX ON %s "
+						 "USING streamagg_brin (%s streamagg.xid8_minmax_ops)",
 						 qualified, SA_XID_COLUMN));
 	CommandCounterIncrement();
 }
