@@ -172,20 +172,22 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 /*
  * Summarize the whole block ranges of one index that are not summarized
  * yet, as VACUUM does (brinvacuumcleanup, which also tidies the index's
- * pages), unless a VACUUM or another backend is at it: then they will be.
+ * pages).  Returns false, having done nothing, when another backend holds
+ * a conflicting lock (a VACUUM, an ANALYZE, another summarizer): the next
+ * trigger tries again.
  */
-static void
+static bool
 summarize_index(Relation heap, Oid indexid)
 {
 	IndexVacuumInfo info;
 	Relation	index;
 
 	if (!ConditionalLockRelation(heap, ShareUpdateExclusiveLock))
-		return;
+		return false;
 	if (!ConditionalLockRelationOid(indexid, ShareUpdateExclusiveLock))
 	{
 		UnlockRelation(heap, ShareUpdateExclusiveLock);
-		return;
+		return false;
 	}
 	index = index_open(indexid, NoLock);
 	memset(&info, 0, sizeof(info));
@@ -198,6 +200,7 @@ summarize_index(Relation heap, Oid indexid)
 	/* like VACUUM, let the next summarizer in before this transaction ends */
 	UnlockRelationOid(indexid, ShareUpdateExclusiveLock);
 	UnlockRelation(heap, ShareUpdateExclusiveLock);
+	return true;
 }
 
 /*
@@ -228,9 +231,9 @@ summarize_table_ranges(Oid table, Oid am)
 			slot->index = indexid;
 			slot->blocks = 0;
 		}
-		if (blocks - slot->blocks < per_range)
+		if (blocks - slot->blocks < per_range ||
+			!summarize_index(heap, indexid))
 			continue;
-		summarize_index(heap, indexid);
 		/* brinsummarize leaves out the last range while it is partial */
 		slot->blocks = blocks - blocks % per_range;
 	}
