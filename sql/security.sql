@@ -36,7 +36,7 @@ SELECT streamagg.create_query(name => 'bob_q', source => 'sa_shop.orders', event
        aggregates => 'count(*) AS n', output_mode => 'complete', sink => 'sa_shop.bob_counts');
 -- nor write streamagg's catalog behind the API's back
 UPDATE streamagg.checkpoint SET last_batch_id = 42;
-DELETE FROM streamagg.state;
+DELETE FROM streamagg.state_log;
 INSERT INTO streamagg.query_def (name) VALUES ('forged');
 RESET ROLE;
 

@@ -497,7 +497,7 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	SPI_connect();
 	SPI_execute_with_args("DELETE FROM streamagg.query_def WHERE query_id = $1",
 						  1, types, args, NULL, false, 0);
-	SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1",
+	SPI_execute_with_args("DELETE FROM streamagg.state_log WHERE query_id = $1",
 						  1, types, args, NULL, false, 0);
 	SPI_execute_with_args("SELECT FROM streamagg.query_def WHERE source = $2 AND query_id <> $1",
 						  2, types, args, NULL, false, 1);

@@ -2,24 +2,35 @@
  *
  * state.c
  *	  The state of open windows: one group per (window, group key), kept in
- *	  shared memory and made durable in streamagg.state.
+ *	  shared memory and made durable in streamagg.state_log.
  *
- * The checkpoint table streamagg.state is the truth; it is written in the
- * trigger's transaction.  Shared memory holds a copy of it for every query,
- * in a DSA area that every backend attaches lazily: a dshash table of
- * queries, and per query a dshash table of groups whose key tuple and
- * aggregate states (minimal tuples, the same bytes as in streamagg.state)
- * are DSA allocations.  So the worker and process() in any backend share
- * one state, and it can be read live.
+ * The checkpoint table streamagg.state_log is the truth; it is written in
+ * the trigger's transaction.  Shared memory holds a copy of it for every
+ * query, in a DSA area that every backend attaches lazily: a dshash table
+ * of queries, and per query a dshash table of groups whose key tuple and
+ * aggregate states (minimal tuples, the same bytes as in the log) are DSA
+ * allocations.  So the worker and process() in any backend share one
+ * state, and it can be read live.
  *
- * Invariant: the shared state of a query equals its last committed
- * checkpoint, or is recognised as stale and reloaded before use.  Only the
- * holder of the query's lock (catalog.c) changes it.  Before its first
- * change a trigger records its (sub)transaction id as the writer; the next
- * trigger trusts the shared state only if that writer committed (or is its
- * own transaction) and its batch id equals the checkpoint's.  An aborted
- * trigger, a killed worker or a crash restart (which empties shared
- * memory) therefore all lead to a reload from streamagg.state.
+ * The log holds, per query, a snapshot of every group after some batch and
+ * then one delta per later trigger: the groups it changed, and those it
+ * removed.  A trigger therefore writes what it touched, packed into a few
+ * rows, never one row per group, and never looks a group up on disk.  When
+ * the deltas since the snapshot hold more records than the state has
+ * groups (plus SA_LOG_SLACK), the trigger writes a new snapshot instead of
+ * its delta and deletes the older rows: a snapshot costs O(state) once per
+ * O(state) logged records, and a reload reads at most about twice the
+ * state.  This is the delta-and-snapshot scheme of Spark's state store.
+ *
+ * Invariant: the shared state of a query equals what its log describes as
+ * of its last committed batch, or is recognised as stale and reloaded
+ * before use.  Only the holder of the query's lock (catalog.c) changes it.
+ * Before its first change a trigger records its (sub)transaction id as the
+ * writer; the next trigger trusts the shared state only if that writer
+ * committed (or is its own transaction) and its batch id equals the
+ * checkpoint's.  An aborted trigger, a killed worker or a crash restart
+ * (which empties shared memory) therefore all lead to a reload from the
+ * log.
  *
  * A trigger works on its own copy of the groups it touches (SaGroup, in the
  * trigger's memory context, found through a local hash table): rows of one
@@ -39,6 +50,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "lib/dshash.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "storage/dsm_impl.h"
 #include "storage/lwlock.h"
@@ -71,6 +83,7 @@ typedef struct SaSharedQuery
 	FullTransactionId writer;	/* last (sub)transaction that changed it */
 	int64		ngroups;
 	int64		min_window_end; /* no open window ends before this */
+	int64		log_records;	/* in the deltas since the last snapshot */
 } SaSharedQuery;
 
 /*
@@ -387,27 +400,6 @@ minimal_from_area(dsa_pointer dp)
 	return copy;
 }
 
-static MinimalTuple
-minimal_from_bytea(bytea *b)
-{
-	Size		len = VARSIZE_ANY_EXHDR(b);
-	MinimalTuple mtup = palloc(len);
-
-	memcpy(mtup, VARDATA_ANY(b), len);
-	Assert(mtup->t_len == len);
-	return mtup;
-}
-
-static bytea *
-bytea_from_minimal(MinimalTuple mtup)
-{
-	bytea	   *b = palloc(VARHDRSZ + mtup->t_len);
-
-	SET_VARSIZE(b, VARHDRSZ + mtup->t_len);
-	memcpy(VARDATA(b), mtup, mtup->t_len);
-	return b;
-}
-
 static void
 free_shared_group(SaSharedGroup *sg)
 {
@@ -433,6 +425,19 @@ destroy_group_table(SaQuery *q, dshash_table_handle handle)
 	dshash_destroy(groups);
 }
 
+/* A probe for a stored group; its key values are deformed into palloc'd arrays. */
+static void
+probe_of_stored(SaQuery *q, int64 ws, int64 we, MinimalTuple key,
+				SaGroupProbe *probe)
+{
+	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+
+	deform_minimal(key, q->key_desc, values, nulls);
+	make_probe(probe, ws, we, sa_group_hash(q, ws, we, values, nulls),
+			   values, nulls);
+}
+
 /* A stored group into a (new) shared table, from its bytes. */
 static void
 insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
@@ -440,14 +445,10 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 {
 	SaQuery    *q = store->q;
 	SaGroupProbe probe;
-	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
-	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
 	SaSharedGroup *sg;
 	bool		found;
 
-	deform_minimal(key, q->key_desc, values, nulls);
-	make_probe(&probe, ws, we, sa_group_hash(q, ws, we, values, nulls),
-			   values, nulls);
+	probe_of_stored(q, ws, we, key, &probe);
 	sg = dshash_find_or_insert(store->groups, &probe, &found);
 	if (!found)
 	{
@@ -464,7 +465,166 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 	store->min_window_end = Min(store->min_window_end, we);
 }
 
-/* Rebuild a query's shared state from streamagg.state. */
+/* A group that a logged trigger removed goes from a (new) shared table. */
+static void
+remove_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key)
+{
+	SaGroupProbe probe;
+	SaSharedGroup *sg;
+
+	probe_of_stored(store->q, ws, we, key, &probe);
+	sg = dshash_find(store->groups, &probe, true);
+	if (sg == NULL)
+		return;					/* removed before it was ever logged */
+	free_shared_group(sg);
+	dshash_delete_entry(store->groups, sg);
+	store->ngroups--;
+}
+
+/*
+ * Records of streamagg.state_log.  A record is one group: window_start and
+ * window_end (int64), then its key and its states, each an int32 length
+ * and the bytes of the minimal tuple; a states length of -1 says that the
+ * group is gone.  Integers are in network byte order (pqformat), as the
+ * update script from 0.3 wrote them with timestamptz_send and int4send.
+ * A trigger's records are inserted in rows of about SA_LOG_CHUNK_BYTES.
+ */
+#define SA_LOG_CHUNK_BYTES (8 * 1024 * 1024)
+
+/* Logged records a query may have beyond its groups before a snapshot. */
+#define SA_LOG_SLACK 10000
+
+typedef struct LogWriter
+{
+	int32		query_id;
+	int64		batch_id;
+	bool		snapshot;
+	int32		part;			/* of the next row */
+	int32		nrecords;		/* in buf */
+	int64		written;		/* in the rows inserted */
+	StringInfoData buf;			/* a varlena header, then records */
+} LogWriter;
+
+static void
+log_start_row(LogWriter *w)
+{
+	resetStringInfo(&w->buf);
+	appendStringInfoSpaces(&w->buf, VARHDRSZ);
+	w->nrecords = 0;
+}
+
+static void
+log_begin(LogWriter *w, SaQuery *q, int64 batch_id, bool snapshot)
+{
+	w->query_id = q->def.query_id;
+	w->batch_id = batch_id;
+	w->snapshot = snapshot;
+	w->part = 0;
+	w->written = 0;
+	initStringInfo(&w->buf);
+	log_start_row(w);
+}
+
+/* Insert the records collected so far as one row; the caller is in SPI. */
+static void
+log_flush(LogWriter *w)
+{
+	Oid			types[6] = {INT4OID, INT8OID, INT4OID, BOOLOID, INT4OID, BYTEAOID};
+	Datum		args[6];
+
+	if (w->nrecords == 0)
+		return;
+	SET_VARSIZE(w->buf.data, w->buf.len);
+	args[0] = Int32GetDatum(w->query_id);
+	args[1] = Int64GetDatum(w->batch_id);
+	args[2] = Int32GetDatum(w->part);
+	args[3] = BoolGetDatum(w->snapshot);
+	args[4] = Int32GetDatum(w->nrecords);
+	args[5] = PointerGetDatum(w->buf.data);
+	SPI_execute_with_args("INSERT INTO streamagg.state_log "
+						  "(query_id, batch_id, part, snapshot, groups, records) "
+						  "VALUES ($1, $2, $3, $4, $5, $6)",
+						  6, types, args, NULL, false, 0);
+	w->written += w->nrecords;
+	w->part++;
+	log_start_row(w);
+}
+
+static void
+log_append_tuple(StringInfo buf, MinimalTuple mtup)
+{
+	pq_sendint32(buf, mtup->t_len);
+	appendBinaryStringInfo(buf, (char *) mtup, mtup->t_len);
+}
+
+/* Log a group with its stored states, or as gone when "states" is NULL. */
+static void
+log_record(LogWriter *w, int64 window_start, int64 window_end,
+		   MinimalTuple key, MinimalTuple states)
+{
+	pq_sendint64(&w->buf, window_start);
+	pq_sendint64(&w->buf, window_end);
+	log_append_tuple(&w->buf, key);
+	if (states)
+		log_append_tuple(&w->buf, states);
+	else
+		pq_sendint32(&w->buf, (uint32) -1);
+	w->nrecords++;
+	if (w->buf.len >= SA_LOG_CHUNK_BYTES)
+		log_flush(w);
+}
+
+/* The next minimal tuple of a row's records (an aligned copy), or NULL. */
+static MinimalTuple
+log_read_tuple(StringInfo msg)
+{
+	int32		len = (int32) pq_getmsgint(msg, 4);
+	MinimalTuple mtup;
+
+	if (len < 0)
+		return NULL;
+	if (len < (int32) SizeofMinimalTupleHeader)
+		elog(ERROR, "corrupt record in streamagg.state_log: tuple of %d bytes", len);
+	mtup = palloc(len);
+	memcpy(mtup, pq_getmsgbytes(msg, len), len);
+	if (mtup->t_len != (uint32) len)
+		elog(ERROR, "corrupt record in streamagg.state_log: tuple length %u, recorded %d",
+			 mtup->t_len, len);
+	return mtup;
+}
+
+/* Apply one row of the log to a (new) shared table; returns its records. */
+static int32
+apply_log_row(SaStateStore *store, bytea *records)
+{
+	StringInfoData msg;
+	int32		n = 0;
+
+	msg.data = VARDATA_ANY(records);
+	msg.len = msg.maxlen = VARSIZE_ANY_EXHDR(records);
+	msg.cursor = 0;
+	while (msg.cursor < msg.len)
+	{
+		int64		ws = pq_getmsgint64(&msg);
+		int64		we = pq_getmsgint64(&msg);
+		MinimalTuple key = log_read_tuple(&msg);
+		MinimalTuple states = log_read_tuple(&msg);
+
+		if (key == NULL)
+			elog(ERROR, "corrupt record in streamagg.state_log: no key");
+		if (states)
+			insert_shared_group(store, ws, we, key, states);
+		else
+			remove_shared_group(store, ws, we, key);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Rebuild a query's shared state from streamagg.state_log: its latest
+ * snapshot, then the deltas after it in batch order.
+ */
 static void
 load_shared_state(SaStateStore *store)
 {
@@ -479,14 +639,19 @@ load_shared_state(SaStateStore *store)
 	push_write_context(&errcb, store);
 	store->ngroups = 0;
 	store->min_window_end = PG_INT64_MAX;
+	store->log_records = 0;
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT window_start, window_end, group_key, agg_states "
-									   "FROM streamagg.state WHERE query_id = $1",
+									   "SELECT snapshot, groups, records FROM streamagg.state_log "
+									   "WHERE query_id = $1 AND batch_id >= coalesce("
+									   "(SELECT max(batch_id) FROM streamagg.state_log "
+									   "WHERE query_id = $1 AND snapshot), -1) "
+									   "ORDER BY batch_id, part",
 									   1, &argtype, &arg, NULL, false, 0);
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, 10000);
+		/* rows are up to SA_LOG_CHUNK_BYTES: fetch few at a time */
+		SPI_cursor_fetch(portal, true, 4);
 		if (SPI_processed == 0)
 			break;
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -495,12 +660,17 @@ load_shared_state(SaStateStore *store)
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 			bool		isnull;
+			bool		snapshot = DatumGetBool(SPI_getbinval(tuple, desc, 1, &isnull));
+			int32		groups = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+			int32		applied;
 
-			insert_shared_group(store,
-								DatumGetTimestampTz(SPI_getbinval(tuple, desc, 1, &isnull)),
-								DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull)),
-								minimal_from_bytea(DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull))),
-								minimal_from_bytea(DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull))));
+			applied = apply_log_row(store,
+									DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull)));
+			if (applied != groups)
+				elog(ERROR, "corrupt row in streamagg.state_log: %d records, %d recorded",
+					 applied, groups);
+			if (!snapshot)
+				store->log_records += applied;
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
@@ -563,6 +733,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 		sq->writer = InvalidFullTransactionId;
 		sq->ngroups = 0;
 		sq->min_window_end = PG_INT64_MAX;
+		sq->log_records = 0;
 	}
 	stale = !DsaPointerIsValid(sq->groups) ||
 		sq->batch_id != committed_batch_id || !writer_committed(sq->writer);
@@ -581,6 +752,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 									  sq->groups, q);
 	store->ngroups = sq->ngroups;
 	store->min_window_end = sq->min_window_end;
+	store->log_records = sq->log_records;
 	dshash_release_lock(query_table, sq);
 
 	if (stale)
@@ -590,6 +762,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 		sq->writer = InvalidFullTransactionId;
 		sq->ngroups = store->ngroups;
 		sq->min_window_end = store->min_window_end;
+		sq->log_records = store->log_records;
 		dshash_release_lock(query_table, sq);
 	}
 	store->batch_id = committed_batch_id;
@@ -618,7 +791,7 @@ mark_writing(SaStateStore *store)
 
 /*
  * Forget a query's shared state (the query is being dropped).  If the drop
- * rolls back, the next trigger reloads the state from streamagg.state.
+ * rolls back, the next trigger reloads the state from streamagg.state_log.
  */
 void
 sa_state_forget(int32 query_id)
@@ -657,7 +830,7 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
 
 /*
  * A local copy of a shared group (key and stored states), in the current
- * memory context; it has a row in streamagg.state.
+ * memory context.
  */
 static SaGroup *
 copy_of_shared_group(SaQuery *q, SaSharedGroup *sg)
@@ -672,7 +845,6 @@ copy_of_shared_group(SaQuery *q, SaSharedGroup *sg)
 	group->keynulls = (bool *) (group->keyvals + q->nkeys);
 	group->key = minimal_from_area(sg->key.key_tuple);
 	group->states = minimal_from_area(sg->states);
-	group->persisted = true;
 	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
 	return group;
 }
@@ -707,7 +879,6 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	sg = dshash_find(store->groups, &probe, false);
 	if (sg)
 	{
-		/* shared memory holds exactly the rows of streamagg.state */
 		group = copy_of_shared_group(q, sg);
 		dshash_release_lock(store->groups, sg);
 	}
@@ -945,68 +1116,6 @@ sa_state_finalize(SaStateStore *store, SaGroup *group, Datum *results,
 	}
 }
 
-/* Rows of streamagg.state to write, as column arrays. */
-typedef struct StateRows
-{
-	int			n;
-	Datum	   *starts;
-	Datum	   *ends;
-	Datum	   *keys;
-	Datum	   *states;
-} StateRows;
-
-static StateRows
-state_rows_alloc(int max)
-{
-	StateRows	rows;
-
-	rows.n = 0;
-	rows.starts = palloc(sizeof(Datum) * max);
-	rows.ends = palloc(sizeof(Datum) * max);
-	rows.keys = palloc(sizeof(Datum) * max);
-	rows.states = palloc(sizeof(Datum) * max);
-	return rows;
-}
-
-static void
-state_rows_add(StateRows *rows, SaGroup *group)
-{
-	rows->starts[rows->n] = TimestampTzGetDatum(group->window_start);
-	rows->ends[rows->n] = TimestampTzGetDatum(group->window_end);
-	rows->keys[rows->n] = PointerGetDatum(bytea_from_minimal(group->key));
-	rows->states[rows->n] = PointerGetDatum(bytea_from_minimal(group->states));
-	rows->n++;
-}
-
-/* Run a set-based statement over the rows: $1 query id, $2..$5 columns. */
-static void
-state_rows_execute(SaQuery *q, StateRows *rows, const char *sql)
-{
-	Oid			types[5] = {INT4OID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	BYTEAARRAYOID, BYTEAARRAYOID};
-	Datum		args[5];
-
-	if (rows->n == 0)
-		return;
-	args[0] = Int32GetDatum(q->def.query_id);
-	args[1] = PointerGetDatum(construct_array(rows->starts, rows->n,
-											  TIMESTAMPTZOID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(rows->ends, rows->n,
-											  TIMESTAMPTZOID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(rows->keys, rows->n, BYTEAOID,
-											  -1, false, TYPALIGN_INT));
-	args[4] = PointerGetDatum(construct_array(rows->states, rows->n, BYTEAOID,
-											  -1, false, TYPALIGN_INT));
-	SPI_execute_with_args(sql, 5, types, args, NULL, false, 0);
-	/* shared memory and streamagg.state hold the same groups (file header) */
-	if (SPI_processed != (uint64) rows->n)
-		elog(ERROR, "state of streaming query \"%s\" is out of step with streamagg.state: "
-			 "%d rows to write, " UINT64_FORMAT " written",
-			 q->def.name, rows->n, SPI_processed);
-}
-
 /*
  * Close a window group if the watermark passed its end: a local copy joins
  * "closed" (for emission) and the shared group goes.  Returns the end of
@@ -1136,22 +1245,75 @@ sa_state_all_rows(SaStateStore *store)
 }
 
 /*
- * Write the touched groups that stay open to streamagg.state, with one
- * set-based INSERT for new groups and one UPDATE for known ones, and delete
- * the rows of windows closed by "watermark" (of emptied session groups).
+ * Log a snapshot of every shared group (after this trigger's changes); the
+ * caller is in SPI.  The groups are listed first, so that no partition lock
+ * is held across SPI; their DSA memory stays put, as only the holder of the
+ * query's lock changes the shared state.
+ */
+static void
+log_snapshot(SaStateStore *store, LogWriter *w)
+{
+	SaSharedGroup *groups = MemoryContextAllocHuge(CurrentMemoryContext,
+												   sizeof(SaSharedGroup) * (store->ngroups + 1));
+	int64		n = 0;
+	dshash_seq_status seq;
+	SaSharedGroup *sg;
+
+	dshash_seq_init(&seq, store->groups, false);
+	while ((sg = dshash_seq_next(&seq)) != NULL)
+	{
+		if (n == store->ngroups)
+			elog(ERROR, "shared state of streaming query \"%s\" holds more than its %lld groups",
+				 store->q->def.name, (long long) store->ngroups);
+		groups[n++] = *sg;
+	}
+	dshash_seq_term(&seq);
+	for (int64 i = 0; i < n; i++)
+		log_record(w, groups[i].key.window_start, groups[i].key.window_end,
+				   dsa_get_address(state_area, groups[i].key.key_tuple),
+				   dsa_get_address(state_area, groups[i].states));
+	log_flush(w);
+	pfree(groups);
+}
+
+/*
+ * Make the trigger's changes durable in streamagg.state_log (see the file
+ * header): a delta with the groups it touched that stay open and the groups
+ * it removed, that is the windows closed by "watermark" when "evicting"
+ * ("closed") and the session groups left without sessions; or, when the
+ * log has grown past the state, a snapshot that replaces the older rows.
  */
 void
-sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
+sa_state_checkpoint(SaStateStore *store, int64 batch_id, bool evicting,
+					int64 watermark, List *closed)
 {
 	SaQuery    *q = store->q;
 	SaTriggerWork *work = store->work;
-	int			max = work->ntouched + list_length(store->closed_groups) + 1;
-	StateRows	inserts = state_rows_alloc(max);
-	StateRows	updates = state_rows_alloc(max);
-	Datum	   *emptied = palloc(sizeof(Datum) * max);
-	int			nemptied = 0;
-	ListCell   *lc = list_head(store->closed_groups);
+	bool		windows_closed = evicting && !q->def.has_session;
+	int64		changes = work->ntouched + list_length(store->closed_groups) +
+		(windows_closed ? list_length(closed) : 0);
+	LogWriter	w;
+	ListCell   *lc;
 
+	SPI_connect();
+	if (store->log_records + changes > store->ngroups + SA_LOG_SLACK)
+	{
+		Oid			types[2] = {INT4OID, INT8OID};
+		Datum		args[2] = {Int32GetDatum(q->def.query_id),
+		Int64GetDatum(batch_id)};
+
+		log_begin(&w, q, batch_id, true);
+		log_snapshot(store, &w);
+		SPI_execute_with_args("DELETE FROM streamagg.state_log "
+							  "WHERE query_id = $1 AND batch_id < $2",
+							  2, types, args, NULL, false, 0);
+		store->log_records = 0;
+		SPI_finish();
+		return;
+	}
+
+	log_begin(&w, q, batch_id, false);
+	lc = list_head(store->closed_groups);
 	for (int g = 0; g < work->ntouched || lc != NULL; g++)
 	{
 		SaGroup    *group;
@@ -1164,56 +1326,24 @@ sa_state_checkpoint(SaStateStore *store, bool has_watermark, int64 watermark)
 			lc = lnext(store->closed_groups, lc);
 		}
 		if (group->emptied)
+			log_record(&w, group->window_start, group->window_end,
+					   group->key, NULL);
+		else if (!(windows_closed && group->window_end <= watermark))
+			log_record(&w, group->window_start, group->window_end,
+					   group->key, group->states);
+	}
+	if (windows_closed)
+	{
+		foreach(lc, closed)
 		{
-			emptied[nemptied++] = PointerGetDatum(bytea_from_minimal(group->key));
-			continue;
+			SaGroup    *group = lfirst(lc);
+
+			log_record(&w, group->window_start, group->window_end,
+					   group->key, NULL);
 		}
-		if (has_watermark && !q->def.has_session &&
-			group->window_end <= watermark)
-			continue;
-		state_rows_add(group->persisted ? &updates : &inserts, group);
 	}
-
-	SPI_connect();
-	if (has_watermark && !q->def.has_session)
-	{
-		Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
-		Datum		args[2] = {Int32GetDatum(q->def.query_id),
-		TimestampTzGetDatum(watermark)};
-
-		/* start <= end: the condition on start lets the key's index serve */
-		SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1 "
-							  "AND window_start <= $2 AND window_end <= $2",
-							  2, types, args, NULL, false, 0);
-	}
-	if (nemptied > 0)
-	{
-		Oid			types[2] = {INT4OID, BYTEAARRAYOID};
-		Datum		args[2];
-
-		args[0] = Int32GetDatum(q->def.query_id);
-		args[1] = PointerGetDatum(construct_array(emptied, nemptied, BYTEAOID,
-												  -1, false, TYPALIGN_INT));
-		SPI_execute_with_args("DELETE FROM streamagg.state WHERE query_id = $1 "
-							  "AND group_key = ANY ($2)",
-							  2, types, args, NULL, false, 0);
-	}
-
-	/*
-	 * New groups are inserted; known ones updated in place, which changes
-	 * no indexed column and so is usually a HOT update.
-	 */
-	state_rows_execute(q, &inserts,
-					   "INSERT INTO streamagg.state "
-					   "SELECT $1, w.s, w.e, w.k, w.v "
-					   "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-					   "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v)");
-	state_rows_execute(q, &updates,
-					   "UPDATE streamagg.state AS t SET agg_states = w.v "
-					   "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-					   "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS w(s, e, k, v) "
-					   "WHERE t.query_id = $1 AND t.window_start = w.s "
-					   "AND t.window_end = w.e AND t.group_key = w.k");
+	log_flush(&w);
+	store->log_records += w.written;
 	SPI_finish();
 }
 
@@ -1234,6 +1364,7 @@ sa_state_end(SaStateStore *store, int64 batch_id)
 	sq->batch_id = batch_id;
 	sq->ngroups = store->ngroups;
 	sq->min_window_end = store->min_window_end;
+	sq->log_records = store->log_records;
 	dshash_release_lock(query_table, sq);
 	dshash_detach(store->groups);
 	store->groups = NULL;

@@ -49,7 +49,6 @@ typedef struct SaGroup
 	int			session_cap;
 	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	bool		emptied;		/* every session closed: delete the group */
-	bool		persisted;		/* has a row in streamagg.state already */
 	int64		rows;			/* panes: rows aggregated into it */
 } SaGroup;
 
@@ -78,6 +77,7 @@ typedef struct SaStateStore
 	struct dshash_table *groups;	/* the shared groups */
 	int64		ngroups;
 	int64		min_window_end; /* no open window ends before this */
+	int64		log_records;	/* in streamagg.state_log since its snapshot */
 	int64		batch_id;
 	bool		writing;		/* writer recorded */
 } SaStateStore;
@@ -97,8 +97,8 @@ extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
 extern List *sa_state_close(SaStateStore *store, int64 watermark);
 extern Datum sa_state_storable(SaAggRuntime *rt, SaAggregate *agg,
 							   Datum value, bool isnull);
-extern void sa_state_checkpoint(SaStateStore *store, bool has_watermark,
-								int64 watermark);
+extern void sa_state_checkpoint(SaStateStore *store, int64 batch_id,
+								bool evicting, int64 watermark, List *closed);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);
 extern int64 sa_state_size(SaStateStore *store);
 extern List *sa_state_all_rows(SaStateStore *store);

@@ -831,7 +831,7 @@ sa_run_trigger(int32 query_id)
 
 	/* step 5, as the owner of streamagg's tables */
 	sa_become_role(catalog_owner, false, &role);
-	sa_state_checkpoint(store, evicting, watermark);
+	sa_state_checkpoint(store, batch_id, evicting, watermark, closed);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start_time);
 	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,

@@ -468,7 +468,7 @@ scenario_scaling() {
 		cat <<'SQL'
 \set ON_ERROR_STOP 1
 -- Start from a compact checkpoint table (scenario 2 left dead rows in it).
-VACUUM FULL streamagg.state;
+VACUUM FULL streamagg.state_log;
 CREATE TABLE s_hist (ts timestamptz, k int, v int);
 CREATE TABLE s_trim (ts timestamptz, k int, v int);
 SELECT streamagg.create_query(name => 'sc_hist', source => 's_hist', event_time => 'ts',
@@ -523,7 +523,7 @@ INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	 (:mapped - :mapped0)::float8 / nullif(:ngroups - :groups0, 0), :ngroups WHERE $level = 100;
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n) VALUES
 	('scaling', 'state memory', 'checkpoint table (disk) / group, state x$level', 'bytes', 1,
-	 pg_total_relation_size('streamagg.state')::float8 / :ngroups, :ngroups);
+	 pg_total_relation_size('streamagg.state_log')::float8 / :ngroups, :ngroups);
 SQL
 			for ((r = 1; r <= runs; r++)); do
 				cat <<SQL
@@ -555,9 +555,9 @@ SQL
 		done
 		cat <<'SQL'
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'scaling', 'state memory', 'stored key + states / group', 'bytes', 1,
-	       avg(16 + octet_length(group_key) + octet_length(agg_states)), count(*)
-	FROM streamagg.state;
+	SELECT 'scaling', 'state memory', 'logged record (window, key, states) / group', 'bytes', 1,
+	       sum(octet_length(records))::float8 / sum(groups), sum(groups)
+	FROM streamagg.state_log;
 SQL
 	} | psql_q -At >/dev/null
 }

@@ -1,6 +1,6 @@
 # A user-defined aggregate with an internal state (kept through its
 # serialization functions, DESIGN.md 4.4) survives a restart and a crash:
-# after each, the state is reloaded from streamagg.state and the stream goes
+# after each, the state is reloaded from streamagg.state_log and the stream goes
 # on with exactly the values a plain GROUP BY gives over all the events.
 use strict;
 use warnings;
