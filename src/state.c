@@ -74,10 +74,20 @@ typedef struct SaStateShmem
 	dshash_table_handle queries;
 } SaStateShmem;
 
+/*
+ * Key of the query table: query ids are per database (an identity column
+ * of streamagg.query_def), while the area serves the whole cluster.
+ */
+typedef struct SaQueryKey
+{
+	Oid			database;
+	int32		query_id;
+} SaQueryKey;
+
 /* Shared state of one query (entry of the query table). */
 typedef struct SaSharedQuery
 {
-	int32		query_id;		/* key */
+	SaQueryKey	key;
 	dshash_table_handle groups; /* InvalidDsaPointer: not loaded */
 	int64		batch_id;		/* last batch reflected, -1 for none */
 	FullTransactionId writer;	/* last (sub)transaction that changed it */
@@ -146,8 +156,20 @@ static int	group_key_compare(const void *a, const void *b, size_t size,
 							  void *arg);
 static dshash_hash group_key_hash(const void *key, size_t size, void *arg);
 
+/* The key of a query of this database in the query table. */
+static SaQueryKey
+query_key(int32 query_id)
+{
+	SaQueryKey	key;
+
+	memset(&key, 0, sizeof(key));	/* compared and hashed as bytes */
+	key.database = MyDatabaseId;
+	key.query_id = query_id;
+	return key;
+}
+
 static dshash_parameters query_table_params = {
-	sizeof(int32), sizeof(SaSharedQuery),
+	sizeof(SaQueryKey), sizeof(SaSharedQuery),
 	dshash_memcmp, dshash_memhash, 0
 };
 
@@ -715,6 +737,7 @@ SaStateStore *
 sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 {
 	SaStateStore *store = palloc0(sizeof(SaStateStore));
+	SaQueryKey	key = query_key(q->def.query_id);
 	SaSharedQuery *sq;
 	bool		found;
 	bool		stale;
@@ -725,7 +748,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 	store->local = sagroups_create(work->cxt, 256, q);
 	store->panes = q->use_panes ? sagroups_create(work->cxt, 256, q) : NULL;
 
-	sq = dshash_find_or_insert(query_table, &q->def.query_id, &found);
+	sq = dshash_find_or_insert(query_table, &key, &found);
 	if (!found)
 	{
 		sq->groups = InvalidDsaPointer;
@@ -758,7 +781,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 	if (stale)
 	{
 		load_shared_state(store);
-		sq = dshash_find(query_table, &q->def.query_id, true);
+		sq = dshash_find(query_table, &key, true);
 		sq->writer = InvalidFullTransactionId;
 		sq->ngroups = store->ngroups;
 		sq->min_window_end = store->min_window_end;
@@ -776,11 +799,12 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 static void
 mark_writing(SaStateStore *store)
 {
+	SaQueryKey	key = query_key(store->q->def.query_id);
 	SaSharedQuery *sq;
 
 	if (store->writing)
 		return;
-	sq = dshash_find(query_table, &store->q->def.query_id, true);
+	sq = dshash_find(query_table, &key, true);
 	if (sq == NULL)
 		elog(ERROR, "shared state of streaming query %d vanished",
 			 store->q->def.query_id);
@@ -796,10 +820,11 @@ mark_writing(SaStateStore *store)
 void
 sa_state_forget(int32 query_id)
 {
+	SaQueryKey	key = query_key(query_id);
 	SaSharedQuery *sq;
 
 	attach_shared_state();
-	sq = dshash_find(query_table, &query_id, true);
+	sq = dshash_find(query_table, &key, true);
 	if (sq == NULL)
 		return;
 	if (DsaPointerIsValid(sq->groups))
@@ -1354,10 +1379,11 @@ sa_state_checkpoint(SaStateStore *store, int64 batch_id, bool evicting,
 void
 sa_state_end(SaStateStore *store, int64 batch_id)
 {
+	SaQueryKey	key = query_key(store->q->def.query_id);
 	SaSharedQuery *sq;
 
 	mark_writing(store);
-	sq = dshash_find(query_table, &store->q->def.query_id, true);
+	sq = dshash_find(query_table, &key, true);
 	if (sq == NULL)
 		elog(ERROR, "shared state of streaming query %d vanished",
 			 store->q->def.query_id);

@@ -1,0 +1,50 @@
+-- Queries of different databases never share state (DESIGN.md 4.3): query
+-- ids are numbered per database, and the shared memory that holds open
+-- windows serves the whole cluster, so it keys each query's state by its
+-- database as well.  Here a query with id 1 in each of two new databases
+-- counts its own events only, batch after batch.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS streamagg_db1;
+DROP DATABASE IF EXISTS streamagg_db2;
+RESET client_min_messages;
+\set home :DBNAME
+CREATE DATABASE streamagg_db1;
+CREATE DATABASE streamagg_db2;
+\c streamagg_db1
+CREATE EXTENSION streamagg;
+CREATE TABLE ev (ts timestamptz, k text);
+SELECT streamagg.create_query(name => 'q', source => 'ev', event_time => 'ts',
+       aggregates => 'count(*) AS n', group_by => 'k', window_size => '1 hour',
+       output_mode => 'update', trigger_interval => '1 day');
+SELECT query_id FROM streamagg.query_def;
+\c streamagg_db2
+CREATE EXTENSION streamagg;
+CREATE TABLE ev (ts timestamptz, k text);
+SELECT streamagg.create_query(name => 'q', source => 'ev', event_time => 'ts',
+       aggregates => 'count(*) AS n', group_by => 'k', window_size => '1 hour',
+       output_mode => 'update', trigger_interval => '1 day');
+SELECT query_id FROM streamagg.query_def;
+-- batches 0, 1, 2 alternate between the databases, at the same batch ids
+\c streamagg_db1
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'one');
+SELECT streamagg.process('q');
+\c streamagg_db2
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'two');
+SELECT streamagg.process('q');
+\c streamagg_db1
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'one');
+SELECT streamagg.process('q');
+\c streamagg_db2
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'two');
+SELECT streamagg.process('q');
+\c streamagg_db1
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'one');
+SELECT streamagg.process('q');
+TABLE q;
+\c streamagg_db2
+INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'two');
+SELECT streamagg.process('q');
+TABLE q;
+\c :home
+DROP DATABASE streamagg_db1;
+DROP DATABASE streamagg_db2;
