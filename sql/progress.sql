@@ -23,6 +23,14 @@ SELECT batch_id, num_input_rows, event_time_min, event_time_max, watermark,
        processed_rows_per_second > 0 AS has_rate
   FROM streamagg.progress WHERE name = 'clicks_per_minute' ORDER BY batch_id;
 TABLE clicks_per_minute ORDER BY window_start, page;
+-- where the time went: aggregating, the sink, the state log; the phases
+-- are measured one after another within the trigger's duration (to the
+-- microsecond: the sums are of floating-point milliseconds)
+SELECT batch_id, aggregate_ms > 0 AS aggregated, sink_ms >= 0 AS sink_timed,
+       state_log_ms > 0 AS logged,
+       round((aggregate_ms + sink_ms + state_log_ms - duration_ms)::numeric, 3) <= 0
+         AS within_duration
+  FROM streamagg.progress WHERE name = 'clicks_per_minute' ORDER BY batch_id;
 
 SELECT name, source, sink, output_mode, status, watermark, last_batch_id,
        last_batch_at IS NOT NULL AS has_run, last_error, event_time, aggregates,

@@ -1,4 +1,4 @@
-/* streamagg--0.3--0.4.sql: the state checkpoint becomes a log of changes */
+/* streamagg--0.3--0.4.sql: the state checkpoint becomes a log of changes; phase times in progress */
 
 \echo Use "ALTER EXTENSION streamagg UPDATE TO '0.4'" to load this file. \quit
 
@@ -46,3 +46,22 @@ SELECT s.query_id, coalesce(c.last_batch_id, -1), s.part, true, count(*),
 
 ALTER EXTENSION streamagg DROP TABLE streamagg.state;
 DROP TABLE streamagg.state;
+
+/*
+ * Where a trigger's time went, as Spark's durationMs does: reading the
+ * batch and aggregating it into the state, writing the sink, and writing
+ * the state log.  NULL for batches recorded before 0.4.
+ */
+ALTER TABLE streamagg.batch_log
+	ADD COLUMN aggregate_ms double precision,
+	ADD COLUMN sink_ms double precision,
+	ADD COLUMN state_log_ms double precision;
+
+CREATE OR REPLACE VIEW streamagg.progress AS
+SELECT d.name, b.batch_id, b.started_at, b.duration_ms, b.num_input_rows,
+	   b.input_rows_per_second, b.processed_rows_per_second,
+	   b.event_time_min, b.event_time_max, b.watermark, b.state_rows_total,
+	   b.state_rows_updated, b.late_rows_dropped, b.null_event_time_rows,
+	   b.sink_rows_written, b.aggregate_ms, b.sink_ms, b.state_log_ms
+  FROM streamagg.batch_log b
+  JOIN streamagg.query_def d USING (query_id);

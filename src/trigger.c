@@ -549,13 +549,34 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 		fold_panes(&r);
 }
 
+/* Milliseconds a trigger spent in each phase (the progress view shows them). */
+typedef struct PhaseTimes
+{
+	double		aggregate_ms;	/* steps 1-3: read the batch, update the state */
+	double		sink_ms;		/* step 4: write the sink, notify */
+	double		state_log_ms;	/* step 5: write the state log */
+} PhaseTimes;
+
+/* Milliseconds since *since; *since becomes now. */
+static double
+lap_ms(instr_time *since)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *since);
+	INSTR_TIME_ADD(*since, now);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
 /* Step 5: the checkpoint and the batch's progress row. */
 static void
 record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 				bool has_watermark, int64 watermark,
 				const Checkpoint *cp, const BatchCounts *counts,
 				TimestampTz started_at, double duration_ms,
-				int64 state_total, int64 state_updated)
+				const PhaseTimes *phases, int64 state_total,
+				int64 state_updated)
 {
 	bool		has_max = cp->has_max_event_time || counts->has_event_time;
 	int64		max_event_time = cp->max_event_time;
@@ -563,11 +584,12 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		cpargs[6];
 	char		cpnulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			logtypes[15] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
+	Oid			logtypes[18] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		logargs[15];
-	char		lognulls[15];
+		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID};
+	Datum		logargs[18];
+	char		lognulls[18];
 	double		since_last;
 
 	if (counts->has_event_time &&
@@ -606,6 +628,9 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	logargs[12] = Int64GetDatum(counts->late_rows);
 	logargs[13] = Int64GetDatum(counts->null_time_rows);
 	logargs[14] = Int64GetDatum(counts->sink_rows);
+	logargs[15] = Float8GetDatum(phases->aggregate_ms);
+	logargs[16] = Float8GetDatum(phases->sink_ms);
+	logargs[17] = Float8GetDatum(phases->state_log_ms);
 
 	SPI_connect();
 	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
@@ -616,8 +641,9 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 						  "retry_at = NULL WHERE query_id = $1",
 						  6, cptypes, cpargs, cpnulls, false, 0);
 	SPI_execute_with_args("INSERT INTO streamagg.batch_log VALUES "
-						  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-						  15, logtypes, logargs, lognulls, false, 0);
+						  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+						  "$16, $17, $18)",
+						  18, logtypes, logargs, lognulls, false, 0);
 	SPI_execute_with_args("DELETE FROM streamagg.batch_log "
 						  "WHERE query_id = $1 AND batch_id <= $2 - 100",
 						  2, logtypes, logargs, NULL, false, 0);
@@ -744,7 +770,8 @@ sa_run_trigger(int32 query_id)
 	Oid			catalog_owner = sa_extension_owner();
 	TimestampTz started_at = GetCurrentTimestamp();
 	instr_time	start_time;
-	instr_time	duration;
+	instr_time	lap;
+	PhaseTimes	phases;
 	bool		has_watermark;
 	bool		evicting;
 	int64		watermark = 0;
@@ -756,6 +783,7 @@ sa_run_trigger(int32 query_id)
 	MemoryContext old;
 
 	INSTR_TIME_SET_CURRENT(start_time);
+	lap = start_time;
 	sa_lock_query(query_id);
 	q = sa_get_compiled(query_id);
 	/* a compiled query outlives DDL: say so if its source was dropped */
@@ -821,6 +849,7 @@ sa_run_trigger(int32 query_id)
 		closed = sa_state_close(store, watermark);
 	nemit = groups_to_emit(q, store, &work, closed, &emit, &retired);
 	sa_inject_fault(query_id, "after_state");
+	phases.aggregate_ms = lap_ms(&lap);
 
 	sa_become_role(q->def.owner, true, &role);
 	(void) sa_delete_sink_rows(q, retired);
@@ -828,14 +857,15 @@ sa_run_trigger(int32 query_id)
 	sa_notify_output(q, batch_id, emit, nemit, has_watermark, watermark);
 	sa_restore_role(&role);
 	sa_inject_fault(query_id, "during_sink");
+	phases.sink_ms = lap_ms(&lap);
 
 	/* step 5, as the owner of streamagg's tables */
 	sa_become_role(catalog_owner, false, &role);
 	sa_state_checkpoint(store, batch_id, evicting, watermark, closed);
-	INSTR_TIME_SET_CURRENT(duration);
-	INSTR_TIME_SUBTRACT(duration, start_time);
+	phases.state_log_ms = lap_ms(&lap);
+	INSTR_TIME_SUBTRACT(lap, start_time);
 	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,
-					&counts, started_at, INSTR_TIME_GET_MILLISEC(duration),
+					&counts, started_at, INSTR_TIME_GET_MILLISEC(lap), &phases,
 					sa_state_size(store), work.ntouched);
 	sa_restore_role(&role);
 	sa_state_end(store, batch_id);
