@@ -45,6 +45,32 @@ TABLE q;
 INSERT INTO ev VALUES ('2024-05-01 10:00+00', 'two');
 SELECT streamagg.process('q');
 TABLE q;
+
+-- Dropping a database, or the extension, frees the shared state of its
+-- queries at once (not at the next restart).  With room for about one
+-- state of 10 000 groups, each of db1's and db2's queries gets that room
+-- in turn only if the other's state was freed.
+\c :home
+ALTER SYSTEM SET streamagg.max_state_memory = '3MB';
+SELECT pg_reload_conf();
+\c streamagg_db1
+SHOW streamagg.max_state_memory;
+INSERT INTO ev SELECT '2024-05-01 11:00+00', g::text FROM generate_series(1, 10000) g;
+SELECT streamagg.process('q');
 \c :home
 DROP DATABASE streamagg_db1;
+\c streamagg_db2
+INSERT INTO ev SELECT '2024-05-01 11:00+00', g::text FROM generate_series(1, 10000) g;
+SELECT streamagg.process('q');
+DROP EXTENSION streamagg CASCADE;
+DROP TABLE q;
+CREATE EXTENSION streamagg;
+SELECT streamagg.create_query(name => 'q', source => 'ev', event_time => 'ts',
+       aggregates => 'count(*) AS n', group_by => 'k', window_size => '1 hour',
+       output_mode => 'update', trigger_interval => '1 day');
+SELECT streamagg.process('q');
+SELECT count(*) AS groups, sum(n) AS events FROM q;
+\c :home
+ALTER SYSTEM RESET streamagg.max_state_memory;
+SELECT pg_reload_conf();
 DROP DATABASE streamagg_db2;

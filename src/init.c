@@ -108,9 +108,28 @@ sa_wakeup_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Is this statement DROP EXTENSION streamagg (among others)? */
+static bool
+drops_this_extension(Node *parsetree)
+{
+	DropStmt   *drop = (DropStmt *) parsetree;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt) || drop->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, drop->objects)
+	{
+		if (strcmp(strVal(lfirst(lc)), "streamagg") == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * DROP DATABASE waits for every backend connected to the database, our
- * worker included: stop the worker first, and keep it stopped.
+ * worker included: stop the worker first, and keep it stopped.  Once a
+ * database or the extension is dropped, the shared state of its queries
+ * goes too.
  */
 static void
 sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
@@ -145,7 +164,12 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 	if (OidIsValid(dropped))
+	{
 		sa_forget_database(dropped);
+		sa_state_forget_database(dropped);
+	}
+	else if (drops_this_extension(parsetree))
+		sa_state_forget_database(MyDatabaseId);
 }
 
 PG_FUNCTION_INFO_V1(sa_source_committed);

@@ -833,6 +833,35 @@ sa_state_forget(int32 query_id)
 }
 
 /*
+ * Forget the shared state of every query of a database that was dropped,
+ * or whose extension was: the memory goes back to the area at once.  Like
+ * any shared state, it would be reloaded from the log if the drop rolled
+ * back.  A trigger still using the state would hold locks that the drop
+ * waits for.
+ */
+void
+sa_state_forget_database(Oid database)
+{
+	dshash_seq_status seq;
+	SaSharedQuery *sq;
+
+	/* nothing to forget without preloading, or before any trigger ran */
+	if (state_shmem == NULL || state_shmem->area == DSM_HANDLE_INVALID)
+		return;
+	attach_shared_state();
+	dshash_seq_init(&seq, query_table, true);
+	while ((sq = dshash_seq_next(&seq)) != NULL)
+	{
+		if (sq->key.database != database)
+			continue;
+		if (DsaPointerIsValid(sq->groups))
+			destroy_group_table(NULL, sq->groups);
+		dshash_delete_current(&seq);
+	}
+	dshash_seq_term(&seq);
+}
+
+/*
  * The group for (window, key) in one of a trigger's own hash tables, or
  * NULL; *hash is set to the hash of (window, key) either way.
  */

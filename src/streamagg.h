@@ -246,6 +246,7 @@ extern char *sa_qualified_relation(Oid relid, const char *role,
 extern Size sa_state_shmem_size(void);
 extern void sa_state_shmem_init(void);
 extern void sa_state_forget(int32 query_id);
+extern void sa_state_forget_database(Oid database);
 
 /* trigger.c */
 typedef struct SaTriggerResult

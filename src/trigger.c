@@ -22,6 +22,7 @@
 #include "streamagg.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/params.h"
@@ -30,6 +31,7 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -67,14 +69,26 @@ typedef struct BatchCounts
 	int64		sink_rows;
 } BatchCounts;
 
-/* Compiled queries of this backend, by query id. */
+/*
+ * Compiled queries of this backend, by query id.  Query ids start again at
+ * 1 when the extension is dropped and created again, which also creates a
+ * new streamagg.query_def: an entry is valid for the catalog it was
+ * compiled from.
+ */
 typedef struct CompiledEntry
 {
 	int32		query_id;
+	Oid			catalog;		/* streamagg.query_def */
 	SaQuery    *q;
 } CompiledEntry;
 
 static HTAB *compiled = NULL;
+
+static Oid
+query_def_relid(void)
+{
+	return get_relname_relid("query_def", get_namespace_oid("streamagg", false));
+}
 
 /* The compiled form of a query, compiled on first use in this backend. */
 SaQuery *
@@ -93,6 +107,11 @@ sa_get_compiled(int32 query_id)
 							   HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(compiled, &query_id, HASH_FIND, &found);
+	if (found && entry->catalog != query_def_relid())
+	{
+		sa_forget_compiled(query_id);
+		found = false;
+	}
 	if (!found)
 	{
 		SaDefinition def;
@@ -107,6 +126,7 @@ sa_get_compiled(int32 query_id)
 		MemoryContextSwitchTo(old);
 		MemoryContextSetParent(q->cxt, TopMemoryContext);
 		entry = hash_search(compiled, &query_id, HASH_ENTER, &found);
+		entry->catalog = query_def_relid();
 		entry->q = q;
 	}
 	return entry->q;
