@@ -87,7 +87,7 @@ static HTAB *compiled = NULL;
 static Oid
 query_def_relid(void)
 {
-	return get_relname_relid("query_def", get_namespace_oid("streamagg", false));
+	return get_relname_relid("query_def", get_namespace_oid("streamagg", true));
 }
 
 /* The compiled form of a query, compiled on first use in this backend. */
