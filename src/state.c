@@ -1061,7 +1061,18 @@ write_shared_group(SaStateStore *store, SaGroup *group)
 		store->ngroups++;
 	}
 	if (DsaPointerIsValid(sg->states))
+	{
+		MinimalTuple old = dsa_get_address(state_area, sg->states);
+
+		/* states of fixed-size types keep their size: overwrite in place */
+		if (old->t_len == group->states->t_len)
+		{
+			memcpy(old, group->states, old->t_len);
+			dshash_release_lock(store->groups, sg);
+			return;
+		}
 		dsa_free(state_area, sg->states);
+	}
 	sg->states = InvalidDsaPointer;
 	sg->states = minimal_to_area(group->states);
 	dshash_release_lock(store->groups, sg);
