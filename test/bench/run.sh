@@ -34,6 +34,8 @@
 #   BENCH_SUSTAIN_RATES="1000 3000 6000"   producer rates (tx/s) for 5, increasing
 #   BENCH_SUSTAIN_CLIENTS=8 pgbench clients for 5
 #   BENCH_KEEP=1            keep the cluster directory (for inspection)
+#   BENCH_PLOT=path.svg     also draw throughput and latency with gnuplot (.svg or .png)
+#                           (Debian: apt-get install gnuplot-nox)
 #   PG_CONFIG               default /usr/lib/postgresql/15/bin/pg_config
 #
 # As root, the server runs as the `postgres` OS user (initdb refuses root);
@@ -49,6 +51,7 @@ scale=${BENCH_SCALE:-default}
 scenarios=${BENCH_SCENARIOS:-1234}
 port=${BENCH_PORT:-55433}
 csv=${BENCH_CSV:-}
+plot=${BENCH_PLOT:-}
 pgbench_secs=${BENCH_PGBENCH_SECS:-5}
 latency_secs=${BENCH_LATENCY_SECS:-20}
 latency_rates=${BENCH_LATENCY_RATES:-"500 2000"}
@@ -56,6 +59,11 @@ sync_commit=${BENCH_SYNC_COMMIT:-on}
 sustain_secs=${BENCH_SUSTAIN_SECS:-300}
 sustain_rates=${BENCH_SUSTAIN_RATES:-"1000 3000 6000"}
 sustain_clients=${BENCH_SUSTAIN_CLIENTS:-8}
+
+if [[ -n $plot ]] && ! command -v gnuplot >/dev/null; then
+	echo "BENCH_PLOT needs gnuplot: apt-get install gnuplot-nox" >&2
+	exit 1
+fi
 
 case $scale in
 small)
@@ -187,6 +195,8 @@ CREATE FUNCTION ms_since(t0 timestamptz) RETURNS float8 LANGUAGE sql
 CREATE FUNCTION bench_assert(ok boolean, msg text) RETURNS void LANGUAGE plpgsql
 	AS $$ BEGIN IF ok IS NOT TRUE THEN RAISE EXCEPTION 'benchmark check failed: %', msg; END IF; END $$;
 -- Scenario 5: one row per 5-second sample, one row per rate (with its verdict).
+-- Scenario 3: latency at each percentile (for BENCH_PLOT).
+CREATE TABLE lat_curve (rate int, pct float8, ms float8);
 CREATE TABLE sus_samples (rate int, t int, lag bigint, oldest_ms float8,
 	vmrss_kb bigint, anon_kb bigint, shmem_kb bigint, dsa_kb bigint, worker_pid int,
 	state_rows bigint, source_kb bigint, retention_deleted bigint);
@@ -435,6 +445,12 @@ INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	             percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) p99,
 	             max(ms) mx FROM lat) p,
 	     LATERAL (VALUES ('p50', p50), ('p95', p95), ('p99', p99), ('max', mx)) x(m, v);
+INSERT INTO lat_curve
+	SELECT $rate, (p.i - 1) / 10.0, p.ms
+	FROM (SELECT percentile_cont((SELECT array_agg(x / 1000.0::float8 ORDER BY x)
+	                              FROM generate_series(0, 1000) x)) WITHIN GROUP (ORDER BY ms) a
+	      FROM lat) c,
+	     unnest(c.a) WITH ORDINALITY p(ms, i);
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	SELECT 'latency', '$rate tx/s target', 'batches', 'batches', 1, count(*), (SELECT count(*) FROM lat)
 	FROM l_batches WHERE sink = '$q'
@@ -955,6 +971,22 @@ budget_sql | psql_q -P footer=off -f -
 echo "(total time $((SECONDS - t_start)) s)"
 if [[ $(so_sum) != "$so_at_start" ]]; then
 	echo "note: $so_path was reinstalled during the run; the cluster kept the library it loaded at start"
+fi
+
+if [[ -n $plot ]]; then
+	# Throughput of scenario 2 and latency curves of scenario 3 (and the lag
+	# of scenario 5, when it ran), as CSV files for test/bench/plot.gp.
+	psql_q -At -c "COPY (SELECT regexp_replace(substr(scenario, 8), '^(\\d+)ev_(\\d+)keys$', '\\1 ev, \\2 keys'),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY n / value * 1000) FILTER (WHERE item = 'streamagg process()'),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY n / value * 1000) FILTER (WHERE item = 'GROUP BY'),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY n / value * 1000) FILTER (WHERE item = 'recompute upsert')
+		FROM bench_raw WHERE scenario LIKE 'worker%' AND metric = 'time'
+		GROUP BY scenario ORDER BY min(ord)) TO STDOUT WITH (FORMAT csv)" >"$tmp/plot_worker.csv"
+	psql_q -At -c "COPY (SELECT rate, pct, ms FROM lat_curve ORDER BY rate, pct) TO STDOUT WITH (FORMAT csv)" >"$tmp/plot_latency.csv"
+	psql_q -At -c "COPY (SELECT rate, t, lag FROM sus_samples ORDER BY rate, t) TO STDOUT WITH (FORMAT csv)" >"$tmp/plot_lag.csv"
+	gnuplot -e "dir='$tmp'; out='$plot'; latency_rates='$latency_rates'; sustain_rates='$(sql "SELECT string_agg(rate::text, ' ' ORDER BY rate) FROM sus_runs")'" \
+		"$repo/test/bench/plot.gp"
+	echo "plot written to $plot"
 fi
 
 if [[ -n $csv ]]; then
