@@ -20,6 +20,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
@@ -39,6 +40,7 @@
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/regproc.h"
+#include "utils/resowner.h"
 #include "utils/varlena.h"
 #include "lib/stringinfo.h"
 
@@ -438,20 +440,26 @@ sa_build_sink_statement(SaQuery *q)
 	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM pg_catalog.unnest($1) AS r",
 					 q->sink_qualified, list.data, list.data);
 	if (key.len > 0)
+	{
+		/* without ON CONFLICT's probe before each row: for rows new to the sink */
+		if (!q->def.has_session)
+			q->sink_insert_sql = pstrdup(sql.data);
 		appendStringInfo(&sql, " ON CONFLICT (%s) DO UPDATE SET %s",
 						 key.data, set.data);
+	}
 	q->sink_sql = sql.data;
 }
 
 /*
- * Prepare q->sink_sql ($1 rows, $2 batch id) inside SPI; it must be one
- * statement, whatever the MERGE clauses hold.
+ * Prepare a sink statement of q (sink_sql or sink_insert_sql: $1 rows, $2
+ * batch id) inside SPI; it must be one statement, whatever the MERGE
+ * clauses hold.
  */
 static SPIPlanPtr
-prepare_sink_statement(SaQuery *q)
+prepare_sink_statement(SaQuery *q, const char *sql)
 {
 	Oid			argtypes[2] = {get_array_type(q->sink_rowtype), INT8OID};
-	SPIPlanPtr	plan = SPI_prepare(q->sink_sql, 2, argtypes);
+	SPIPlanPtr	plan = SPI_prepare(sql, 2, argtypes);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
@@ -462,16 +470,16 @@ prepare_sink_statement(SaQuery *q)
 	return plan;
 }
 
-/* Run q->sink_sql with "rows" ($1) and "batch_id" ($2). */
+/* Run "sql" (q->sink_sql or q->sink_insert_sql) with "rows" ($1) and "batch_id" ($2). */
 static void
-execute_sink_statement(SaQuery *q, Datum rows, int64 batch_id)
+execute_sink_statement(SaQuery *q, const char *sql, Datum rows, int64 batch_id)
 {
 	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
 	SPIPlanPtr	plan;
 	int			ret;
 
 	SPI_connect();
-	plan = prepare_sink_statement(q);
+	plan = prepare_sink_statement(q, sql);
 	ret = SPI_execute_plan(plan, args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "sink statement of streaming query \"%s\" failed: %s",
@@ -521,7 +529,7 @@ sa_check_sink_merge(SaQuery *q)
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
 	SPI_connect();
-	SPI_freeplan(prepare_sink_statement(q));
+	SPI_freeplan(prepare_sink_statement(q, q->sink_sql));
 	SPI_finish();
 
 	error_context_stack = context.previous;
@@ -606,18 +614,97 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 }
 
 /*
+ * Insert "rows", new to the sink, with the plain INSERT, in a
+ * subtransaction.  If the sink holds one of them after all (a row written
+ * before the query existed, or by hand), the unique violation rolls the
+ * subtransaction back, and false tells the caller to upsert them.  Any
+ * other error propagates.
+ */
+static bool
+insert_new_rows(SaQuery *q, Datum rows, int64 batch_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		execute_sink_statement(q, q->sink_insert_sql, rows, batch_id);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		return false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return true;
+}
+
+/*
  * Deliver the final values of "groups" (an array of SaGroup pointers), the
- * output of batch "batch_id", with one statement; returns the number of
- * rows.  A function sink is called only when there is output.
+ * output of batch "batch_id"; returns the number of rows.  Statements are
+ * set-based: a table sink with a key gets its rows new to the sink (groups
+ * that were not in the state before this trigger, or every row in append
+ * mode, which emits a window once) with a plain INSERT, which skips ON
+ * CONFLICT's probe of the key before each row, and the others with the
+ * upsert.  A group not in the state is not in the sink either, unless the
+ * sink held rows before the query: a closed window gets no more rows (they
+ * are late), and the state keeps every window it does not close.  A
+ * function sink is called only when there is output.
  */
 int64
 sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
 			  int ngroups, int64 batch_id)
 {
+	bool		all_new = q->def.output_mode == SA_OUTPUT_APPEND;
+	SaGroup   **fresh;
+	SaGroup   **known;
+	int			nfresh = 0;
+	int			nknown = 0;
+
 	if (ngroups == 0)
 		return 0;
-	execute_sink_statement(q, sink_rows_array(q, store, groups, ngroups, true),
-						   batch_id);
+	if (q->sink_insert_sql == NULL)
+	{
+		execute_sink_statement(q, q->sink_sql,
+							   sink_rows_array(q, store, groups, ngroups, true),
+							   batch_id);
+		return ngroups;
+	}
+	fresh = palloc(sizeof(SaGroup *) * ngroups);
+	known = palloc(sizeof(SaGroup *) * ngroups);
+	for (int g = 0; g < ngroups; g++)
+	{
+		if (all_new || groups[g]->fresh)
+			fresh[nfresh++] = groups[g];
+		else
+			known[nknown++] = groups[g];
+	}
+	if (nfresh > 0)
+	{
+		Datum		rows = sink_rows_array(q, store, fresh, nfresh, true);
+
+		if (!insert_new_rows(q, rows, batch_id))
+			execute_sink_statement(q, q->sink_sql, rows, batch_id);
+	}
+	if (nknown > 0)
+		execute_sink_statement(q, q->sink_sql,
+							   sink_rows_array(q, store, known, nknown, true),
+							   batch_id);
 	return ngroups;
 }
 

@@ -940,6 +940,7 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	{
 		group = palloc0(sizeof(SaGroup) +
 						q->nkeys * (sizeof(Datum) + sizeof(bool)));
+		group->fresh = true;
 		group->window_start = window_start;
 		group->window_end = window_end;
 		group->hash = hash;

@@ -49,6 +49,7 @@ typedef struct SaGroup
 	int			session_cap;
 	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	bool		emptied;		/* every session closed: delete the group */
+	bool		fresh;			/* not in the state before this trigger */
 	int64		rows;			/* panes: rows aggregated into it */
 } SaGroup;
 

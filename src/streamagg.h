@@ -176,6 +176,8 @@ typedef struct SaQuery
 	/* sink (sink.c) */
 	char	   *sink_qualified; /* the sink table or function, quoted */
 	char	   *sink_sql;		/* $1 array of sink_rowtype, $2 batch id */
+	char	   *sink_insert_sql;	/* plain INSERT of rows new to the sink:
+									 * table sinks with a key, or NULL */
 	Oid			sink_rowtype;
 	char	   *source_qualified;
 } SaQuery;
