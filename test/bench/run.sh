@@ -377,7 +377,8 @@ SELECT streamagg.drop_query('w', drop_sink => true);"
 # setting for every scenario keeps them comparable):
 #   - an event's commit time is pg_xact_commit_timestamp(streamagg_xid), the
 #     commit of its single-row pgbench transaction;
-#   - a statement trigger on the sink records, in every batch's transaction,
+#   - a statement trigger on the sink records, in every batch's transaction
+#     (once per statement: a batch may insert new rows and upsert others),
 #     now() (the batch transaction's start) and the transaction id; the
 #     batch's results become visible at its commit, whose time is
 #     pg_xact_commit_timestamp of that id;
@@ -452,11 +453,12 @@ INSERT INTO lat_curve
 	      FROM lat) c,
 	     unnest(c.a) WITH ORDINALITY p(ms, i);
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'latency', '$rate tx/s target', 'batches', 'batches', 1, count(*), (SELECT count(*) FROM lat)
+	SELECT 'latency', '$rate tx/s target', 'batches', 'batches', 1, count(DISTINCT xid),
+	       (SELECT count(*) FROM lat)
 	FROM l_batches WHERE sink = '$q'
 	UNION ALL
 	SELECT 'latency', '$rate tx/s target', 'events per batch (mean)', 'rows', 1,
-	       (SELECT count(*) FROM lat)::float8 / count(*), (SELECT count(*) FROM lat)
+	       (SELECT count(*) FROM lat)::float8 / count(DISTINCT xid), (SELECT count(*) FROM lat)
 	FROM l_batches WHERE sink = '$q';
 DROP INDEX l_batches_sink;
 SQL
