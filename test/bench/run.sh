@@ -285,6 +285,8 @@ EOF
 			timed producer_multirow "$t" "$r" "$insert_rows" \
 				"INSERT INTO $t (ts, k, v) SELECT $(ts_of g '36 ms'), g % 1000, g % 100
 				 FROM generate_series(1, $insert_rows) g;"
+			# so that autovacuum does not work on it during the next target's insert
+			sql "VACUUM ANALYZE $t, p_trig_summary" >/dev/null
 		done
 		for t in $(rotate "$r" "${targets[@]}"); do
 			sql "TRUNCATE $t, p_trig_summary; CHECKPOINT" >/dev/null
