@@ -18,6 +18,15 @@ LANGUAGE sql AS $$
 	  FROM streamagg.state_log l JOIN streamagg.query_def d USING (query_id)
 	 WHERE d.name = q ORDER BY 1, 2 $$;
 
+-- The records are compressed with lz4 where the server has it, else stored
+-- uncompressed (pglz costs more than it saves).
+SELECT a.attcompression = 'l' AND a.attstorage = 'x'
+       OR a.attcompression = '' AND a.attstorage = 'e' AS compressed_where_possible,
+       (a.attcompression = 'l') = ('lz4' = ANY (s.enumvals)) AS lz4_iff_available
+  FROM pg_attribute a, pg_settings s
+ WHERE a.attrelid = 'streamagg.state_log'::regclass AND a.attname = 'records'
+   AND s.name = 'default_toast_compression';
+
 CREATE TABLE clicks (ts timestamptz, page int);
 SELECT streamagg.create_query(name => 'page_counts', source => 'clicks', event_time => 'ts',
        aggregates => 'count(*) AS n', group_by => 'page',
