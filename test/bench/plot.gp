@@ -28,6 +28,7 @@ set multiplot layout (panels > 2 ? 2 : 1), (panels > 1 ? 2 : 1)
 
 if (has_worker) {
 	set title "2. worker speed: events absorbed per second (median; higher is better)"
+	set key below
 	set style data histograms
 	set style histogram clustered gap 1
 	set style fill solid 0.8 border -1
@@ -41,6 +42,7 @@ if (has_worker) {
 	unset xtics
 	set xtics
 	set style data lines
+	set key inside top left
 }
 
 if (has_latency) {
