@@ -460,6 +460,30 @@ probe_of_stored(SaQuery *q, int64 ws, int64 we, MinimalTuple key,
 			   values, nulls);
 }
 
+/*
+ * Make "states" the stored states of a shared group (whose entry lock the
+ * caller holds).  States of fixed-size types keep their size: they are
+ * overwritten in place.  Otherwise the old ones are freed first, and the
+ * entry stays sane if the new allocation fails.
+ */
+static void
+replace_shared_states(SaSharedGroup *sg, MinimalTuple states)
+{
+	if (DsaPointerIsValid(sg->states))
+	{
+		MinimalTuple old = dsa_get_address(state_area, sg->states);
+
+		if (old->t_len == states->t_len)
+		{
+			memcpy(old, states, old->t_len);
+			return;
+		}
+		dsa_free(state_area, sg->states);
+	}
+	sg->states = InvalidDsaPointer;
+	sg->states = minimal_to_area(states);
+}
+
 /* A stored group into a (new) shared table, from its bytes. */
 static void
 insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
@@ -478,9 +502,7 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 		sg->states = InvalidDsaPointer;
 		store->ngroups++;
 	}
-	if (DsaPointerIsValid(sg->states))
-		dsa_free(state_area, sg->states);
-	sg->states = minimal_to_area(states);
+	replace_shared_states(sg, states);
 	dshash_release_lock(store->groups, sg);
 	if (q->def.has_session)
 		we = sa_sessions_min_end(q, states);
@@ -1061,21 +1083,7 @@ write_shared_group(SaStateStore *store, SaGroup *group)
 		PG_END_TRY();
 		store->ngroups++;
 	}
-	if (DsaPointerIsValid(sg->states))
-	{
-		MinimalTuple old = dsa_get_address(state_area, sg->states);
-
-		/* states of fixed-size types keep their size: overwrite in place */
-		if (old->t_len == group->states->t_len)
-		{
-			memcpy(old, group->states, old->t_len);
-			dshash_release_lock(store->groups, sg);
-			return;
-		}
-		dsa_free(state_area, sg->states);
-	}
-	sg->states = InvalidDsaPointer;
-	sg->states = minimal_to_area(group->states);
+	replace_shared_states(sg, group->states);
 	dshash_release_lock(store->groups, sg);
 }
 
