@@ -7,10 +7,16 @@
  * The checkpoint table streamagg.state_log is the truth; it is written in
  * the trigger's transaction.  Shared memory holds a copy of it for every
  * query, in a DSA area that every backend attaches lazily: a dshash table
- * of queries, and per query a dshash table of groups whose key tuple and
- * aggregate states (minimal tuples, the same bytes as in the log) are DSA
- * allocations.  So the worker and process() in any backend share one
- * state, and it can be read live.
+ * of queries, and per query a table of groups (group_table.c).  So the
+ * worker and process() in any backend share one state.
+ *
+ * A group's entry in that table is packed when every key column and every
+ * stored state has a fixed length (count, sum of integers, min and max of
+ * most types...): window bounds, a null bitmap and each value at its own
+ * aligned offset, nothing else.  Otherwise (text keys, numeric or array
+ * states, sessions) the entry holds the window bounds and a pointer to one
+ * DSA allocation with the key tuple and the states tuple (minimal tuples,
+ * the same bytes as in the log).
  *
  * The log holds, per query, a snapshot of every group after some batch and
  * then one delta per later trigger: the groups it changed, and those it
@@ -24,7 +30,8 @@
  *
  * Invariant: the shared state of a query equals what its log describes as
  * of its last committed batch, or is recognised as stale and reloaded
- * before use.  Only the holder of the query's lock (catalog.c) changes it.
+ * before use.  Only the holder of the query's lock (catalog.c) reads or
+ * changes its groups.
  * Before its first change a trigger records its (sub)transaction id as the
  * writer; the next trigger trusts the shared state only if that writer
  * committed (or is its own transaction) and its batch id equals the
@@ -63,6 +70,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "group_table.h"
 #include "state.h"
 
 /* Fixed shared memory: where to find the DSA area and the query table. */
@@ -88,40 +96,59 @@ typedef struct SaQueryKey
 typedef struct SaSharedQuery
 {
 	SaQueryKey	key;
-	dshash_table_handle groups; /* InvalidDsaPointer: not loaded */
+	dsa_pointer groups;			/* its group table, or invalid: not loaded */
+	bool		packed;			/* whether the group entries are packed */
 	int64		batch_id;		/* last batch reflected, -1 for none */
 	FullTransactionId writer;	/* last (sub)transaction that changed it */
 	int64		ngroups;
+	int64		tuple_bytes;	/* of the tuples unpacked entries point to */
 	int64		min_window_end; /* no open window ends before this */
 	int64		log_records;	/* in the deltas since the last snapshot */
 } SaSharedQuery;
 
-/*
- * Key of a shared group.  A key stored in the table points to its key tuple
- * in the DSA area.  A probe, built from a batch row, is an SaGroupProbe
- * whose key_tuple is invalid and whose local values follow the key: the
- * table stores only the SaGroupKey part, so probes cost no shared memory.
- */
-typedef struct SaGroupKey
+/* Every entry of a group table starts with its window. */
+typedef struct SaEntryHead
 {
 	int64		window_start;
 	int64		window_end;
-	uint32		hash;
-	dsa_pointer key_tuple;		/* stored keys, or invalid in a probe */
-} SaGroupKey;
+} SaEntryHead;
 
+/*
+ * An entry that is not packed: the window, and one DSA allocation holding
+ * the key tuple, then (at a MAXALIGNed offset) the states tuple.
+ */
+typedef struct SaEntryRef
+{
+	SaEntryHead head;
+	dsa_pointer tuples;
+} SaEntryRef;
+
+/*
+ * Where a group's fields are in its entry.  A packed entry is an
+ * SaEntryHead, a null bitmap of natts bits, then each key column and each
+ * stored state at its offset (aligned as the type requires; the entry
+ * itself is MAXALIGNed).
+ */
+typedef struct SaEntryLayout
+{
+	bool		packed;
+	uint32		size;			/* of an entry */
+	int			natts;			/* packed: key columns, then states */
+	uint32	   *offsets;
+	int16	   *lens;
+	bool	   *byvals;
+} SaEntryLayout;
+
+#define ENTRY_NULLS(entry) ((bits8 *) (entry) + sizeof(SaEntryHead))
+
+/* A (window, key) to look up, from local values. */
 typedef struct SaGroupProbe
 {
-	SaGroupKey	key;			/* must be first */
+	int64		window_start;
+	int64		window_end;
 	Datum	   *values;
 	bool	   *nulls;
 } SaGroupProbe;
-
-typedef struct SaSharedGroup
-{
-	SaGroupKey	key;			/* must be first */
-	dsa_pointer states;			/* minimal tuple of stored states */
-} SaSharedGroup;
 
 /* Local hash of the groups touched by a trigger, keyed by the group. */
 typedef struct SaGroupEntry
@@ -152,10 +179,6 @@ static SaStateShmem *state_shmem = NULL;
 static dsa_area *state_area = NULL;
 static dshash_table *query_table = NULL;
 
-static int	group_key_compare(const void *a, const void *b, size_t size,
-							  void *arg);
-static dshash_hash group_key_hash(const void *key, size_t size, void *arg);
-
 /* The key of a query of this database in the query table. */
 static SaQueryKey
 query_key(int32 query_id)
@@ -171,11 +194,6 @@ query_key(int32 query_id)
 static dshash_parameters query_table_params = {
 	sizeof(SaQueryKey), sizeof(SaSharedQuery),
 	dshash_memcmp, dshash_memhash, 0
-};
-
-static dshash_parameters group_table_params = {
-	sizeof(SaGroupKey), sizeof(SaSharedGroup),
-	group_key_compare, group_key_hash, 0
 };
 
 Size
@@ -211,7 +229,6 @@ attach_shared_state(void)
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	LWLockRegisterTranche(state_shmem->tranche_id, "streamagg");
 	query_table_params.tranche_id = state_shmem->tranche_id;
-	group_table_params.tranche_id = state_shmem->tranche_id;
 	LWLockAcquire(&state_shmem->lock, LW_EXCLUSIVE);
 	if (state_shmem->area == DSM_HANDLE_INVALID)
 	{
@@ -271,60 +288,159 @@ group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b)
 		key_values_equal(q, a->keyvals, a->keynulls, b->keyvals, b->keynulls);
 }
 
-/* The values of a shared group key, deformed into local arrays if stored. */
-static void
-group_key_values(SaQuery *q, const SaGroupKey *key, Datum **values,
-				 bool **nulls)
+/*
+ * The layout of a query's group entries: packed when every key column and
+ * stored state has a fixed length (and the query has no sessions, whose
+ * states vary in length).
+ */
+static SaEntryLayout *
+entry_layout(SaQuery *q)
 {
-	if (!DsaPointerIsValid(key->key_tuple))
+	SaEntryLayout *layout = palloc0(sizeof(SaEntryLayout));
+	int			natts = q->nkeys + q->naggs;
+	uint32		offset;
+
+	layout->packed = !q->def.has_session;
+	for (int i = 0; i < natts && layout->packed; i++)
 	{
-		*values = ((const SaGroupProbe *) key)->values;
-		*nulls = ((const SaGroupProbe *) key)->nulls;
-		return;
+		Form_pg_attribute att = i < q->nkeys ?
+			TupleDescAttr(q->key_desc, i) :
+			TupleDescAttr(q->state_desc, i - q->nkeys);
+
+		layout->packed = att->attlen > 0;
 	}
-	*values = palloc(sizeof(Datum) * (q->nkeys + 1));
-	*nulls = palloc(sizeof(bool) * (q->nkeys + 1));
-	deform_minimal(dsa_get_address(state_area, key->key_tuple), q->key_desc,
-				   *values, *nulls);
+	if (!layout->packed)
+	{
+		layout->size = sizeof(SaEntryRef);
+		return layout;
+	}
+	layout->natts = natts;
+	layout->offsets = palloc(sizeof(uint32) * (natts + 1));
+	layout->lens = palloc(sizeof(int16) * (natts + 1));
+	layout->byvals = palloc(sizeof(bool) * (natts + 1));
+	offset = sizeof(SaEntryHead) + BITMAPLEN(natts);
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = i < q->nkeys ?
+			TupleDescAttr(q->key_desc, i) :
+			TupleDescAttr(q->state_desc, i - q->nkeys);
+
+		offset = att_align_nominal(offset, att->attalign);
+		layout->offsets[i] = offset;
+		layout->lens[i] = att->attlen;
+		layout->byvals[i] = att->attbyval;
+		offset += att->attlen;
+	}
+	layout->size = MAXALIGN(offset);
+	return layout;
 }
 
-static int
-group_key_compare(const void *a, const void *b, size_t size, void *arg)
-{
-	SaQuery    *q = arg;
-	const SaGroupKey *ka = a;
-	const SaGroupKey *kb = b;
-	Datum	   *av,
-			   *bv;
-	bool	   *an,
-			   *bn;
-
-	if (ka->window_start != kb->window_start ||
-		ka->window_end != kb->window_end || ka->hash != kb->hash)
-		return 1;
-	group_key_values(q, ka, &av, &an);
-	group_key_values(q, kb, &bv, &bn);
-	return key_values_equal(q, av, an, bv, bn) ? 0 : 1;
-}
-
-static dshash_hash
-group_key_hash(const void *key, size_t size, void *arg)
-{
-	return ((const SaGroupKey *) key)->hash;
-}
-
-/* A probe for a (window, key) given by local values. */
+/*
+ * The n values of a packed entry from attribute "first" on (key
+ * columns, then states); by-reference values point into the entry.
+ */
 static void
-make_probe(SaGroupProbe *probe, int64 window_start, int64 window_end,
-		   uint32 hash, Datum *values, bool *nulls)
+packed_values(SaEntryLayout *layout, const char *entry, int first, int n,
+			  Datum *values, bool *nulls)
 {
-	memset(probe, 0, sizeof(*probe));
-	probe->key.window_start = window_start;
-	probe->key.window_end = window_end;
-	probe->key.hash = hash;
-	probe->key.key_tuple = InvalidDsaPointer;
-	probe->values = values;
-	probe->nulls = nulls;
+	const bits8 *bits = ENTRY_NULLS(entry);
+
+	for (int i = 0; i < n; i++)
+	{
+		int			a = first + i;
+
+		nulls[i] = (bits[a >> 3] & (1 << (a & 7))) != 0;
+		values[i] = nulls[i] ? (Datum) 0 :
+			fetch_att(entry + layout->offsets[a], layout->byvals[a],
+					  layout->lens[a]);
+	}
+}
+
+/* Store n values into a packed entry from attribute "first" on. */
+static void
+packed_store(SaEntryLayout *layout, char *entry, int first, int n,
+			 Datum *values, bool *nulls)
+{
+	bits8	   *bits = ENTRY_NULLS(entry);
+
+	for (int i = 0; i < n; i++)
+	{
+		int			a = first + i;
+		char	   *at = entry + layout->offsets[a];
+
+		if (nulls[i])
+		{
+			bits[a >> 3] |= 1 << (a & 7);
+			continue;
+		}
+		bits[a >> 3] &= ~(1 << (a & 7));
+		if (layout->byvals[a])
+			store_att_byval(at, values[i], layout->lens[a]);
+		else
+			memcpy(at, DatumGetPointer(values[i]), layout->lens[a]);
+	}
+}
+
+/* The key and states tuples of an unpacked entry, in the area. */
+static MinimalTuple
+ref_key(const SaEntryRef *ref)
+{
+	return dsa_get_address(state_area, ref->tuples);
+}
+
+static MinimalTuple
+ref_states(const SaEntryRef *ref)
+{
+	MinimalTuple key = ref_key(ref);
+
+	return (MinimalTuple) ((char *) key + MAXALIGN(key->t_len));
+}
+
+static Size
+ref_size(const SaEntryRef *ref)
+{
+	return MAXALIGN(ref_key(ref)->t_len) + ref_states(ref)->t_len;
+}
+
+/* The key values of an entry; by-reference values point into the area. */
+static void
+entry_key_values(SaStateStore *store, const void *entry, Datum *values,
+				 bool *nulls)
+{
+	if (store->layout->packed)
+		packed_values(store->layout, entry, 0, store->q->nkeys, values, nulls);
+	else
+		deform_minimal(ref_key(entry), store->q->key_desc, values, nulls);
+}
+
+/* Does a shared entry hold the (window, key) of a probe? */
+static bool
+entry_matches(const void *entry, const void *probe_arg, void *store_arg)
+{
+	const SaEntryHead *head = entry;
+	const SaGroupProbe *probe = probe_arg;
+	SaStateStore *store = store_arg;
+
+	if (head->window_start != probe->window_start ||
+		head->window_end != probe->window_end)
+		return false;
+	entry_key_values(store, entry, store->match_values, store->match_nulls);
+	return key_values_equal(store->q, store->match_values, store->match_nulls,
+							probe->values, probe->nulls);
+}
+
+/* The shared entry of a (window, key), or NULL. */
+static void *
+find_shared(SaStateStore *store, int64 window_start, int64 window_end,
+			uint32 hash, Datum *values, bool *nulls)
+{
+	SaGroupProbe probe;
+
+	probe.window_start = window_start;
+	probe.window_end = window_end;
+	probe.values = values;
+	probe.nulls = nulls;
+	return sa_gt_find(store->groups, hash, entry_matches, &probe, store);
 }
 
 /* Hash of a (window, key), consistent with the key types' equality. */
@@ -394,116 +510,146 @@ push_write_context(ErrorContextCallback *cb, SaStateStore *store)
 	error_context_stack = cb;
 }
 
-/* Copy a minimal tuple into the area, within streamagg.max_state_memory. */
-static dsa_pointer
-minimal_to_area(MinimalTuple mtup)
+/* Bound the area's allocations by streamagg.max_state_memory. */
+static void
+limit_area(void)
 {
-	dsa_pointer dp;
-
 	dsa_set_size_limit(state_area, sa_max_state_memory_mb > 0 ?
 					   (size_t) sa_max_state_memory_mb * 1024 * 1024 :
 					   (size_t) -1);
-	dp = dsa_allocate_extended(state_area, mtup->t_len, DSA_ALLOC_NO_OOM);
-	if (!DsaPointerIsValid(dp))
-		report_state_memory_exceeded();
-
-	memcpy(dsa_get_address(state_area, dp), mtup, mtup->t_len);
-	return dp;
-}
-
-/* Copy a minimal tuple from the area into the current memory context. */
-static MinimalTuple
-minimal_from_area(dsa_pointer dp)
-{
-	MinimalTuple src = dsa_get_address(state_area, dp);
-	MinimalTuple copy = palloc(src->t_len);
-
-	memcpy(copy, src, src->t_len);
-	return copy;
 }
 
 static void
-free_shared_group(SaSharedGroup *sg)
+free_ref_tuples(SaStateStore *store, SaEntryRef *ref)
 {
-	if (DsaPointerIsValid(sg->key.key_tuple))
-		dsa_free(state_area, sg->key.key_tuple);
-	if (DsaPointerIsValid(sg->states))
-		dsa_free(state_area, sg->states);
+	if (!DsaPointerIsValid(ref->tuples))
+		return;
+	store->tuple_bytes -= ref_size(ref);
+	dsa_free(state_area, ref->tuples);
+	ref->tuples = InvalidDsaPointer;
+}
+
+/*
+ * Make "key" and "states" the tuples of an unpacked entry; states of an
+ * unchanged length are overwritten in place.  False when out of memory,
+ * with the entry unchanged.  "key" may be the entry's own key tuple.
+ */
+static bool
+store_ref_tuples(SaStateStore *store, SaEntryRef *ref, MinimalTuple key,
+				 MinimalTuple states)
+{
+	Size		keyspace = MAXALIGN(key->t_len);
+	dsa_pointer dp;
+	char	   *at;
+
+	if (DsaPointerIsValid(ref->tuples))
+	{
+		MinimalTuple old = ref_states(ref);
+
+		if (old->t_len == states->t_len)
+		{
+			memcpy(old, states, states->t_len);
+			return true;
+		}
+	}
+	dp = dsa_allocate_extended(state_area, keyspace + states->t_len,
+							   DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(dp))
+		return false;
+	at = dsa_get_address(state_area, dp);
+	memcpy(at, key, key->t_len);
+	memcpy(at + keyspace, states, states->t_len);
+	free_ref_tuples(store, ref);
+	ref->tuples = dp;
+	store->tuple_bytes += keyspace + states->t_len;
+	return true;
+}
+
+/*
+ * Write a group's stored states (and, for a new entry, its key) into its
+ * shared entry; "entry" NULL adds one.  Running out of
+ * streamagg.max_state_memory is reported, with the table unchanged.
+ */
+static void
+store_shared(SaStateStore *store, void *entry, int64 window_start,
+			 int64 window_end, uint32 hash, MinimalTuple key, Datum *keyvals,
+			 bool *keynulls, MinimalTuple states)
+{
+	SaQuery    *q = store->q;
+	SaEntryLayout *layout = store->layout;
+	bool		added = entry == NULL;
+
+	if (added)
+	{
+		entry = sa_gt_insert(store->groups, hash);
+		if (entry == NULL)
+			report_state_memory_exceeded();
+		((SaEntryHead *) entry)->window_start = window_start;
+		((SaEntryHead *) entry)->window_end = window_end;
+		store->ngroups++;
+	}
+	if (layout->packed)
+	{
+		if (added)
+			packed_store(layout, entry, 0, q->nkeys, keyvals, keynulls);
+		deform_minimal(states, q->state_desc, store->state_values,
+					   store->state_nulls);
+		packed_store(layout, entry, q->nkeys, q->naggs, store->state_values,
+					 store->state_nulls);
+	}
+	else if (!store_ref_tuples(store, entry, key, states))
+	{
+		if (added)
+		{
+			sa_gt_delete(store->groups, entry);
+			store->ngroups--;
+		}
+		report_state_memory_exceeded();
+	}
+}
+
+/* Remove a shared entry. */
+static void
+delete_shared(SaStateStore *store, void *entry)
+{
+	if (!store->layout->packed)
+		free_ref_tuples(store, entry);
+	sa_gt_delete(store->groups, entry);
+	store->ngroups--;
 }
 
 /* Free a query's group table and everything it points to. */
 static void
-destroy_group_table(SaQuery *q, dshash_table_handle handle)
+destroy_group_table(dsa_pointer handle, bool packed)
 {
-	dshash_table *groups = dshash_attach(state_area, &group_table_params,
-										 handle, q);
-	dshash_seq_status seq;
-	SaSharedGroup *sg;
+	SaGroupTable *groups = sa_gt_attach(state_area, handle);
 
-	dshash_seq_init(&seq, groups, true);
-	while ((sg = dshash_seq_next(&seq)) != NULL)
-		free_shared_group(sg);
-	dshash_seq_term(&seq);
-	dshash_destroy(groups);
-}
-
-/* A probe for a stored group; its key values are deformed into palloc'd arrays. */
-static void
-probe_of_stored(SaQuery *q, int64 ws, int64 we, MinimalTuple key,
-				SaGroupProbe *probe)
-{
-	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
-	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
-
-	deform_minimal(key, q->key_desc, values, nulls);
-	make_probe(probe, ws, we, sa_group_hash(q, ws, we, values, nulls),
-			   values, nulls);
-}
-
-/*
- * Make "states" the stored states of a shared group (whose entry lock the
- * caller holds).  States of fixed-size types keep their size: they are
- * overwritten in place.  Otherwise the old ones are freed first, and the
- * entry stays sane if the new allocation fails.
- */
-static void
-replace_shared_states(SaSharedGroup *sg, MinimalTuple states)
-{
-	if (DsaPointerIsValid(sg->states))
+	if (!packed)
 	{
-		MinimalTuple old = dsa_get_address(state_area, sg->states);
+		uint64		position = 0;
+		SaEntryRef *ref;
 
-		if (old->t_len == states->t_len)
-		{
-			memcpy(old, states, old->t_len);
-			return;
-		}
-		dsa_free(state_area, sg->states);
+		while ((ref = sa_gt_next(groups, &position)) != NULL)
+			if (DsaPointerIsValid(ref->tuples))
+				dsa_free(state_area, ref->tuples);
 	}
-	sg->states = InvalidDsaPointer;
-	sg->states = minimal_to_area(states);
+	sa_gt_destroy(groups);
 }
 
-/* A stored group into a (new) shared table, from its bytes. */
+/* A logged group into a (new) shared table, from its tuples. */
 static void
 insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 					MinimalTuple states)
 {
 	SaQuery    *q = store->q;
-	SaGroupProbe probe;
-	SaSharedGroup *sg;
-	bool		found;
+	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	uint32		hash;
 
-	probe_of_stored(q, ws, we, key, &probe);
-	sg = dshash_find_or_insert(store->groups, &probe, &found);
-	if (!found)
-	{
-		sg->key.key_tuple = minimal_to_area(key);
-		sg->states = InvalidDsaPointer;
-		store->ngroups++;
-	}
-	replace_shared_states(sg, states);
-	dshash_release_lock(store->groups, sg);
+	deform_minimal(key, q->key_desc, values, nulls);
+	hash = sa_group_hash(q, ws, we, values, nulls);
+	store_shared(store, find_shared(store, ws, we, hash, values, nulls),
+				 ws, we, hash, key, values, nulls, states);
 	if (q->def.has_session)
 		we = sa_sessions_min_end(q, states);
 	store->min_window_end = Min(store->min_window_end, we);
@@ -513,16 +659,16 @@ insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 static void
 remove_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key)
 {
-	SaGroupProbe probe;
-	SaSharedGroup *sg;
+	SaQuery    *q = store->q;
+	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	void	   *entry;
 
-	probe_of_stored(store->q, ws, we, key, &probe);
-	sg = dshash_find(store->groups, &probe, true);
-	if (sg == NULL)
-		return;					/* removed before it was ever logged */
-	free_shared_group(sg);
-	dshash_delete_entry(store->groups, sg);
-	store->ngroups--;
+	deform_minimal(key, q->key_desc, values, nulls);
+	entry = find_shared(store, ws, we, sa_group_hash(q, ws, we, values, nulls),
+						values, nulls);
+	if (entry != NULL)			/* else removed before it was ever logged */
+		delete_shared(store, entry);
 }
 
 /*
@@ -765,10 +911,16 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 	bool		stale;
 
 	attach_shared_state();
+	limit_area();
 	store->q = q;
 	store->work = work;
 	store->local = sagroups_create(work->cxt, 256, q);
 	store->panes = q->use_panes ? sagroups_create(work->cxt, 256, q) : NULL;
+	store->layout = entry_layout(q);
+	store->match_values = palloc(sizeof(Datum) * (q->nkeys + 1));
+	store->match_nulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	store->state_values = palloc(sizeof(Datum) * (q->naggs + 1));
+	store->state_nulls = palloc(sizeof(bool) * (q->naggs + 1));
 
 	sq = dshash_find_or_insert(query_table, &key, &found);
 	if (!found)
@@ -777,25 +929,43 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 		sq->batch_id = -1;
 		sq->writer = InvalidFullTransactionId;
 		sq->ngroups = 0;
+		sq->tuple_bytes = 0;
 		sq->min_window_end = PG_INT64_MAX;
 		sq->log_records = 0;
 	}
 	stale = !DsaPointerIsValid(sq->groups) ||
 		sq->batch_id != committed_batch_id || !writer_committed(sq->writer);
+	if (!stale)
+	{
+		store->groups = sa_gt_attach(state_area, sq->groups);
+		/* a table laid out for another definition of this query id */
+		stale = sq->packed != store->layout->packed ||
+			sa_gt_entry_size(store->groups) != MAXALIGN(store->layout->size);
+	}
 	if (stale)
 	{
+		dsa_pointer groups;
+
 		if (DsaPointerIsValid(sq->groups))
-			destroy_group_table(q, sq->groups);
-		store->groups = dshash_create(state_area, &group_table_params, q);
-		sq->groups = dshash_get_hash_table_handle(store->groups);
+			destroy_group_table(sq->groups, sq->packed);
+		sq->groups = InvalidDsaPointer;
+		groups = sa_gt_create(state_area, store->layout->size);
+		if (!DsaPointerIsValid(groups))
+		{
+			dshash_release_lock(query_table, sq);
+			report_state_memory_exceeded();
+		}
+		store->groups = sa_gt_attach(state_area, groups);
+		sq->groups = groups;
+		sq->packed = store->layout->packed;
 		sq->batch_id = committed_batch_id;
+		sq->ngroups = 0;
+		sq->tuple_bytes = 0;
 		/* until the load below is complete, nobody may trust this table */
 		sq->writer = FullTransactionIdFromEpochAndXid(0, FrozenTransactionId);
 	}
-	else
-		store->groups = dshash_attach(state_area, &group_table_params,
-									  sq->groups, q);
 	store->ngroups = sq->ngroups;
+	store->tuple_bytes = sq->tuple_bytes;
 	store->min_window_end = sq->min_window_end;
 	store->log_records = sq->log_records;
 	dshash_release_lock(query_table, sq);
@@ -806,6 +976,7 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 		sq = dshash_find(query_table, &key, true);
 		sq->writer = InvalidFullTransactionId;
 		sq->ngroups = store->ngroups;
+		sq->tuple_bytes = store->tuple_bytes;
 		sq->min_window_end = store->min_window_end;
 		sq->log_records = store->log_records;
 		dshash_release_lock(query_table, sq);
@@ -850,7 +1021,7 @@ sa_state_forget(int32 query_id)
 	if (sq == NULL)
 		return;
 	if (DsaPointerIsValid(sq->groups))
-		destroy_group_table(NULL, sq->groups);
+		destroy_group_table(sq->groups, sq->packed);
 	dshash_delete_entry(query_table, sq);
 }
 
@@ -877,7 +1048,7 @@ sa_state_forget_database(Oid database)
 		if (sq->key.database != database)
 			continue;
 		if (DsaPointerIsValid(sq->groups))
-			destroy_group_table(NULL, sq->groups);
+			destroy_group_table(sq->groups, sq->packed);
 		dshash_delete_current(&seq);
 	}
 	dshash_seq_term(&seq);
@@ -909,18 +1080,41 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
  * memory context.
  */
 static SaGroup *
-copy_of_shared_group(SaQuery *q, SaSharedGroup *sg)
+copy_of_shared_group(SaStateStore *store, const void *entry)
 {
+	SaQuery    *q = store->q;
+	const SaEntryHead *head = entry;
 	SaGroup    *group = palloc0(sizeof(SaGroup) +
 								q->nkeys * (sizeof(Datum) + sizeof(bool)));
 
-	group->window_start = sg->key.window_start;
-	group->window_end = sg->key.window_end;
-	group->hash = sg->key.hash;
+	group->window_start = head->window_start;
+	group->window_end = head->window_end;
+	group->hash = sa_gt_hash(entry);
 	group->keyvals = (Datum *) (group + 1);
 	group->keynulls = (bool *) (group->keyvals + q->nkeys);
-	group->key = minimal_from_area(sg->key.key_tuple);
-	group->states = minimal_from_area(sg->states);
+	if (store->layout->packed)
+	{
+		/* forming the tuples copies the values out of the area */
+		packed_values(store->layout, entry, 0, q->nkeys, group->keyvals,
+					  group->keynulls);
+		group->key = heap_form_minimal_tuple(q->key_desc, group->keyvals,
+											 group->keynulls);
+		packed_values(store->layout, entry, q->nkeys, q->naggs,
+					  store->state_values, store->state_nulls);
+		group->states = heap_form_minimal_tuple(q->state_desc,
+												store->state_values,
+												store->state_nulls);
+	}
+	else
+	{
+		MinimalTuple key = ref_key(entry);
+		MinimalTuple states = ref_states(entry);
+
+		group->key = palloc(key->t_len);
+		memcpy(group->key, key, key->t_len);
+		group->states = palloc(states->t_len);
+		memcpy(group->states, states, states->t_len);
+	}
 	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
 	return group;
 }
@@ -939,8 +1133,7 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	uint32		hash;
 	SaGroup    *group;
 	SaGroupEntry *entry;
-	SaGroupProbe probe;
-	SaSharedGroup *sg;
+	void	   *shared;
 	MemoryContext old;
 	Datum	   *vals;
 	bool		found;
@@ -951,13 +1144,10 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 		return group;
 
 	old = MemoryContextSwitchTo(work->cxt);
-	make_probe(&probe, window_start, window_end, hash, keyvals, keynulls);
-	sg = dshash_find(store->groups, &probe, false);
-	if (sg)
-	{
-		group = copy_of_shared_group(q, sg);
-		dshash_release_lock(store->groups, sg);
-	}
+	shared = find_shared(store, window_start, window_end, hash, keyvals,
+						 keynulls);
+	if (shared)
+		group = copy_of_shared_group(store, shared);
 	else
 	{
 		group = palloc0(sizeof(SaGroup) +
@@ -1055,36 +1245,22 @@ stored_form(SaStateStore *store, SaGroup *group)
 	return states;
 }
 
-/* Write a group's stored states into shared memory, adding it if new. */
+/*
+ * Write a group's stored states into shared memory, adding it if new.  A
+ * fresh group was not there when the trigger touched it, and only this
+ * trigger changes the state: it is added without a lookup.
+ */
 static void
 write_shared_group(SaStateStore *store, SaGroup *group)
 {
-	SaGroupProbe probe;
-	SaSharedGroup *sg;
-	bool		found;
+	void	   *entry = NULL;
 
-	make_probe(&probe, group->window_start, group->window_end, group->hash,
-			   group->keyvals, group->keynulls);
-	sg = dshash_find_or_insert(store->groups, &probe, &found);
-	if (!found)
-	{
-		/* fill the entry before allocating: an error must leave it sane */
-		sg->key.key_tuple = InvalidDsaPointer;
-		sg->states = InvalidDsaPointer;
-		PG_TRY();
-		{
-			sg->key.key_tuple = minimal_to_area(group->key);
-		}
-		PG_CATCH();
-		{
-			dshash_delete_entry(store->groups, sg);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		store->ngroups++;
-	}
-	replace_shared_states(sg, group->states);
-	dshash_release_lock(store->groups, sg);
+	if (!group->fresh)
+		entry = find_shared(store, group->window_start, group->window_end,
+							group->hash, group->keyvals, group->keynulls);
+	store_shared(store, entry, group->window_start, group->window_end,
+				 group->hash, group->key, group->keyvals, group->keynulls,
+				 group->states);
 }
 
 /*
@@ -1148,22 +1324,8 @@ sa_state_store_touched(SaStateStore *store)
 		return;
 	mark_writing(store);
 	push_write_context(&errcb, store);
-	PG_TRY();
-	{
-		for (int g = 0; g < work->ntouched; g++)
-			write_shared_group(store, work->touched[g]);
-	}
-	PG_CATCH();
-	{
-		/* dshash's own allocations fail with a plain "out of memory" */
-		if (sa_max_state_memory_mb > 0 && geterrcode() == ERRCODE_OUT_OF_MEMORY)
-		{
-			FlushErrorState();
-			report_state_memory_exceeded();
-		}
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	for (int g = 0; g < work->ntouched; g++)
+		write_shared_group(store, work->touched[g]);
 	error_context_stack = errcb.previous;
 }
 
@@ -1196,15 +1358,15 @@ sa_state_finalize(SaStateStore *store, SaGroup *group, Datum *results,
  * the group if it stays open, else PG_INT64_MAX.
  */
 static int64
-close_window_group(SaStateStore *store, dshash_seq_status *seq,
-				   SaSharedGroup *sg, int64 watermark, List **closed)
+close_window_group(SaStateStore *store, void *entry, int64 watermark,
+				   List **closed)
 {
-	if (sg->key.window_end > watermark)
-		return sg->key.window_end;
-	*closed = lappend(*closed, copy_of_shared_group(store->q, sg));
-	free_shared_group(sg);
-	dshash_delete_current(seq);
-	store->ngroups--;
+	int64		window_end = ((SaEntryHead *) entry)->window_end;
+
+	if (window_end > watermark)
+		return window_end;
+	*closed = lappend(*closed, copy_of_shared_group(store, entry));
+	delete_shared(store, entry);
 	return PG_INT64_MAX;
 }
 
@@ -1216,8 +1378,8 @@ close_window_group(SaStateStore *store, dshash_seq_status *seq,
  * end of the sessions left.
  */
 static int64
-close_session_group(SaStateStore *store, dshash_seq_status *seq,
-					SaSharedGroup *sg, int64 watermark, List **closed)
+close_session_group(SaStateStore *store, SaEntryRef *ref, int64 watermark,
+					List **closed)
 {
 	SaQuery    *q = store->q;
 	SaGroup		probe;
@@ -1228,30 +1390,29 @@ close_session_group(SaStateStore *store, dshash_seq_status *seq,
 	int			nclosed = list_length(*closed);
 
 	/* the trigger's copy of the group, or a new one */
-	probe.window_start = sg->key.window_start;
-	probe.window_end = sg->key.window_end;
-	probe.hash = sg->key.hash;
-	group_key_values(q, &sg->key, &probe.keyvals, &probe.keynulls);
+	probe.window_start = ref->head.window_start;
+	probe.window_end = ref->head.window_end;
+	probe.hash = sa_gt_hash(ref);
+	probe.keyvals = palloc(sizeof(Datum) * (q->nkeys + 1));
+	probe.keynulls = palloc(sizeof(bool) * (q->nkeys + 1));
+	entry_key_values(store, ref, probe.keyvals, probe.keynulls);
 	entry = sagroups_lookup(store->local, &probe);
-	group = entry ? entry->group : copy_of_shared_group(q, sg);
+	group = entry ? entry->group : copy_of_shared_group(store, ref);
 	remaining = sa_sessions_close(q, group, watermark, closed, &min_end);
 	if (list_length(*closed) == nclosed)
 		return min_end;			/* nothing closed here */
 
 	if (!entry)
 		store->closed_groups = lappend(store->closed_groups, group);
-	dsa_free(state_area, sg->states);
-	sg->states = InvalidDsaPointer;
 	if (remaining == NULL)
 	{
 		group->emptied = true;
-		free_shared_group(sg);
-		dshash_delete_current(seq);
-		store->ngroups--;
+		delete_shared(store, ref);
 		return PG_INT64_MAX;
 	}
 	group->states = remaining;
-	sg->states = minimal_to_area(remaining);
+	if (!store_ref_tuples(store, ref, ref_key(ref), remaining))
+		report_state_memory_exceeded();
 	return min_end;
 }
 
@@ -1264,8 +1425,8 @@ close_session_group(SaStateStore *store, dshash_seq_status *seq,
 List *
 sa_state_close(SaStateStore *store, int64 watermark)
 {
-	dshash_seq_status seq;
-	SaSharedGroup *sg;
+	uint64		position = 0;
+	void	   *entry;
 	List	   *closed = NIL;
 	int64		min_open = PG_INT64_MAX;
 	MemoryContext old;
@@ -1274,16 +1435,15 @@ sa_state_close(SaStateStore *store, int64 watermark)
 		return NIL;
 	mark_writing(store);
 	old = MemoryContextSwitchTo(store->work->cxt);
-	dshash_seq_init(&seq, store->groups, true);
-	while ((sg = dshash_seq_next(&seq)) != NULL)
+	while ((entry = sa_gt_next(store->groups, &position)) != NULL)
 	{
 		int64		open_end = store->q->def.has_session ?
-			close_session_group(store, &seq, sg, watermark, &closed) :
-			close_window_group(store, &seq, sg, watermark, &closed);
+			close_session_group(store, entry, watermark, &closed) :
+			close_window_group(store, entry, watermark, &closed);
 
 		min_open = Min(min_open, open_end);
+		CHECK_FOR_INTERRUPTS();
 	}
-	dshash_seq_term(&seq);
 	MemoryContextSwitchTo(old);
 	store->min_window_end = min_open;
 	return closed;
@@ -1298,56 +1458,64 @@ sa_state_close(SaStateStore *store, int64 watermark)
 List *
 sa_state_all_rows(SaStateStore *store)
 {
-	dshash_seq_status seq;
-	SaSharedGroup *sg;
+	uint64		position = 0;
+	void	   *entry;
 	List	   *rows = NIL;
 	MemoryContext old = MemoryContextSwitchTo(store->work->cxt);
 
-	dshash_seq_init(&seq, store->groups, false);
-	while ((sg = dshash_seq_next(&seq)) != NULL)
+	while ((entry = sa_gt_next(store->groups, &position)) != NULL)
 	{
-		SaGroup    *group = copy_of_shared_group(store->q, sg);
+		SaGroup    *group = copy_of_shared_group(store, entry);
 
 		if (store->q->def.has_session)
 			sa_sessions_all(store->q, group, &rows);
 		else
 			rows = lappend(rows, group);
 	}
-	dshash_seq_term(&seq);
 	MemoryContextSwitchTo(old);
 	return rows;
 }
 
 /*
  * Log a snapshot of every shared group (after this trigger's changes); the
- * caller is in SPI.  The groups are listed first, so that no partition lock
- * is held across SPI; their DSA memory stays put, as only the holder of the
- * query's lock changes the shared state.
+ * caller is in SPI.  Packed groups are formed into tuples in a context
+ * reset as the records go.
  */
 static void
 log_snapshot(SaStateStore *store, LogWriter *w)
 {
-	SaSharedGroup *groups = MemoryContextAllocHuge(CurrentMemoryContext,
-												   sizeof(SaSharedGroup) * (store->ngroups + 1));
+	MemoryContext tuples = AllocSetContextCreate(CurrentMemoryContext,
+												 "streamagg snapshot",
+												 ALLOCSET_DEFAULT_SIZES);
+	uint64		position = 0;
 	int64		n = 0;
-	dshash_seq_status seq;
-	SaSharedGroup *sg;
+	void	   *entry;
 
-	dshash_seq_init(&seq, store->groups, false);
-	while ((sg = dshash_seq_next(&seq)) != NULL)
+	while ((entry = sa_gt_next(store->groups, &position)) != NULL)
 	{
-		if (n == store->ngroups)
+		SaEntryHead *head = entry;
+
+		if (n++ == store->ngroups)
 			elog(ERROR, "shared state of streaming query \"%s\" holds more than its %lld groups",
 				 store->q->def.name, (long long) store->ngroups);
-		groups[n++] = *sg;
+		if (store->layout->packed)
+		{
+			MemoryContext old = MemoryContextSwitchTo(tuples);
+			SaGroup    *group = copy_of_shared_group(store, entry);
+
+			MemoryContextSwitchTo(old);
+			log_record(w, head->window_start, head->window_end, group->key,
+					   group->states);
+			if (n % 1024 == 0)
+				MemoryContextReset(tuples);
+		}
+		else
+			log_record(w, head->window_start, head->window_end,
+					   ref_key(entry), ref_states(entry));
+		CHECK_FOR_INTERRUPTS();
 	}
-	dshash_seq_term(&seq);
-	for (int64 i = 0; i < n; i++)
-		log_record(w, groups[i].key.window_start, groups[i].key.window_end,
-				   dsa_get_address(state_area, groups[i].key.key_tuple),
-				   dsa_get_address(state_area, groups[i].states));
 	log_flush(w);
-	pfree(groups);
+	MemoryContextDelete(tuples);
 }
 
 /*
@@ -1438,10 +1606,10 @@ sa_state_end(SaStateStore *store, int64 batch_id)
 			 store->q->def.query_id);
 	sq->batch_id = batch_id;
 	sq->ngroups = store->ngroups;
+	sq->tuple_bytes = store->tuple_bytes;
 	sq->min_window_end = store->min_window_end;
 	sq->log_records = store->log_records;
 	dshash_release_lock(query_table, sq);
-	dshash_detach(store->groups);
 	store->groups = NULL;
 }
 
@@ -1449,4 +1617,14 @@ int64
 sa_state_size(SaStateStore *store)
 {
 	return store->ngroups;
+}
+
+/*
+ * Bytes of shared memory the state of the store's query takes: its group
+ * table and the tuples its entries point to.
+ */
+int64
+sa_state_memory(SaStateStore *store)
+{
+	return (int64) sa_gt_bytes(store->groups) + store->tuple_bytes;
 }

@@ -64,7 +64,8 @@ typedef struct SaTriggerWork
 } SaTriggerWork;
 
 struct sagroups_hash;
-struct dshash_table;
+struct SaGroupTable;
+struct SaEntryLayout;
 
 /* A trigger's handle on the shared state of its query (see state.c). */
 typedef struct SaStateStore
@@ -75,8 +76,14 @@ typedef struct SaStateStore
 	struct sagroups_hash *panes;	/* panes of this batch, by key */
 	List	   *pane_list;		/* the same, in order */
 	List	   *closed_groups;	/* session groups changed by closing only */
-	struct dshash_table *groups;	/* the shared groups */
+	struct SaGroupTable *groups;	/* the shared groups */
+	struct SaEntryLayout *layout;	/* of their entries */
+	Datum	   *match_values;	/* room to compare a shared key */
+	bool	   *match_nulls;
+	Datum	   *state_values;	/* room to pack stored states */
+	bool	   *state_nulls;
 	int64		ngroups;
+	int64		tuple_bytes;	/* of DSA memory the entries point to */
 	int64		min_window_end; /* no open window ends before this */
 	int64		log_records;	/* in streamagg.state_log since its snapshot */
 	int64		batch_id;
@@ -102,6 +109,7 @@ extern void sa_state_checkpoint(SaStateStore *store, int64 batch_id,
 								bool evicting, int64 watermark, List *closed);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);
 extern int64 sa_state_size(SaStateStore *store);
+extern int64 sa_state_memory(SaStateStore *store);
 extern List *sa_state_all_rows(SaStateStore *store);
 
 /* session.c */
