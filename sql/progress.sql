@@ -20,7 +20,8 @@ SELECT streamagg.process('clicks_per_minute');
 SELECT batch_id, num_input_rows, event_time_min, event_time_max, watermark,
        state_rows_total, state_rows_updated, late_rows_dropped, null_event_time_rows,
        sink_rows_written, duration_ms >= 0 AS timed,
-       processed_rows_per_second > 0 AS has_rate
+       processed_rows_per_second > 0 AS has_rate,
+       state_memory_bytes > 0 AS state_memory_measured
   FROM streamagg.progress WHERE name = 'clicks_per_minute' ORDER BY batch_id;
 TABLE clicks_per_minute ORDER BY window_start, page;
 -- where the time went: aggregating, the sink, the state log; the phases

@@ -108,6 +108,9 @@ SELECT to_regclass('streamagg.state') AS old_table;
 INSERT INTO up_ev (ts, k) VALUES ('2024-05-01 10:20+00', 'a');
 SELECT streamagg.process('up_q');
 TABLE up_sink;
+-- 0.5 records the state's shared memory with each batch (NULL before)
+SELECT batch_id, state_rows_total, state_memory_bytes > 0 AS state_memory_measured
+  FROM streamagg.progress WHERE name = 'up_q' ORDER BY batch_id;
 SELECT streamagg.drop_query('up_q', drop_sink => true);
 SELECT name, sink, sink_function, sink_merge, notify_channel FROM streamagg.queries;
 SELECT streamagg.drop_query('q', drop_sink => true);

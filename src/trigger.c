@@ -596,7 +596,7 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 				const Checkpoint *cp, const BatchCounts *counts,
 				TimestampTz started_at, double duration_ms,
 				const PhaseTimes *phases, int64 state_total,
-				int64 state_updated)
+				int64 state_updated, int64 state_bytes)
 {
 	bool		has_max = cp->has_max_event_time || counts->has_event_time;
 	int64		max_event_time = cp->max_event_time;
@@ -604,12 +604,12 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		cpargs[6];
 	char		cpnulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			logtypes[18] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
+	Oid			logtypes[19] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	FLOAT8OID, FLOAT8OID, FLOAT8OID};
-	Datum		logargs[18];
-	char		lognulls[18];
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
+	Datum		logargs[19];
+	char		lognulls[19];
 	double		since_last;
 
 	if (counts->has_event_time &&
@@ -651,6 +651,7 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	logargs[15] = Float8GetDatum(phases->aggregate_ms);
 	logargs[16] = Float8GetDatum(phases->sink_ms);
 	logargs[17] = Float8GetDatum(phases->state_log_ms);
+	logargs[18] = Int64GetDatum(state_bytes);
 
 	SPI_connect();
 	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
@@ -662,8 +663,8 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 						  6, cptypes, cpargs, cpnulls, false, 0);
 	SPI_execute_with_args("INSERT INTO streamagg.batch_log VALUES "
 						  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-						  "$16, $17, $18)",
-						  18, logtypes, logargs, lognulls, false, 0);
+						  "$16, $17, $18, $19)",
+						  19, logtypes, logargs, lognulls, false, 0);
 	SPI_execute_with_args("DELETE FROM streamagg.batch_log "
 						  "WHERE query_id = $1 AND batch_id <= $2 - 100",
 						  2, logtypes, logargs, NULL, false, 0);
@@ -886,7 +887,8 @@ sa_run_trigger(int32 query_id)
 	INSTR_TIME_SUBTRACT(lap, start_time);
 	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,
 					&counts, started_at, INSTR_TIME_GET_MILLISEC(lap), &phases,
-					sa_state_size(store), work.ntouched);
+					sa_state_size(store), work.ntouched,
+					sa_state_memory(store));
 	sa_restore_role(&role);
 	sa_state_end(store, batch_id);
 	sa_inject_fault(query_id, "before_commit");
