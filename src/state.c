@@ -1076,6 +1076,26 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
 }
 
 /*
+ * The key and states tuples of a packed entry, formed in the current
+ * memory context (forming copies the values out of the area).
+ */
+static void
+packed_tuples(SaStateStore *store, const void *entry, MinimalTuple *key,
+			  MinimalTuple *states)
+{
+	SaQuery    *q = store->q;
+
+	packed_values(store->layout, entry, 0, q->nkeys, store->match_values,
+				  store->match_nulls);
+	*key = heap_form_minimal_tuple(q->key_desc, store->match_values,
+								   store->match_nulls);
+	packed_values(store->layout, entry, q->nkeys, q->naggs,
+				  store->state_values, store->state_nulls);
+	*states = heap_form_minimal_tuple(q->state_desc, store->state_values,
+									  store->state_nulls);
+}
+
+/*
  * A local copy of a shared group (key and stored states), in the current
  * memory context.
  */
@@ -1093,18 +1113,7 @@ copy_of_shared_group(SaStateStore *store, const void *entry)
 	group->keyvals = (Datum *) (group + 1);
 	group->keynulls = (bool *) (group->keyvals + q->nkeys);
 	if (store->layout->packed)
-	{
-		/* forming the tuples copies the values out of the area */
-		packed_values(store->layout, entry, 0, q->nkeys, group->keyvals,
-					  group->keynulls);
-		group->key = heap_form_minimal_tuple(q->key_desc, group->keyvals,
-											 group->keynulls);
-		packed_values(store->layout, entry, q->nkeys, q->naggs,
-					  store->state_values, store->state_nulls);
-		group->states = heap_form_minimal_tuple(q->state_desc,
-												store->state_values,
-												store->state_nulls);
-	}
+		packed_tuples(store, entry, &group->key, &group->states);
 	else
 	{
 		MinimalTuple key = ref_key(entry);
@@ -1491,22 +1500,25 @@ log_snapshot(SaStateStore *store, LogWriter *w)
 	int64		n = 0;
 	void	   *entry;
 
+	if (sa_gt_count(store->groups) != (uint64) store->ngroups)
+		elog(ERROR, "shared state of streaming query \"%s\" holds %llu groups, not %lld",
+			 store->q->def.name,
+			 (unsigned long long) sa_gt_count(store->groups),
+			 (long long) store->ngroups);
 	while ((entry = sa_gt_next(store->groups, &position)) != NULL)
 	{
 		SaEntryHead *head = entry;
 
-		if (n++ == store->ngroups)
-			elog(ERROR, "shared state of streaming query \"%s\" holds more than its %lld groups",
-				 store->q->def.name, (long long) store->ngroups);
 		if (store->layout->packed)
 		{
 			MemoryContext old = MemoryContextSwitchTo(tuples);
-			SaGroup    *group = copy_of_shared_group(store, entry);
+			MinimalTuple key;
+			MinimalTuple states;
 
+			packed_tuples(store, entry, &key, &states);
 			MemoryContextSwitchTo(old);
-			log_record(w, head->window_start, head->window_end, group->key,
-					   group->states);
-			if (n % 1024 == 0)
+			log_record(w, head->window_start, head->window_end, key, states);
+			if (++n % 1024 == 0)
 				MemoryContextReset(tuples);
 		}
 		else
