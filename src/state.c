@@ -1076,6 +1076,27 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
 }
 
 /*
+ * A new local group of (window, key) with room for its key values and
+ * live states, in one allocation in the current memory context.
+ */
+static SaGroup *
+new_local_group(SaQuery *q, int64 window_start, int64 window_end,
+				uint32 hash)
+{
+	SaGroup    *group = palloc0(sizeof(SaGroup) +
+								(q->nkeys + q->naggs) * (sizeof(Datum) + sizeof(bool)));
+
+	group->window_start = window_start;
+	group->window_end = window_end;
+	group->hash = hash;
+	group->keyvals = (Datum *) (group + 1);
+	group->work_values = group->keyvals + q->nkeys;
+	group->keynulls = (bool *) (group->work_values + q->naggs);
+	group->work_nulls = group->keynulls + q->nkeys;
+	return group;
+}
+
+/*
  * The key and states tuples of a packed entry, formed in the current
  * memory context (forming copies the values out of the area).
  */
@@ -1104,14 +1125,9 @@ copy_of_shared_group(SaStateStore *store, const void *entry)
 {
 	SaQuery    *q = store->q;
 	const SaEntryHead *head = entry;
-	SaGroup    *group = palloc0(sizeof(SaGroup) +
-								q->nkeys * (sizeof(Datum) + sizeof(bool)));
+	SaGroup    *group = new_local_group(q, head->window_start, head->window_end,
+										sa_gt_hash(entry));
 
-	group->window_start = head->window_start;
-	group->window_end = head->window_end;
-	group->hash = sa_gt_hash(entry);
-	group->keyvals = (Datum *) (group + 1);
-	group->keynulls = (bool *) (group->keyvals + q->nkeys);
 	if (store->layout->packed)
 		packed_tuples(store, entry, &group->key, &group->states);
 	else
@@ -1144,7 +1160,6 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	SaGroupEntry *entry;
 	void	   *shared;
 	MemoryContext old;
-	Datum	   *vals;
 	bool		found;
 
 	group = find_local(store->local, q, window_start, window_end, keyvals,
@@ -1159,15 +1174,11 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 		group = copy_of_shared_group(store, shared);
 	else
 	{
-		group = palloc0(sizeof(SaGroup) +
-						q->nkeys * (sizeof(Datum) + sizeof(bool)));
+		/* store->match_values is free again once find_shared returned */
+		Datum	   *vals = store->match_values;
+
+		group = new_local_group(q, window_start, window_end, hash);
 		group->fresh = true;
-		group->window_start = window_start;
-		group->window_end = window_end;
-		group->hash = hash;
-		group->keyvals = (Datum *) (group + 1);
-		group->keynulls = (bool *) (group->keyvals + q->nkeys);
-		vals = palloc(sizeof(Datum) * (q->nkeys + 1));
 		for (int i = 0; i < q->nkeys; i++)
 			vals[i] = self_contained(keyvals[i], keynulls[i],
 									 TupleDescAttr(q->key_desc, i)->attlen);
@@ -1177,14 +1188,12 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	}
 
 	/* live states, from the stored ones or the initial values */
-	group->work_values = palloc(sizeof(Datum) * q->naggs);
-	group->work_nulls = palloc(sizeof(bool) * q->naggs);
 	if (q->def.has_session)
 		sa_sessions_unpack(work->rt, q, group);
 	else if (group->states)
 	{
-		Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
-		bool	   *storednulls = palloc(sizeof(bool) * q->naggs);
+		Datum	   *stored = store->state_values;
+		bool	   *storednulls = store->state_nulls;
 
 		deform_minimal(group->states, q->state_desc, stored, storednulls);
 		for (int i = 0; i < q->naggs; i++)
@@ -1294,11 +1303,7 @@ sa_state_touch_pane(SaStateStore *store, int64 pane_start, Datum *keyvals,
 		return pane;
 
 	old = MemoryContextSwitchTo(store->work->cxt);
-	pane = palloc0(sizeof(SaGroup) + q->nkeys * (sizeof(Datum) + sizeof(bool)));
-	pane->window_start = pane->window_end = pane_start;
-	pane->hash = hash;
-	pane->keyvals = (Datum *) (pane + 1);
-	pane->keynulls = (bool *) (pane->keyvals + q->nkeys);
+	pane = new_local_group(q, pane_start, pane_start, hash);
 	for (int i = 0; i < q->nkeys; i++)
 	{
 		pane->keynulls[i] = keynulls[i];
@@ -1306,8 +1311,6 @@ sa_state_touch_pane(SaStateStore *store, int64 pane_start, Datum *keyvals,
 			datumCopy(keyvals[i], TupleDescAttr(q->key_desc, i)->attbyval,
 					  TupleDescAttr(q->key_desc, i)->attlen);
 	}
-	pane->work_values = palloc(sizeof(Datum) * q->naggs);
-	pane->work_nulls = palloc(sizeof(bool) * q->naggs);
 	for (int i = 0; i < q->naggs; i++)
 		sa_agg_init(&q->aggs[i], &pane->work_values[i], &pane->work_nulls[i]);
 	entry = sagroups_insert(store->panes, pane, &found);
