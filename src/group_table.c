@@ -237,12 +237,11 @@ sa_gt_find(SaGroupTable *table, uint32 hash, SaGroupTableMatch match,
 	}
 }
 
-/* Double the index, rebuilt from the entries. */
+/* Rebuild the index from the entries with "slots" slots (a power of 2). */
 static bool
-grow_index(SaGroupTable *table)
+grow_index(SaGroupTable *table, uint64 slots)
 {
 	GtControl  *ctl = table->ctl;
-	uint64		slots = (ctl->index_mask + 1) * 2;
 	dsa_pointer dp = gt_allocate(table, slots * sizeof(uint32), DSA_ALLOC_ZERO);
 	uint32	   *index;
 
@@ -332,6 +331,21 @@ room_for_new_entry(SaGroupTable *table)
 }
 
 /*
+ * Make room in the index for "n" more entries, so that inserting them
+ * rebuilds it at most once.  False when out of memory.
+ */
+bool
+sa_gt_reserve(SaGroupTable *table, uint64 n)
+{
+	GtControl  *ctl = table->ctl;
+	uint64		slots = ctl->index_mask + 1;
+
+	while ((ctl->nused + n) * 4 > slots * 3)
+		slots *= 2;
+	return slots == ctl->index_mask + 1 || grow_index(table, slots);
+}
+
+/*
  * A new entry for "hash", zeroed; the caller knows that its key is not in
  * the table.  NULL when out of memory.
  */
@@ -343,7 +357,7 @@ sa_gt_insert(SaGroupTable *table, uint32 hash)
 	uint32		n;
 
 	if ((ctl->nused + 1) * 4 > (ctl->index_mask + 1) * 3 &&
-		!grow_index(table))
+		!grow_index(table, (ctl->index_mask + 1) * 2))
 		return NULL;
 	if (ctl->free_head != 0)
 	{

@@ -26,6 +26,7 @@ extern uint64 sa_gt_bytes(SaGroupTable *table);
 extern void *sa_gt_find(SaGroupTable *table, uint32 hash,
 						SaGroupTableMatch match, const void *probe,
 						void *arg);
+extern bool sa_gt_reserve(SaGroupTable *table, uint64 n);
 extern void *sa_gt_insert(SaGroupTable *table, uint32 hash);
 extern void sa_gt_delete(SaGroupTable *table, void *entry);
 extern void *sa_gt_next(SaGroupTable *table, uint64 *position);
