@@ -133,8 +133,7 @@ typedef struct SaEntryLayout
 {
 	bool		packed;
 	uint32		size;			/* of an entry */
-	int			natts;			/* packed: key columns, then states */
-	uint32	   *offsets;
+	uint32	   *offsets;		/* packed: key columns, then states */
 	int16	   *lens;
 	bool	   *byvals;
 } SaEntryLayout;
@@ -288,6 +287,14 @@ group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b)
 		key_values_equal(q, a->keyvals, a->keynulls, b->keyvals, b->keynulls);
 }
 
+/* Attribute i of a group: a key column, or after them a stored state. */
+static Form_pg_attribute
+group_attribute(SaQuery *q, int i)
+{
+	return i < q->nkeys ? TupleDescAttr(q->key_desc, i) :
+		TupleDescAttr(q->state_desc, i - q->nkeys);
+}
+
 /*
  * The layout of a query's group entries: packed when every key column and
  * stored state has a fixed length (and the query has no sessions, whose
@@ -302,28 +309,19 @@ entry_layout(SaQuery *q)
 
 	layout->packed = !q->def.has_session;
 	for (int i = 0; i < natts && layout->packed; i++)
-	{
-		Form_pg_attribute att = i < q->nkeys ?
-			TupleDescAttr(q->key_desc, i) :
-			TupleDescAttr(q->state_desc, i - q->nkeys);
-
-		layout->packed = att->attlen > 0;
-	}
+		layout->packed = group_attribute(q, i)->attlen > 0;
 	if (!layout->packed)
 	{
 		layout->size = sizeof(SaEntryRef);
 		return layout;
 	}
-	layout->natts = natts;
 	layout->offsets = palloc(sizeof(uint32) * (natts + 1));
 	layout->lens = palloc(sizeof(int16) * (natts + 1));
 	layout->byvals = palloc(sizeof(bool) * (natts + 1));
 	offset = sizeof(SaEntryHead) + BITMAPLEN(natts);
 	for (int i = 0; i < natts; i++)
 	{
-		Form_pg_attribute att = i < q->nkeys ?
-			TupleDescAttr(q->key_desc, i) :
-			TupleDescAttr(q->state_desc, i - q->nkeys);
+		Form_pg_attribute att = group_attribute(q, i);
 
 		offset = att_align_nominal(offset, att->attalign);
 		layout->offsets[i] = offset;
