@@ -634,39 +634,33 @@ destroy_group_table(dsa_pointer handle, bool packed)
 	sa_gt_destroy(groups);
 }
 
-/* A logged group into a (new) shared table, from its tuples. */
+/*
+ * Replay a logged group into a (new) shared table: its stored states, or,
+ * when "states" is NULL, its removal.
+ */
 static void
-insert_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
-					MinimalTuple states)
+apply_logged_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
+				   MinimalTuple states)
 {
 	SaQuery    *q = store->q;
 	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
 	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
 	uint32		hash;
-
-	deform_minimal(key, q->key_desc, values, nulls);
-	hash = sa_group_hash(q, ws, we, values, nulls);
-	store_shared(store, find_shared(store, ws, we, hash, values, nulls),
-				 ws, we, hash, key, values, nulls, states);
-	if (q->def.has_session)
-		we = sa_sessions_min_end(q, states);
-	store->min_window_end = Min(store->min_window_end, we);
-}
-
-/* A group that a logged trigger removed goes from a (new) shared table. */
-static void
-remove_shared_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key)
-{
-	SaQuery    *q = store->q;
-	Datum	   *values = palloc(sizeof(Datum) * (q->nkeys + 1));
-	bool	   *nulls = palloc(sizeof(bool) * (q->nkeys + 1));
 	void	   *entry;
 
 	deform_minimal(key, q->key_desc, values, nulls);
-	entry = find_shared(store, ws, we, sa_group_hash(q, ws, we, values, nulls),
-						values, nulls);
-	if (entry != NULL)			/* else removed before it was ever logged */
-		delete_shared(store, entry);
+	hash = sa_group_hash(q, ws, we, values, nulls);
+	entry = find_shared(store, ws, we, hash, values, nulls);
+	if (states == NULL)
+	{
+		if (entry != NULL)		/* else removed before it was ever logged */
+			delete_shared(store, entry);
+		return;
+	}
+	store_shared(store, entry, ws, we, hash, key, values, nulls, states);
+	if (q->def.has_session)
+		we = sa_sessions_min_end(q, states);
+	store->min_window_end = Min(store->min_window_end, we);
 }
 
 /*
@@ -800,10 +794,7 @@ apply_log_row(SaStateStore *store, bytea *records)
 
 		if (key == NULL)
 			elog(ERROR, "corrupt record in streamagg.state_log: no key");
-		if (states)
-			insert_shared_group(store, ws, we, key, states);
-		else
-			remove_shared_group(store, ws, we, key);
+		apply_logged_group(store, ws, we, key, states);
 		n++;
 	}
 	return n;
