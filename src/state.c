@@ -1321,14 +1321,15 @@ sa_state_store_touched(SaStateStore *store)
 	uint64		fresh = 0;
 
 	for (int g = 0; g < work->ntouched; g++)
+	{
 		work->touched[g]->states = stored_form(store, work->touched[g]);
+		fresh += work->touched[g]->fresh;
+	}
 	if (work->ntouched == 0)
 		return;
 	mark_writing(store);
 	push_write_context(&errcb, store);
 	/* the index grows once for the fresh groups, not once per doubling */
-	for (int g = 0; g < work->ntouched; g++)
-		fresh += work->touched[g]->fresh;
 	if (!sa_gt_reserve(store->groups, fresh))
 		report_state_memory_exceeded();
 	for (int g = 0; g < work->ntouched; g++)
