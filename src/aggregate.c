@@ -9,11 +9,19 @@
  * Nothing here knows about windows, keys or sinks.
  *
  * Transition and final functions see a minimal AggState as their context,
- * so that AggCheckCallContext() works: its aggregate context is the
- * trigger's memory context, which is reset when the trigger ends.  States
- * therefore live for one trigger only; between triggers they are kept in
- * their stored form (sa_agg_to_stored), which is self-contained.  This
- * mirrors advance_transition_function() in nodeAgg.c.
+ * so that AggCheckCallContext() works, with nodeAgg's two contexts: the
+ * aggregate context, where states live (a child of the trigger's context,
+ * gone when the trigger ends), and a temporary context for one call, which
+ * a support function may reset (AggGetTempMemoryContext).  States therefore
+ * live for one trigger only; between triggers they are kept in their stored
+ * form (sa_aggs_form_stored), which is self-contained.
+ *
+ * The rules for strict transition functions are nodeAgg's
+ * (advance_transition_function): with a NULL initial value the first
+ * non-NULL input becomes the state; a state that the function later made
+ * NULL stays NULL, and the function is not called again.  The two NULL
+ * states differ only in their Datum (SA_NO_VALUE, SA_NULLED_STATE), and in
+ * the stored form by a flag per such aggregate (SaAggregate.nulled_attno).
  *
  *-------------------------------------------------------------------------
  */
@@ -24,10 +32,12 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_agg.h"
 #include "parser/parse_coerce.h"
+#include "utils/acl.h"
 #include "utils/regproc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -35,33 +45,92 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+/*
+ * The Datum of a NULL state: still waiting for its first input (strict
+ * transition function, NULL initial value), or made NULL by the transition
+ * function, after which it stays NULL.
+ */
+#define SA_NO_VALUE ((Datum) 0)
+#define SA_NULLED_STATE ((Datum) 1)
+
+/* Lives in the trigger's memory context. */
 struct SaAggRuntime
 {
 	AggState   *aggstate;		/* passed as fcinfo->context */
-	MemoryContext aggcontext;	/* where states live: the trigger's context */
+	ExprContext *agg_econtext;	/* its aggregate context */
+	ExprContext *tmp_econtext;	/* its temporary context */
+	MemoryContext aggcontext;	/* where states live */
 	MemoryContext rowcontext;	/* garbage of one call, reset per call */
 	FunctionCallInfo fcinfo;	/* room for FUNC_MAX_ARGS arguments */
 };
 
-/* The aggregate context and its call machinery, for one trigger. */
+/*
+ * The aggregate context and its call machinery, for one trigger, in the
+ * current memory context.  sa_agg_runtime_destroy() runs the shutdown
+ * callbacks that aggregates registered (AggRegisterCallback).
+ */
 SaAggRuntime *
-sa_agg_runtime_create(MemoryContext aggcontext)
+sa_agg_runtime_create(void)
 {
-	SaAggRuntime *rt = MemoryContextAllocZero(aggcontext,
-											  sizeof(SaAggRuntime));
-	ExprContext *econtext = makeNode(ExprContext);
+	SaAggRuntime *rt = palloc0(sizeof(SaAggRuntime));
 
-	rt->aggcontext = aggcontext;
-	rt->fcinfo = MemoryContextAllocZero(aggcontext,
-										SizeForFunctionCallInfo(FUNC_MAX_ARGS));
-	rt->rowcontext = AllocSetContextCreate(aggcontext, "streamagg row",
-										   ALLOCSET_DEFAULT_SIZES);
-	econtext->ecxt_per_tuple_memory = aggcontext;
-	econtext->ecxt_per_query_memory = aggcontext;
+	rt->fcinfo = palloc0(SizeForFunctionCallInfo(FUNC_MAX_ARGS));
+	rt->agg_econtext = CreateStandaloneExprContext();
+	rt->tmp_econtext = CreateStandaloneExprContext();
+	rt->aggcontext = rt->agg_econtext->ecxt_per_tuple_memory;
+	rt->rowcontext = rt->tmp_econtext->ecxt_per_tuple_memory;
 	rt->aggstate = makeNode(AggState);
-	rt->aggstate->curaggcontext = econtext;
-	rt->aggstate->tmpcontext = econtext;
+	rt->aggstate->curaggcontext = rt->agg_econtext;
+	rt->aggstate->tmpcontext = rt->tmp_econtext;
 	return rt;
+}
+
+/* The trigger is done with its states. */
+void
+sa_agg_runtime_destroy(SaAggRuntime *rt)
+{
+	FreeExprContext(rt->tmp_econtext, true);
+	FreeExprContext(rt->agg_econtext, true);
+}
+
+/*
+ * Check that the current user may call the aggregate, and its owner its
+ * support functions, as ExecInitAgg does.  Called when a query is compiled
+ * and before every trigger, so that a revoked privilege stops the query.
+ */
+void
+sa_agg_check_privileges(const SaAggregate *agg)
+{
+	AclResult	aclresult;
+	HeapTuple	proc;
+	Oid			aggowner;
+	Oid			support[5] = {agg->transfn.fn_oid,
+		agg->has_finalfn ? agg->finalfn.fn_oid : InvalidOid,
+		agg->has_combinefn ? agg->combinefn.fn_oid : InvalidOid,
+		agg->has_serialfn ? agg->serialfn.fn_oid : InvalidOid,
+	agg->has_serialfn ? agg->deserialfn.fn_oid : InvalidOid};
+
+	aclresult = pg_proc_aclcheck(agg->aggfnoid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_AGGREGATE,
+					   get_func_name(agg->aggfnoid));
+	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(agg->aggfnoid));
+	if (!HeapTupleIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("aggregate \"%s\" of a streaming query no longer exists",
+						agg->name)));
+	aggowner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
+	for (int i = 0; i < lengthof(support); i++)
+	{
+		if (!OidIsValid(support[i]))
+			continue;
+		aclresult = pg_proc_aclcheck(support[i], aggowner, ACL_EXECUTE);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_FUNCTION,
+						   get_func_name(support[i]));
+	}
 }
 
 /*
@@ -105,6 +174,7 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 
 	agg->name = pstrdup(name);
 	agg->aggfnoid = aggref->aggfnoid;
+	agg->nulled_attno = -1;
 	agg->resulttype = aggref->aggtype;
 	agg->resulttypmod = -1;
 	agg->numargs = numargs;
@@ -192,6 +262,17 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("aggregate %u needs to have compatible input type and transition type",
 						aggref->aggfnoid)));
+	sa_agg_check_privileges(agg);
+}
+
+/*
+ * Can the aggregate's state be NULL in two ways that behave differently
+ * (see SA_NO_VALUE)?  Then its stored form carries a flag.
+ */
+bool
+sa_agg_needs_nulled_flag(const SaAggregate *agg)
+{
+	return agg->transfn_strict && agg->initvalue_isnull;
 }
 
 /*
@@ -222,16 +303,49 @@ sa_agg_check_storable(Oid aggfnoid, Oid transtype, const char *aggname)
 				 errhint("Use an aggregate whose state can be stored, or define SERIALFUNC and DESERIALFUNC for it.")));
 }
 
-/* A fresh state: a copy of the initial value, in the aggregate context. */
+/*
+ * A fresh state: a copy of the initial value, in the aggregate context, or
+ * a NULL state waiting for its first input.
+ */
 void
-sa_agg_init(SaAggregate *agg, Datum *state, bool *isnull)
+sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
 {
 	*isnull = agg->initvalue_isnull;
 	if (agg->initvalue_isnull)
-		*state = (Datum) 0;
+		*state = SA_NO_VALUE;
 	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(rt->aggcontext);
+
 		*state = datumCopy(agg->initvalue, agg->transtypbyval,
 						   agg->transtyplen);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* The Datum a NULL result of a support function leaves as the state. */
+static inline Datum
+null_state(const SaAggregate *agg)
+{
+	return sa_agg_needs_nulled_flag(agg) ? SA_NULLED_STATE : SA_NO_VALUE;
+}
+
+/* Is this NULL state waiting for its first input (see SA_NO_VALUE)? */
+static inline bool
+waits_for_first_input(const SaAggregate *agg, Datum state, bool isnull)
+{
+	return isnull && agg->initvalue_isnull && state == SA_NO_VALUE;
+}
+
+/*
+ * Did a strict transition function make this state NULL, so that it stays
+ * NULL?
+ */
+static inline bool
+state_is_nulled(const SaAggregate *agg, Datum state, bool isnull)
+{
+	return agg->transfn_strict && isnull &&
+		!waits_for_first_input(agg, state, isnull);
 }
 
 /*
@@ -265,9 +379,10 @@ reparent_state(SaAggRuntime *rt, SaAggregate *agg, Datum newvalue,
 }
 
 /*
- * Feed one row's arguments to the transition function, following the rules
- * of strict transition functions: rows with a NULL argument are skipped,
- * and with no initial value the first non-NULL input becomes the state.
+ * Feed one row's arguments to the transition function, following nodeAgg's
+ * rules for strict transition functions: rows with a NULL argument are
+ * skipped; with no initial value the first non-NULL input becomes the
+ * state; a state the function made NULL stays NULL.
  */
 void
 sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
@@ -282,7 +397,7 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 		for (int i = 0; i < agg->numargs; i++)
 			if (argnulls[i])
 				return;
-		if (*isnull)
+		if (waits_for_first_input(agg, *state, *isnull))
 		{
 			old = MemoryContextSwitchTo(rt->aggcontext);
 			*state = datumCopy(args[0], agg->transtypbyval, agg->transtyplen);
@@ -290,6 +405,8 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 			MemoryContextSwitchTo(old);
 			return;
 		}
+		if (*isnull)
+			return;				/* nulled: never call it again */
 	}
 
 	MemoryContextReset(rt->rowcontext);
@@ -310,14 +427,17 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 		DatumGetPointer(newvalue) != DatumGetPointer(*state))
 		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,
 								  *state, *isnull);
-	*state = newvalue;
 	*isnull = fcinfo->isnull;
+	*state = *isnull ? null_state(agg) : newvalue;
 }
 
 /*
- * Merge the state "other" into "state" with the combine function (session
- * windows that merge), following nodeAgg's rules for strict combine
- * functions: a NULL input changes nothing, a NULL state takes a copy of it.
+ * Merge the state "other" into "state" with the combine function (panes of
+ * sliding windows, session windows that merge), following nodeAgg's rules
+ * for strict combine functions: a NULL input changes nothing, a state
+ * still waiting for its first input takes a copy of the other.  One rule is
+ * added to make a merge equal to aggregating all rows in one group: a state
+ * the transition function made NULL makes the merge NULL for good.
  */
 void
 sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
@@ -328,6 +448,15 @@ sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 	Datum		newvalue;
 
 	Assert(agg->has_combinefn);
+	if (state_is_nulled(agg, *state, *isnull))
+		return;
+	if (state_is_nulled(agg, other, other_isnull))
+	{
+		/* the old state stays in the aggregate context until the trigger ends */
+		*state = null_state(agg);
+		*isnull = true;
+		return;
+	}
 	if (agg->combinefn_strict)
 	{
 		if (other_isnull)
@@ -356,8 +485,8 @@ sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 		DatumGetPointer(newvalue) != DatumGetPointer(*state))
 		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,
 								  *state, *isnull);
-	*state = newvalue;
 	*isnull = fcinfo->isnull;
+	*state = *isnull ? null_state(agg) : newvalue;
 }
 
 /* Call a one-argument support function with the aggregate context. */
@@ -384,38 +513,36 @@ call_support(SaAggRuntime *rt, FmgrInfo *fn, int nargs, Datum arg,
 
 /*
  * The form in which a state is kept between triggers: the state itself, or
- * for internal states their serialization (a bytea).  Both serialization
- * functions are strict, as CREATE AGGREGATE requires.
+ * for internal states their serialization (a bytea), without pointers into
+ * TOAST.  Both serialization functions are strict, as CREATE AGGREGATE
+ * requires.
  */
-Datum
-sa_agg_to_stored(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull)
+static Datum
+state_to_stored(SaAggRuntime *rt, SaAggregate *agg, Datum state)
 {
 	bool		resnull;
 	Datum		result;
 
-	if (!agg->has_serialfn || isnull)
-		return state;
+	if (!agg->has_serialfn)
+		return sa_datum_self_contained(state, false, agg->transtyplen);
 	result = call_support(rt, &agg->serialfn, 1, state, &resnull);
 	if (resnull)
 		elog(ERROR, "serialization function of aggregate %u returned NULL",
 			 agg->aggfnoid);
-	return result;
+	return sa_datum_self_contained(result, false, -1);
 }
 
 /*
  * A working state from its stored form, allocated in the aggregate context
  * so that transition functions may modify it in place.
  */
-Datum
-sa_agg_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored,
-				   bool isnull)
+static Datum
+state_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored)
 {
 	MemoryContext old;
 	Datum		result;
 	bool		resnull;
 
-	if (isnull)
-		return (Datum) 0;
 	old = MemoryContextSwitchTo(rt->aggcontext);
 	if (agg->has_serialfn)
 	{
@@ -431,6 +558,73 @@ sa_agg_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored,
 }
 
 /*
+ * The stored form of one group's (or session's) live states, in the current
+ * memory context: a minimal tuple of q->state_desc, each state in stored
+ * form, then a flag per aggregate whose state a strict transition function
+ * made NULL (sa_agg_needs_nulled_flag).  A flag is NULL when not set, so
+ * that tuples stored before flags existed read as "not set".
+ */
+MinimalTuple
+sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
+					const bool *livenulls)
+{
+	int			natts = q->state_desc->natts;
+	Datum	   *values = palloc0(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	MinimalTuple stored;
+
+	memset(nulls, true, sizeof(bool) * natts);
+	for (int a = 0; a < q->naggs; a++)
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		nulls[a] = livenulls[a];
+		if (!livenulls[a])
+			values[a] = state_to_stored(rt, agg, live[a]);
+		if (agg->nulled_attno >= 0)
+		{
+			Assert(agg->nulled_attno >= q->naggs && agg->nulled_attno < natts);
+			values[agg->nulled_attno] = BoolGetDatum(true);
+			nulls[agg->nulled_attno] = !state_is_nulled(agg, live[a],
+														livenulls[a]);
+		}
+	}
+	stored = heap_form_minimal_tuple(q->state_desc, values, nulls);
+	pfree(values);
+	pfree(nulls);
+	return stored;
+}
+
+/*
+ * Live states (in the aggregate context) from their stored form; "live" and
+ * "livenulls" have room for q->naggs states.
+ */
+void
+sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
+					  Datum *live, bool *livenulls)
+{
+	int			natts = q->state_desc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+
+	sa_deform_minimal(stored, q->state_desc, values, nulls);
+	for (int a = 0; a < q->naggs; a++)
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		livenulls[a] = nulls[a];
+		if (!nulls[a])
+			live[a] = state_from_stored(rt, agg, values[a]);
+		else if (agg->nulled_attno >= 0 && !nulls[agg->nulled_attno])
+			live[a] = SA_NULLED_STATE;
+		else
+			live[a] = SA_NO_VALUE;
+	}
+	pfree(values);
+	pfree(nulls);
+}
+
+/*
  * The aggregate's value for a state: its final function's result, or the
  * state itself when there is none.  Extra final arguments are NULL, as in
  * nodeAgg.  The result lives in the current memory context or in the state.
@@ -442,6 +636,8 @@ sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
 	FunctionCallInfo fcinfo = rt->fcinfo;
 	int			nargs;
 
+	if (isnull)
+		state = (Datum) 0;
 	if (!agg->has_finalfn)
 	{
 		*result_isnull = isnull;

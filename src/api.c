@@ -165,7 +165,7 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	args[18] = def->notify_channel ? CStringGetTextDatum(def->notify_channel) : (Datum) 0;
 	nulls[18] = def->notify_channel ? ' ' : 'n';
 
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("INSERT INTO streamagg.query_def (name, source, event_time, "
 						  "aggregates, group_by, aggregates_sql, group_by_sql, "
@@ -181,7 +181,7 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id) VALUES ($1)",
 						  1, &types[19], &args[19], NULL, false, 0);
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 	return query_id;
 }
 
@@ -212,7 +212,9 @@ sa_create_query(PG_FUNCTION_ARGS)
 	bool		sink_created;
 	AclResult	aclresult;
 	char		relkind;
+	SaRoleSave	owner;
 
+	sa_forbid_in_trigger("streamagg.create_query()");
 	require_argument(fcinfo, 0, "name");
 	require_argument(fcinfo, 1, "source");
 	require_argument(fcinfo, 2, "event_time");
@@ -285,7 +287,9 @@ sa_create_query(PG_FUNCTION_ARGS)
 
 	def.aggregates = aggregates_sql;
 	def.group_by = group_by_sql;
+	sa_user_code_begin(def.owner, &owner);
 	q = sa_compile_query(&def);
+	sa_user_code_end(&owner);
 	if (sink_function)
 		def.sink_function = sa_prepare_sink_function(sink_function, q);
 	else
@@ -307,7 +311,10 @@ sa_create_query(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Process, wait and the rest act on queries of roles the caller has. */
+/*
+ * Load a query the caller may act on (process, pause, resume, drop): the
+ * caller must have the privileges of its owner.
+ */
 static void
 load_own_query(const char *name, SaDefinition *def)
 {
@@ -318,6 +325,21 @@ load_own_query(const char *name, SaDefinition *def)
 				 errmsg("permission denied for streaming query \"%s\"", name),
 				 errdetail("Only roles with the privileges of role \"%s\" may do this.",
 						   GetUserNameFromId(def->owner, false))));
+}
+
+/*
+ * Load a query the caller may watch (wait): its owner's members, and
+ * pg_read_all_stats, as for the views.
+ */
+static void
+load_visible_query(const char *name, SaDefinition *def)
+{
+	sa_load_definition_by_name(name, def, false);
+	if (!sa_may_see_query(def->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for streaming query \"%s\"", name),
+				 errdetail("Only roles with the privileges of its owner or of pg_read_all_stats may see it.")));
 }
 
 static void
@@ -339,27 +361,23 @@ sa_process(PG_FUNCTION_ARGS)
 	SaDefinition def;
 	SaTriggerResult result;
 
+	sa_forbid_in_trigger("streamagg.process()");
 	require_read_committed("streamagg.process()");
 	load_own_query(name, &def);
 	result = sa_run_trigger(def.query_id);
 	PG_RETURN_INT64(result.rows);
 }
 
-/*
- * Are there events committed before "snapshot" that the query has not yet
- * consumed?  Runs the batch predicate against the last consumed snapshot.
- */
+/* The snapshot the last committed trigger of a query consumed, if any. */
 static bool
-has_pending_events(SaQuery *q, Datum snapshot)
+consumed_snapshot(SaQuery *q, Datum *snapshot)
 {
-	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
 	Oid			idtype = INT4OID;
 	Datum		id = Int32GetDatum(q->def.query_id);
+	SaRoleSave	role;
 	bool		isnull;
-	bool		pending;
 
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("SELECT consumed_snapshot FROM streamagg.checkpoint "
 						  "WHERE query_id = $1", 1, &idtype, &id, NULL, false, 1);
@@ -367,13 +385,37 @@ has_pending_events(SaQuery *q, Datum snapshot)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("streaming query \"%s\" was dropped", q->def.name)));
-	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							&isnull);
-	nulls[0] = isnull ? 'n' : ' ';
+	*snapshot = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull);
+	if (!isnull)
+		*snapshot = SPI_datumTransfer(*snapshot, false, -1);
+	SPI_finish();
+	sa_catalog_access_end(&role);
+	return !isnull;
+}
+
+/*
+ * Are there events committed before "snapshot" that the query has not yet
+ * consumed?  Runs the batch predicate against the last consumed snapshot,
+ * reading the source as the query's owner (the caller runs user code).
+ */
+static bool
+has_pending_events(SaQuery *q, Datum snapshot)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	bool		has_consumed = consumed_snapshot(q, &args[0]);
+	bool		isnull;
+	bool		pending;
+
+	nulls[0] = has_consumed ? ' ' : 'n';
 	args[1] = snapshot;
+	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
 								   q->source_qualified,
-								   sa_batch_predicate(!isnull, args[0], snapshot)),
+								   sa_batch_predicate(has_consumed, args[0],
+													  snapshot)),
 						  2, argtypes, args, nulls, false, 1);
 	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
@@ -395,10 +437,10 @@ sa_wait(PG_FUNCTION_ARGS)
 	SaQuery    *q;
 	Datum		snapshot;
 	bool		isnull;
-	int			nestlevel;
 
+	sa_forbid_in_trigger("streamagg.wait()");
 	require_read_committed("streamagg.wait()");
-	sa_load_definition_by_name(name, &def, false);
+	load_visible_query(name, &def);
 	q = sa_get_compiled(def.query_id);
 
 	SPI_connect();
@@ -409,17 +451,18 @@ sa_wait(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	sa_wake_database_worker(MyDatabaseId);
-	nestlevel = sa_pin_search_path();
 	for (;;)
 	{
 		long		remaining_ms;
+		SaRoleSave	owner;
+		bool		pending;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!has_pending_events(q, snapshot))
-		{
-			sa_unpin_search_path(nestlevel);
+		sa_user_code_begin(q->def.owner, &owner);
+		pending = has_pending_events(q, snapshot);
+		sa_user_code_end(&owner);
+		if (!pending)
 			PG_RETURN_BOOL(true);
-		}
 		remaining_ms = (deadline - GetCurrentTimestamp()) / 1000;
 		if (remaining_ms <= 0)
 			break;
@@ -427,7 +470,6 @@ sa_wait(PG_FUNCTION_ARGS)
 						 Min(remaining_ms, sa_wait_poll_ms), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-	sa_unpin_search_path(nestlevel);
 	PG_RETURN_BOOL(false);
 }
 
@@ -439,11 +481,12 @@ set_paused(const char *name, bool paused)
 	Oid			types[2] = {INT4OID, BOOLOID};
 	Datum		args[2];
 
+	sa_forbid_in_trigger(paused ? "streamagg.pause()" : "streamagg.resume()");
 	load_own_query(name, &def);
 	sa_lock_query(def.query_id);
 	args[0] = Int32GetDatum(def.query_id);
 	args[1] = BoolGetDatum(paused);
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("UPDATE streamagg.query_def SET paused = $2 WHERE query_id = $1",
 						  2, types, args, NULL, false, 0);
@@ -451,7 +494,7 @@ set_paused(const char *name, bool paused)
 		SPI_execute_with_args("UPDATE streamagg.checkpoint SET retry_at = NULL WHERE query_id = $1",
 							  1, types, args, NULL, false, 0);
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 	if (!paused)
 		sa_request_worker_at_commit();
 }
@@ -488,12 +531,13 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	bool		source_still_used;
 
+	sa_forbid_in_trigger("streamagg.drop_query()");
 	load_own_query(name, &def);
 	sa_lock_query(def.query_id);
 	args[0] = Int32GetDatum(def.query_id);
 	args[1] = ObjectIdGetDatum(def.source);
 
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("DELETE FROM streamagg.query_def WHERE query_id = $1",
 						  1, types, args, NULL, false, 0);
@@ -503,13 +547,19 @@ sa_drop_query(PG_FUNCTION_ARGS)
 						  2, types, args, NULL, false, 1);
 	source_still_used = SPI_processed > 0;
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 
 	/* the sink or the source may have been dropped under the query */
 	if (drop_sink && get_rel_name(def.sink) != NULL)
 		run_sql(psprintf("DROP TABLE %s",
 						 sa_qualified_relation(def.sink, "sink", name)));
-	if (!source_still_used && get_rel_name(def.source) != NULL)
+	/*
+	 * The wake-up trigger goes with the last query, if the caller owns the
+	 * source: a role that may only read a table must not take its exclusive
+	 * lock.  Otherwise it stays; it only wakes the worker.
+	 */
+	if (!source_still_used && get_rel_name(def.source) != NULL &&
+		pg_class_ownercheck(def.source, GetUserId()))
 		run_sql(psprintf("DROP TRIGGER IF EXISTS %s ON %s", SOURCE_TRIGGER_NAME,
 						 sa_qualified_relation(def.source, "source", name)));
 	sa_forget_compiled(def.query_id);

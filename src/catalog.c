@@ -5,8 +5,8 @@
  *	  serialises everything done to one query.
  *
  * Writes to the catalog are made by the modules that own them (api.c for
- * definitions, trigger.c for checkpoints and progress), always as the
- * extension owner.
+ * definitions, trigger.c for checkpoints and progress); reads and writes
+ * alike run as the extension owner (security.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -154,7 +154,9 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	bool		found;
+	SaRoleSave	role;
 
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	check_catalog_version();
 	SPI_execute_with_args(psprintf("SELECT " DEFINITION_COLUMNS
@@ -170,6 +172,7 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
+	sa_catalog_access_end(&role);
 	return found;
 }
 

@@ -282,6 +282,32 @@ event_time_type(Oid source, const char *column)
 	return get_atttype(source, attnum);
 }
 
+/*
+ * The source's streamagg_xid column must still be there, and of type xid8:
+ * batches are read by comparing it with snapshots, with the built-in
+ * operators only (another type would bring its own casts and operators).
+ */
+static void
+check_xid_column(Oid source)
+{
+	AttrNumber	attnum = get_attnum(source, SA_XID_COLUMN);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source \"%s\" has lost its column \"%s\"",
+						get_rel_name(source), SA_XID_COLUMN),
+				 errhint("Drop the queries of this source and create them again.")));
+	if (get_atttype(source, attnum) != XID8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of source \"%s\" must be of type xid8",
+						SA_XID_COLUMN, get_rel_name(source)),
+				 errdetail("It has type %s.",
+						   format_type_be(get_atttype(source, attnum))),
+				 errhint("Streaming queries read their batches by this column; change it back to xid8, or drop the queries of this source and create them again.")));
+}
+
 /* Add an expression to the batch query's select list. */
 static void
 append_batch_column(SaQuery *q, StringInfo buf, Node *expr, List *context)
@@ -305,6 +331,43 @@ count_aggregate_inputs(List *aggs)
 		n += list_length(aggref->args) + (aggref->aggfilter ? 1 : 0);
 	}
 	return n;
+}
+
+/*
+ * The stored form of a group's states (aggregate.c, sa_aggs_form_stored):
+ * one attribute per aggregate, its state or, for internal states, their
+ * serialization; then one flag per aggregate whose state can be made NULL
+ * for good, whose index the aggregate records.  New attributes only ever
+ * go at the end: a stored tuple with fewer reads them as NULL.
+ */
+static TupleDesc
+stored_states_desc(SaQuery *q)
+{
+	int			nflags = 0;
+	TupleDesc	desc;
+	int			next;
+
+	for (int a = 0; a < q->naggs; a++)
+		nflags += sa_agg_needs_nulled_flag(&q->aggs[a]);
+	desc = CreateTemplateTupleDesc(q->naggs + nflags);
+	next = q->naggs;
+	for (int a = 0; a < q->naggs; a++)
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		TupleDescInitEntry(desc, a + 1, agg->name,
+						   agg->has_serialfn ? BYTEAOID : agg->transtype,
+						   -1, 0);
+		if (sa_agg_needs_nulled_flag(agg))
+		{
+			agg->nulled_attno = next++;
+			TupleDescInitEntry(desc, agg->nulled_attno + 1,
+							   psprintf("%s nulled", agg->name), BOOLOID,
+							   -1, 0);
+		}
+	}
+	Assert(next == desc->natts);
+	return desc;
 }
 
 /*
@@ -345,11 +408,7 @@ sa_compile_query(const SaDefinition *def)
 	table_close(rel, NoLock);
 	et_type = event_time_type(def->source, def->event_time);
 	q->window_type = getBaseType(et_type);
-	if (get_attnum(def->source, SA_XID_COLUMN) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("source \"%s\" has lost its column \"%s\"",
-						get_rel_name(def->source), SA_XID_COLUMN)));
+	check_xid_column(def->source);
 
 	if (def->group_by)
 		keys = analyze_group_by(def->source, def->group_by);
@@ -405,7 +464,6 @@ sa_compile_query(const SaDefinition *def)
 
 	q->naggs = list_length(aggs);
 	q->aggs = palloc0(sizeof(SaAggregate) * q->naggs);
-	q->state_desc = CreateTemplateTupleDesc(q->naggs);
 	i = 0;
 	sa_foreach_node(TargetEntry, te, aggs)
 	{
@@ -430,11 +488,9 @@ sa_compile_query(const SaDefinition *def)
 							te->resname),
 					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
 							   format_procedure(aggref->aggfnoid))));
-		TupleDescInitEntry(q->state_desc, i + 1, te->resname,
-						   agg->has_serialfn ? BYTEAOID : agg->transtype,
-						   -1, 0);
 		i++;
 	}
+	q->state_desc = stored_states_desc(q);
 
 	q->has_event_time_bound = def->has_window || def->has_session ||
 		q->event_time_key >= 0;

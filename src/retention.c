@@ -65,7 +65,8 @@ sa_set_retention(PG_FUNCTION_ARGS)
 	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	args[2] = ObjectIdGetDatum(GetUserId());
 
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_forbid_in_trigger("streamagg.set_retention()");
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	if (PG_ARGISNULL(1))
 		SPI_execute_with_args("DELETE FROM streamagg.retention WHERE source = $1",
@@ -76,13 +77,15 @@ sa_set_retention(PG_FUNCTION_ARGS)
 							  "SET keep = EXCLUDED.keep, owner = EXCLUDED.owner",
 							  3, types, args, NULL, false, 0);
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 	PG_RETURN_VOID();
 }
 
 /*
  * Delete the consumed, old events of one source; returns how many.  The
- * caller is connected to SPI and runs as the extension owner.
+ * caller is connected to SPI and runs as the extension owner; the DELETE
+ * runs the source's triggers and policies, so it runs as user code of the
+ * retention's owner.
  */
 static int64
 apply_to_source(Oid source, Datum keep, Oid owner)
@@ -132,7 +135,7 @@ apply_to_source(Oid source, Datum keep, Oid owner)
 		}
 	}
 
-	sa_become_role(owner, true, &role);
+	sa_user_code_begin(owner, &role);
 	{
 		Oid			types[2] = {XID8OID, INTERVALOID};
 		Datum		args[2] = {horizon, keep};
@@ -140,7 +143,7 @@ apply_to_source(Oid source, Datum keep, Oid owner)
 		SPI_execute_with_args(sql.data, 2, types, args, NULL, false, 0);
 		deleted = SPI_processed;
 	}
-	sa_restore_role(&role);
+	sa_user_code_end(&role);
 	return deleted;
 }
 
@@ -157,7 +160,8 @@ sa_apply_retention(void)
 	SPITupleTable *retentions;
 	uint64		n;
 
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_forbid_in_trigger("streamagg.apply_retention()");
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute("SELECT r.source, r.keep, r.owner FROM streamagg.retention r "
 				"JOIN pg_catalog.pg_class c ON c.oid = r.source ORDER BY 1",
@@ -181,7 +185,7 @@ sa_apply_retention(void)
 		total += deleted;
 	}
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 	sa_unpin_search_path(nestlevel);
 	return total;
 }

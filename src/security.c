@@ -1,48 +1,98 @@
 /*-------------------------------------------------------------------------
  *
  * security.c
- *	  Who streamagg acts as, and with which search_path (DESIGN.md 4.6).
+ *	  Who streamagg acts as, with which settings (docs/security.md).
  *
- * User work (reading a source, evaluating expressions, calling aggregates,
- * writing a sink) runs as the role that created the query, in a restricted
- * security context.  Catalog and state writes run as the extension's owner,
- * because ordinary users cannot write those tables directly.  Everything
- * runs with search_path pinned to pg_catalog, so names resolve as they were
- * normalized at creation.
+ * Two identities, never more:
+ *	  - user code (reading a source, evaluating expressions, type input and
+ *	    output functions, aggregates and their support functions, sink
+ *	    statements and functions) runs as the query's owner, in a
+ *	    security-restricted operation, with search_path pinned and inside a
+ *	    GUC nest level that is always rolled back: the way VACUUM, REFRESH
+ *	    MATERIALIZED VIEW and brin_summarize_range() run the code of a
+ *	    table's owner.  So a query's code can neither act as the worker's
+ *	    superuser nor as the role that called process() or wait(), and a
+ *	    setting it changes (set_config(), SET inside a function) is undone
+ *	    before anything else runs;
+ *	  - streamagg's own catalog tables are read and written as the
+ *	    extension's owner, by statements of this extension only, because no
+ *	    other role may write them.
+ *
+ * Both switches nest and are undone by an error as well: transaction abort
+ * restores the user id, the security context and every GUC nest level.
  *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_extension.h"
-#include "commands/extension.h"
-#include "miscadmin.h"
-#include "utils/guc.h"
-#include "utils/syscache.h"
-#include "access/table.h"
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+
+/* Pin search_path to pg_catalog, then pg_temp, in the current nest level. */
+static void
+pin_search_path(void)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
 
 /*
- * Switch the current user to "role" until sa_restore_role.  "restricted"
- * adds SECURITY_RESTRICTED_OPERATION, as for maintenance commands, so that
- * user code cannot change the session (SET ROLE, temporary objects...).
+ * Start running user code as "owner" (see the file header) until
+ * sa_user_code_end(save).  Calls nest.
  */
 void
-sa_become_role(Oid role, bool restricted, SaRoleSave *save)
+sa_user_code_begin(Oid owner, SaRoleSave *save)
 {
-	int			flags = SECURITY_LOCAL_USERID_CHANGE;
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", owner),
+				 errdetail("The role that owns this streaming query was dropped."),
+				 errhint("Drop the query with streamagg.drop_query() and create it again as an existing role.")));
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner, save->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save->nestlevel = NewGUCNestLevel();
+	pin_search_path();
+}
+
+/* Roll back every setting the user code changed, and switch back. */
+void
+sa_user_code_end(SaRoleSave *save)
+{
+	AtEOXact_GUC(false, save->nestlevel);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Act as the extension's owner to read or write streamagg's catalog tables,
+ * until sa_catalog_access_end(save).  A security-restricted context stays
+ * restricted.
+ */
+void
+sa_catalog_access_begin(SaRoleSave *save)
+{
+	Oid			owner = sa_extension_owner();
 
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	if (restricted)
-		flags |= SECURITY_RESTRICTED_OPERATION;
-	SetUserIdAndSecContext(role, save->sec_context | flags);
+	SetUserIdAndSecContext(owner, save->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE);
+	save->nestlevel = 0;
 }
 
 void
-sa_restore_role(SaRoleSave *save)
+sa_catalog_access_end(SaRoleSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
@@ -76,21 +126,32 @@ sa_extension_owner(void)
 
 /*
  * Pin search_path to pg_catalog (then pg_temp) until sa_unpin_search_path
- * is called with the returned nesting level, or the transaction ends.
+ * is called with the returned nesting level: for work that runs no user
+ * code but must resolve names as streamagg wrote them (deparsing).
+ * Settings changed meanwhile are rolled back too.
  */
 int
 sa_pin_search_path(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	pin_search_path();
 	return nestlevel;
 }
 
 void
 sa_unpin_search_path(int nestlevel)
 {
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
+}
+
+/*
+ * May the current user see the query owned by "owner" (its definition,
+ * errors and progress)?  Members of the owner, and of pg_read_all_stats.
+ */
+bool
+sa_may_see_query(Oid owner)
+{
+	return has_privs_of_role(GetUserId(), owner) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }

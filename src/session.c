@@ -33,17 +33,6 @@ typedef struct PackedSession
 	uint32		len;			/* of the minimal tuple that follows */
 } PackedSession;
 
-/* Deform a minimal tuple into values pointing into it. */
-static void
-deform_states(SaQuery *q, MinimalTuple mtup, Datum *values, bool *nulls)
-{
-	HeapTupleData htup;
-
-	htup.t_len = mtup->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) mtup - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, q->state_desc, values, nulls);
-}
-
 /* The packed sessions of a group's stored states (a bytea), or NULL. */
 static bytea *
 packed_sessions(SaQuery *q, MinimalTuple group_states)
@@ -144,21 +133,13 @@ unpack_one(void *arg, int64 start, int64 end, MinimalTuple states)
 	UnpackArg  *u = arg;
 	SaQuery    *q = u->q;
 	SaSession  *s = new_session(u->group, u->group->nsessions);
-	Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
-	bool	   *storednulls = palloc(sizeof(bool) * q->naggs);
 
 	s->start = s->orig_start = start;
 	s->end = s->orig_end = end;
 	s->existed = true;
 	s->values = palloc(sizeof(Datum) * q->naggs);
 	s->nulls = palloc(sizeof(bool) * q->naggs);
-	deform_states(q, states, stored, storednulls);
-	for (int i = 0; i < q->naggs; i++)
-	{
-		s->nulls[i] = storednulls[i];
-		s->values[i] = sa_agg_from_stored(u->rt, &q->aggs[i], stored[i],
-										  storednulls[i]);
-	}
+	sa_aggs_deform_stored(u->rt, q, states, s->values, s->nulls);
 }
 
 /* Live sessions of a group from its stored states (current context). */
@@ -217,7 +198,7 @@ sa_session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 		s->values = palloc(sizeof(Datum) * q->naggs);
 		s->nulls = palloc(sizeof(bool) * q->naggs);
 		for (int i = 0; i < q->naggs; i++)
-			sa_agg_init(&q->aggs[i], &s->values[i], &s->nulls[i]);
+			sa_agg_init(rt, &q->aggs[i], &s->values[i], &s->nulls[i]);
 		s->changed = true;
 		return s;
 	}
@@ -254,7 +235,6 @@ sa_sessions_pack(SaAggRuntime *rt, SaQuery *q, SaGroup *group,
 				 int64 *min_end)
 {
 	StringInfoData buf;
-	Datum	   *values = palloc(sizeof(Datum) * q->naggs);
 
 	initStringInfo(&buf);
 	*min_end = PG_INT64_MAX;
@@ -262,10 +242,7 @@ sa_sessions_pack(SaAggRuntime *rt, SaQuery *q, SaGroup *group,
 	{
 		SaSession  *s = &group->sessions[i];
 
-		for (int a = 0; a < q->naggs; a++)
-			values[a] = sa_state_storable(rt, &q->aggs[a], s->values[a],
-										  s->nulls[a]);
-		s->states = heap_form_minimal_tuple(q->state_desc, values, s->nulls);
+		s->states = sa_aggs_form_stored(rt, q, s->values, s->nulls);
 		append_packed(&buf, s->start, s->end, s->states);
 		*min_end = Min(*min_end, s->end);
 	}

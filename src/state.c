@@ -249,17 +249,6 @@ attach_shared_state(void)
 	MemoryContextSwitchTo(old);
 }
 
-/* Deform a minimal tuple into values pointing into it. */
-static void
-deform_minimal(MinimalTuple mtup, TupleDesc desc, Datum *values, bool *nulls)
-{
-	HeapTupleData htup;
-
-	htup.t_len = mtup->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) mtup - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, desc, values, nulls);
-}
-
 static bool
 key_values_equal(SaQuery *q, Datum *av, bool *an, Datum *bv, bool *bn)
 {
@@ -304,7 +293,7 @@ static SaEntryLayout *
 entry_layout(SaQuery *q)
 {
 	SaEntryLayout *layout = palloc0(sizeof(SaEntryLayout));
-	int			natts = q->nkeys + q->naggs;
+	int			natts = q->nkeys + q->state_desc->natts;
 	uint32		offset;
 
 	layout->packed = !q->def.has_session;
@@ -408,7 +397,7 @@ entry_key_values(SaStateStore *store, const void *entry, Datum *values,
 	if (store->layout->packed)
 		packed_values(store->layout, entry, 0, store->q->nkeys, values, nulls);
 	else
-		deform_minimal(ref_key(entry), store->q->key_desc, values, nulls);
+		sa_deform_minimal(ref_key(entry), store->q->key_desc, values, nulls);
 }
 
 /* Does a shared entry hold the (window, key) of a probe? */
@@ -461,20 +450,6 @@ sa_group_hash(SaQuery *q, int64 window_start, int64 window_end,
 		hash = hash_combine(hash, h);
 	}
 	return hash;
-}
-
-/* A value that can be kept after the trigger: no pointer into TOAST. */
-static Datum
-self_contained(Datum value, bool isnull, int16 typlen)
-{
-	if (!isnull && typlen == -1)
-	{
-		struct varlena *v = (struct varlena *) DatumGetPointer(value);
-
-		if (VARATT_IS_EXTERNAL_ONDISK(v) || VARATT_IS_EXTERNAL_INDIRECT(v))
-			return PointerGetDatum(detoast_external_attr(v));
-	}
-	return value;
 }
 
 /* The state does not fit in the area: say so, naming the limit. */
@@ -590,10 +565,10 @@ store_shared(SaStateStore *store, void *entry, int64 window_start,
 	{
 		if (added)
 			packed_store(layout, entry, 0, q->nkeys, keyvals, keynulls);
-		deform_minimal(states, q->state_desc, store->state_values,
-					   store->state_nulls);
-		packed_store(layout, entry, q->nkeys, q->naggs, store->state_values,
-					 store->state_nulls);
+		sa_deform_minimal(states, q->state_desc, store->state_values,
+						  store->state_nulls);
+		packed_store(layout, entry, q->nkeys, q->state_desc->natts,
+					 store->state_values, store->state_nulls);
 	}
 	else if (!store_ref_tuples(store, entry, key, states))
 	{
@@ -648,7 +623,7 @@ apply_logged_group(SaStateStore *store, int64 ws, int64 we, MinimalTuple key,
 	uint32		hash;
 	void	   *entry;
 
-	deform_minimal(key, q->key_desc, values, nulls);
+	sa_deform_minimal(key, q->key_desc, values, nulls);
 	hash = sa_group_hash(q, ws, we, values, nulls);
 	entry = find_shared(store, ws, we, hash, values, nulls);
 	if (states == NULL)
@@ -713,6 +688,7 @@ log_flush(LogWriter *w)
 {
 	Oid			types[6] = {INT4OID, INT8OID, INT4OID, BOOLOID, INT4OID, BYTEAOID};
 	Datum		args[6];
+	SaRoleSave	role;
 
 	if (w->nrecords == 0)
 		return;
@@ -723,10 +699,12 @@ log_flush(LogWriter *w)
 	args[3] = BoolGetDatum(w->snapshot);
 	args[4] = Int32GetDatum(w->nrecords);
 	args[5] = PointerGetDatum(w->buf.data);
+	sa_catalog_access_begin(&role);
 	SPI_execute_with_args("INSERT INTO streamagg.state_log "
 						  "(query_id, batch_id, part, snapshot, groups, records) "
 						  "VALUES ($1, $2, $3, $4, $5, $6)",
 						  6, types, args, NULL, false, 0);
+	sa_catalog_access_end(&role);
 	w->written += w->nrecords;
 	w->part++;
 	log_start_row(w);
@@ -814,12 +792,14 @@ load_shared_state(SaStateStore *store)
 												 ALLOCSET_DEFAULT_SIZES);
 	Portal		portal;
 	ErrorContextCallback errcb;
+	SaRoleSave	role;
 
 	push_write_context(&errcb, store);
 	store->ngroups = 0;
 	store->min_window_end = PG_INT64_MAX;
 	store->log_records = 0;
 	SPI_connect();
+	sa_catalog_access_begin(&role);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT snapshot, groups, records FROM streamagg.state_log "
 									   "WHERE query_id = $1 AND batch_id >= coalesce("
@@ -827,10 +807,13 @@ load_shared_state(SaStateStore *store)
 									   "WHERE query_id = $1 AND snapshot), -1) "
 									   "ORDER BY batch_id, part",
 									   1, &argtype, &arg, NULL, false, 0);
+	sa_catalog_access_end(&role);
 	for (;;)
 	{
 		/* rows are up to SA_LOG_CHUNK_BYTES: fetch few at a time */
+		sa_catalog_access_begin(&role);
 		SPI_cursor_fetch(portal, true, 4);
+		sa_catalog_access_end(&role);
 		if (SPI_processed == 0)
 			break;
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -908,8 +891,8 @@ sa_state_begin(SaQuery *q, SaTriggerWork *work, int64 committed_batch_id)
 	store->layout = entry_layout(q);
 	store->match_values = palloc(sizeof(Datum) * (q->nkeys + 1));
 	store->match_nulls = palloc(sizeof(bool) * (q->nkeys + 1));
-	store->state_values = palloc(sizeof(Datum) * (q->naggs + 1));
-	store->state_nulls = palloc(sizeof(bool) * (q->naggs + 1));
+	store->state_values = palloc(sizeof(Datum) * (q->state_desc->natts + 1));
+	store->state_nulls = palloc(sizeof(bool) * (q->state_desc->natts + 1));
 
 	sq = dshash_find_or_insert(query_table, &key, &found);
 	if (!found)
@@ -1099,7 +1082,7 @@ packed_tuples(SaStateStore *store, const void *entry, MinimalTuple *key,
 				  store->match_nulls);
 	*key = heap_form_minimal_tuple(q->key_desc, store->match_values,
 								   store->match_nulls);
-	packed_values(store->layout, entry, q->nkeys, q->naggs,
+	packed_values(store->layout, entry, q->nkeys, q->state_desc->natts,
 				  store->state_values, store->state_nulls);
 	*states = heap_form_minimal_tuple(q->state_desc, store->state_values,
 									  store->state_nulls);
@@ -1129,7 +1112,7 @@ copy_of_shared_group(SaStateStore *store, const void *entry)
 		group->states = palloc(states->t_len);
 		memcpy(group->states, states, states->t_len);
 	}
-	deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
+	sa_deform_minimal(group->key, q->key_desc, group->keyvals, group->keynulls);
 	return group;
 }
 
@@ -1169,10 +1152,10 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 		group = new_local_group(q, window_start, window_end, hash);
 		group->fresh = true;
 		for (int i = 0; i < q->nkeys; i++)
-			vals[i] = self_contained(keyvals[i], keynulls[i],
+			vals[i] = sa_datum_self_contained(keyvals[i], keynulls[i],
 									 TupleDescAttr(q->key_desc, i)->attlen);
 		group->key = heap_form_minimal_tuple(q->key_desc, vals, keynulls);
-		deform_minimal(group->key, q->key_desc, group->keyvals,
+		sa_deform_minimal(group->key, q->key_desc, group->keyvals,
 					   group->keynulls);
 	}
 
@@ -1180,21 +1163,11 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	if (q->def.has_session)
 		sa_sessions_unpack(work->rt, q, group);
 	else if (group->states)
-	{
-		Datum	   *stored = store->state_values;
-		bool	   *storednulls = store->state_nulls;
-
-		deform_minimal(group->states, q->state_desc, stored, storednulls);
-		for (int i = 0; i < q->naggs; i++)
-		{
-			group->work_nulls[i] = storednulls[i];
-			group->work_values[i] = sa_agg_from_stored(work->rt, &q->aggs[i],
-													   stored[i], storednulls[i]);
-		}
-	}
+		sa_aggs_deform_stored(work->rt, q, group->states, group->work_values,
+							  group->work_nulls);
 	else
 		for (int i = 0; i < q->naggs; i++)
-			sa_agg_init(&q->aggs[i], &group->work_values[i],
+			sa_agg_init(work->rt, &q->aggs[i], &group->work_values[i],
 						&group->work_nulls[i]);
 
 	entry = sagroups_insert(store->local, group, &found);
@@ -1208,16 +1181,6 @@ sa_state_touch(SaStateStore *store, int64 window_start, int64 window_end,
 	work->touched[work->ntouched++] = group;
 	MemoryContextSwitchTo(old);
 	return group;
-}
-
-/* A live state in the form kept after the trigger: stored, no TOAST pointer. */
-Datum
-sa_state_storable(SaAggRuntime *rt, SaAggregate *agg, Datum value,
-				  bool isnull)
-{
-	value = sa_agg_to_stored(rt, agg, value, isnull);
-	return self_contained(value, isnull,
-						  agg->has_serialfn ? -1 : agg->transtyplen);
 }
 
 /* The stored form of a touched group's live states (trigger's context). */
@@ -1238,14 +1201,8 @@ stored_form(SaStateStore *store, SaGroup *group)
 	}
 	else
 	{
-		Datum	   *values = palloc(sizeof(Datum) * q->naggs);
-
-		for (int i = 0; i < q->naggs; i++)
-			values[i] = sa_state_storable(rt, &q->aggs[i],
-										  group->work_values[i],
-										  group->work_nulls[i]);
-		states = heap_form_minimal_tuple(q->state_desc, values,
-										 group->work_nulls);
+		states = sa_aggs_form_stored(rt, q, group->work_values,
+									 group->work_nulls);
 		store->min_window_end = Min(store->min_window_end, group->window_end);
 	}
 	MemoryContextSwitchTo(old);
@@ -1301,7 +1258,8 @@ sa_state_touch_pane(SaStateStore *store, int64 pane_start, Datum *keyvals,
 					  TupleDescAttr(q->key_desc, i)->attlen);
 	}
 	for (int i = 0; i < q->naggs; i++)
-		sa_agg_init(&q->aggs[i], &pane->work_values[i], &pane->work_nulls[i]);
+		sa_agg_init(store->work->rt, &q->aggs[i], &pane->work_values[i],
+					&pane->work_nulls[i]);
 	entry = sagroups_insert(store->panes, pane, &found);
 	entry->hash = pane->hash;
 	store->pane_list = lappend(store->pane_list, pane);
@@ -1346,18 +1304,15 @@ sa_state_finalize(SaStateStore *store, SaGroup *group, Datum *results,
 				  bool *resultnulls)
 {
 	SaQuery    *q = store->q;
-	Datum	   *stored = palloc(sizeof(Datum) * q->naggs);
-	bool	   *storednulls = palloc(sizeof(bool) * q->naggs);
+	Datum	   *live = palloc(sizeof(Datum) * q->naggs);
+	bool	   *livenulls = palloc(sizeof(bool) * q->naggs);
 
-	deform_minimal(group->states, q->state_desc, stored, storednulls);
+	sa_aggs_deform_stored(store->work->rt, q, group->states, live, livenulls);
 	for (int i = 0; i < q->naggs; i++)
-	{
-		Datum		live = sa_agg_from_stored(store->work->rt, &q->aggs[i],
-											  stored[i], storednulls[i]);
-
-		results[i] = sa_agg_finalize(store->work->rt, &q->aggs[i], live,
-									 storednulls[i], &resultnulls[i]);
-	}
+		results[i] = sa_agg_finalize(store->work->rt, &q->aggs[i], live[i],
+									 livenulls[i], &resultnulls[i]);
+	pfree(live);
+	pfree(livenulls);
 }
 
 /*
@@ -1555,11 +1510,15 @@ sa_state_checkpoint(SaStateStore *store, int64 batch_id, bool evicting,
 		Datum		args[2] = {Int32GetDatum(q->def.query_id),
 		Int64GetDatum(batch_id)};
 
+		SaRoleSave	role;
+
 		log_begin(&w, q, batch_id, true);
 		log_snapshot(store, &w);
+		sa_catalog_access_begin(&role);
 		SPI_execute_with_args("DELETE FROM streamagg.state_log "
 							  "WHERE query_id = $1 AND batch_id < $2",
 							  2, types, args, NULL, false, 0);
+		sa_catalog_access_end(&role);
 		store->log_records = 0;
 		SPI_finish();
 		return;

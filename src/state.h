@@ -103,8 +103,6 @@ extern void sa_state_store_touched(SaStateStore *store);
 extern void sa_state_finalize(SaStateStore *store, SaGroup *group,
 							  Datum *results, bool *resultnulls);
 extern List *sa_state_close(SaStateStore *store, int64 watermark);
-extern Datum sa_state_storable(SaAggRuntime *rt, SaAggregate *agg,
-							   Datum value, bool isnull);
 extern void sa_state_checkpoint(SaStateStore *store, int64 batch_id,
 								bool evicting, int64 watermark, List *closed);
 extern void sa_state_end(SaStateStore *store, int64 batch_id);

@@ -29,6 +29,8 @@
 
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/htup_details.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -55,6 +57,36 @@
 /* Microseconds between the PostgreSQL epoch (2000) and the Unix epoch. */
 #define SA_UNIX_EPOCH_OFFSET_USEC \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* Deform a minimal tuple into values pointing into it. */
+static inline void
+sa_deform_minimal(MinimalTuple mtup, TupleDesc desc, Datum *values,
+				  bool *nulls)
+{
+	HeapTupleData htup;
+
+	htup.t_len = mtup->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) mtup - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, desc, values, nulls);
+}
+
+/*
+ * A value that can be kept after the trigger, in shared memory or the
+ * state log: no pointer into TOAST (expanded objects are flattened when a
+ * tuple is formed).
+ */
+static inline Datum
+sa_datum_self_contained(Datum value, bool isnull, int16 typlen)
+{
+	if (!isnull && typlen == -1)
+	{
+		struct varlena *v = (struct varlena *) DatumGetPointer(value);
+
+		if (VARATT_IS_EXTERNAL_ONDISK(v) || VARATT_IS_EXTERNAL_INDIRECT(v))
+			return PointerGetDatum(detoast_external_attr(v));
+	}
+	return value;
+}
 
 typedef enum SaOutputMode
 {
@@ -117,6 +149,8 @@ typedef struct SaAggregate
 	bool		has_serialfn;	/* transtype internal: stored serialized */
 	bool		has_combinefn;
 	bool		combinefn_strict;
+	int			nulled_attno;	/* its "state made NULL" flag in the stored
+								 * form (q->state_desc), or -1 */
 	FmgrInfo	combinefn;
 	FmgrInfo	transfn;
 	FmgrInfo	finalfn;
@@ -202,36 +236,46 @@ extern int64 sa_watermark_advance(bool has_previous, int64 previous,
 
 /* aggregate.c */
 typedef struct SaAggRuntime SaAggRuntime;
-extern SaAggRuntime *sa_agg_runtime_create(MemoryContext aggcontext);
-extern void sa_agg_init(SaAggregate *agg, Datum *state, bool *isnull);
+extern SaAggRuntime *sa_agg_runtime_create(void);
+extern void sa_agg_runtime_destroy(SaAggRuntime *rt);
+extern void sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
+						 int firstarg, int filterarg);
+extern void sa_agg_check_privileges(const SaAggregate *agg);
+extern bool sa_agg_needs_nulled_flag(const SaAggregate *agg);
+extern void sa_agg_check_storable(Oid aggfnoid, Oid transtype,
+								  const char *aggname);
+extern void sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+						bool *isnull);
 extern void sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg,
 						   Datum *state, bool *isnull,
 						   Datum *args, bool *argnulls);
-extern Datum sa_agg_to_stored(SaAggRuntime *rt, SaAggregate *agg,
-							  Datum state, bool isnull);
-extern Datum sa_agg_from_stored(SaAggRuntime *rt, SaAggregate *agg,
-								Datum stored, bool isnull);
-extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
-							 Datum state, bool isnull, bool *result_isnull);
-extern void sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
-						 int firstarg, int filterarg);
 extern void sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg,
 						   Datum *state, bool *isnull,
 						   Datum other, bool other_isnull);
-extern void sa_agg_check_storable(Oid aggfnoid, Oid transtype,
-								  const char *aggname);
+extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
+							 Datum state, bool isnull, bool *result_isnull);
+extern MinimalTuple sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q,
+										const Datum *live,
+										const bool *livenulls);
+extern void sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q,
+								  MinimalTuple stored, Datum *live,
+								  bool *livenulls);
 
 /* security.c */
 typedef struct SaRoleSave
 {
 	Oid			userid;
 	int			sec_context;
+	int			nestlevel;
 } SaRoleSave;
-extern void sa_become_role(Oid role, bool restricted, SaRoleSave *save);
-extern void sa_restore_role(SaRoleSave *save);
+extern void sa_user_code_begin(Oid owner, SaRoleSave *save);
+extern void sa_user_code_end(SaRoleSave *save);
+extern void sa_catalog_access_begin(SaRoleSave *save);
+extern void sa_catalog_access_end(SaRoleSave *save);
 extern Oid	sa_extension_owner(void);
 extern int	sa_pin_search_path(void);
 extern void sa_unpin_search_path(int nestlevel);
+extern bool sa_may_see_query(Oid owner);
 
 /* catalog.c */
 extern int64 sa_interval_usec(Interval *iv, const char *param);
@@ -256,6 +300,7 @@ typedef struct SaTriggerResult
 	int64		rows;			/* events consumed; 0: nothing written */
 } SaTriggerResult;
 extern SaTriggerResult sa_run_trigger(int32 query_id);
+extern void sa_forbid_in_trigger(const char *what);
 extern bool sa_plan_batch(int32 query_id);
 extern char *sa_batch_predicate(bool has_previous, Datum previous,
 								Datum snapshot);

@@ -116,14 +116,18 @@ sa_get_compiled(int32 query_id)
 	{
 		SaDefinition def;
 		SaQuery    *q;
+		SaRoleSave	owner;
 		MemoryContext old;
 
 		sa_load_definition_by_id(query_id, &def);
 
+		/* compiling runs type input functions: user code */
+		sa_user_code_begin(def.owner, &owner);
 		q = sa_compile_query(&def);
 		old = MemoryContextSwitchTo(q->cxt);
 		sa_build_sink_statement(q);
 		MemoryContextSwitchTo(old);
+		sa_user_code_end(&owner);
 		MemoryContextSetParent(q->cxt, TopMemoryContext);
 		entry = hash_search(compiled, &query_id, HASH_ENTER, &found);
 		entry->catalog = query_def_relid();
@@ -189,7 +193,9 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
+	SaRoleSave	role;
 
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("SELECT last_batch_id, consumed_snapshot, planned_batch_id, "
 						  "planned_snapshot, watermark, max_event_time, last_batch_at "
@@ -219,6 +225,7 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	cp->max_event_time = timestamp_or(tuple, desc, 6, &cp->has_max_event_time);
 	cp->last_batch_at = timestamp_or(tuple, desc, 7, &cp->has_last_batch_at);
 	SPI_finish();
+	sa_catalog_access_end(&role);
 }
 
 static Datum
@@ -611,6 +618,7 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	Datum		logargs[19];
 	char		lognulls[19];
 	double		since_last;
+	SaRoleSave	role;
 
 	if (counts->has_event_time &&
 		(!cp->has_max_event_time || counts->event_time_max > max_event_time))
@@ -653,6 +661,7 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	logargs[17] = Float8GetDatum(phases->state_log_ms);
 	logargs[18] = Int64GetDatum(state_bytes);
 
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
 						  "consumed_snapshot = $3, planned_batch_id = NULL, "
@@ -669,23 +678,24 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 						  "WHERE query_id = $1 AND batch_id <= $2 - 100",
 						  2, logtypes, logargs, NULL, false, 0);
 	SPI_finish();
+	sa_catalog_access_end(&role);
 }
 
 /* A planned batch without rows: the snapshot is consumed, no batch counted. */
 static void
-consume_empty_plan(int32 query_id, Oid catalog_owner)
+consume_empty_plan(int32 query_id)
 {
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(query_id);
 	SaRoleSave	role;
 
-	sa_become_role(catalog_owner, false, &role);
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
 						  "planned_batch_id = NULL, planned_snapshot = NULL "
 						  "WHERE query_id = $1", 1, &argtype, &arg, NULL, false, 0);
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 }
 
 /*
@@ -719,7 +729,7 @@ sa_plan_batch(int32 query_id)
 	args[3] = cp.consumed_snapshot;
 	nulls[3] = cp.has_consumed ? ' ' : 'n';
 
-	sa_become_role(sa_extension_owner(), false, &role);
+	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("SELECT $4 IS NULL OR $3::text <> $4::text",
 						  4, types, args, nulls, true, 1);
@@ -730,7 +740,7 @@ sa_plan_batch(int32 query_id)
 							  "planned_snapshot = $3 WHERE query_id = $1",
 							  4, types, args, nulls, false, 0);
 	SPI_finish();
-	sa_restore_role(&role);
+	sa_catalog_access_end(&role);
 	return changed;
 }
 
@@ -773,22 +783,38 @@ groups_to_emit(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 }
 
 /*
- * Run one trigger of a query in the current transaction.  Errors propagate:
- * the caller's transaction aborts and nothing of the batch remains.
+ * Is this backend inside a trigger?  User code run by a trigger must not
+ * start another trigger, nor drop or change a query, while the state of
+ * the first is in use (see sa_forbid_in_trigger).
  */
-SaTriggerResult
-sa_run_trigger(int32 query_id)
+static int32 running_trigger_query = 0;
+
+void
+sa_forbid_in_trigger(const char *what)
+{
+	if (running_trigger_query != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot be called while a trigger of a streaming query runs",
+						what),
+				 errdetail("It was called by user code of streaming query %d.",
+						   running_trigger_query)));
+}
+
+/*
+ * Steps 1 to 5 of the trigger of "q" (see the file header), as its owner.
+ */
+static SaTriggerResult
+trigger_steps(SaQuery *q)
 {
 	SaTriggerResult result = {0};
-	SaQuery    *q;
+	int32		query_id = q->def.query_id;
 	Checkpoint	cp;
 	Datum		new_snapshot;
 	int64		batch_id;
 	SaStateStore *store;
 	SaTriggerWork work;
 	BatchCounts counts;
-	SaRoleSave	role;
-	Oid			catalog_owner = sa_extension_owner();
 	TimestampTz started_at = GetCurrentTimestamp();
 	instr_time	start_time;
 	instr_time	lap;
@@ -800,16 +826,14 @@ sa_run_trigger(int32 query_id)
 	List	   *retired = NIL;
 	SaGroup   **emit;
 	int			nemit;
-	int			nestlevel;
 	MemoryContext old;
 
 	INSTR_TIME_SET_CURRENT(start_time);
 	lap = start_time;
-	sa_lock_query(query_id);
-	q = sa_get_compiled(query_id);
 	/* a compiled query outlives DDL: say so if its source was dropped */
 	(void) sa_qualified_relation(q->def.source, "source", q->def.name);
-	nestlevel = sa_pin_search_path();
+	for (int a = 0; a < q->naggs; a++)
+		sa_agg_check_privileges(&q->aggs[a]);
 
 	read_checkpoint(query_id, &cp);
 	new_snapshot = cp.has_planned ? cp.planned_snapshot : current_snapshot();
@@ -820,31 +844,27 @@ sa_run_trigger(int32 query_id)
 	work.cxt = AllocSetContextCreate(CurrentMemoryContext, "streamagg trigger",
 									 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work.cxt);
-	work.rt = sa_agg_runtime_create(work.cxt);
+	work.rt = sa_agg_runtime_create();
 	work.touched_size = 64;
 	work.touched = palloc(sizeof(SaGroup *) * work.touched_size);
 	memset(&counts, 0, sizeof(counts));
 
-	sa_become_role(catalog_owner, false, &role);
 	store = sa_state_begin(q, &work, cp.last_batch_id);
-	sa_restore_role(&role);
 
 	/* so that the batch read skips the ranges filled by older events */
 	sa_summarize_source_ranges(q->def.source);
 
-	/* steps 1-3, as the query's owner */
-	sa_become_role(q->def.owner, true, &role);
+	/* steps 1-3 */
 	consume_batch(q, store, &work, &cp, new_snapshot, &counts);
-	sa_restore_role(&role);
 
 	if (counts.input_rows == 0)
 	{
 		/* nothing to do; a planned batch that turned out empty is consumed */
 		if (cp.has_planned)
-			consume_empty_plan(query_id, catalog_owner);
+			consume_empty_plan(query_id);
+		sa_agg_runtime_destroy(work.rt);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(work.cxt);
-		sa_unpin_search_path(nestlevel);
 		return result;
 	}
 
@@ -872,16 +892,13 @@ sa_run_trigger(int32 query_id)
 	sa_inject_fault(query_id, "after_state");
 	phases.aggregate_ms = lap_ms(&lap);
 
-	sa_become_role(q->def.owner, true, &role);
 	(void) sa_delete_sink_rows(q, retired);
 	counts.sink_rows = sa_write_sink(q, store, emit, nemit, batch_id);
 	sa_notify_output(q, batch_id, emit, nemit, has_watermark, watermark);
-	sa_restore_role(&role);
 	sa_inject_fault(query_id, "during_sink");
 	phases.sink_ms = lap_ms(&lap);
 
-	/* step 5, as the owner of streamagg's tables */
-	sa_become_role(catalog_owner, false, &role);
+	/* step 5 */
 	sa_state_checkpoint(store, batch_id, evicting, watermark, closed);
 	phases.state_log_ms = lap_ms(&lap);
 	INSTR_TIME_SUBTRACT(lap, start_time);
@@ -889,14 +906,46 @@ sa_run_trigger(int32 query_id)
 					&counts, started_at, INSTR_TIME_GET_MILLISEC(lap), &phases,
 					sa_state_size(store), work.ntouched,
 					sa_state_memory(store));
-	sa_restore_role(&role);
 	sa_state_end(store, batch_id);
 	sa_inject_fault(query_id, "before_commit");
 
+	sa_agg_runtime_destroy(work.rt);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work.cxt);
-	sa_unpin_search_path(nestlevel);
 
 	result.rows = counts.input_rows;
+	return result;
+}
+
+/*
+ * Run one trigger of a query in the current transaction.  Everything runs
+ * as the query's owner, in a security-restricted operation whose settings
+ * are rolled back at the end (security.c); streamagg's catalog is read and
+ * written as the extension's owner, by the narrow calls that need it.
+ * Errors propagate: the caller's transaction aborts and nothing of the
+ * batch remains.
+ */
+SaTriggerResult
+sa_run_trigger(int32 query_id)
+{
+	SaTriggerResult result;
+	SaQuery    *q;
+	SaRoleSave	owner;
+
+	sa_forbid_in_trigger("a trigger");
+	sa_lock_query(query_id);
+	q = sa_get_compiled(query_id);
+	sa_user_code_begin(q->def.owner, &owner);
+	running_trigger_query = query_id;
+	PG_TRY();
+	{
+		result = trigger_steps(q);
+	}
+	PG_FINALLY();
+	{
+		running_trigger_query = 0;
+	}
+	PG_END_TRY();
+	sa_user_code_end(&owner);
 	return result;
 }

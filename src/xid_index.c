@@ -31,7 +31,11 @@
  * its batch, once the source has grown by a whole range since this backend
  * last did so (sa_summarize_source_ranges).  Without that a trigger's bitmap
  * scan would return every range filled since the last VACUUM: the cost of
- * a trigger would grow with the history instead of the batch.
+ * a trigger would grow with the history instead of the batch.  Only indexes
+ * of streamagg's own shape are summarized (the plain streamagg_xid column,
+ * no expression, no predicate: nothing that runs code of the table's
+ * owner), and as the table's owner in a security-restricted operation, as
+ * brin_summarize_range() does since CVE-2022-1552.
  *
  * BRIN's option macros assert that the index's access method is brin, so a
  * server built with --enable-cassert trips on this one; release builds, the
@@ -46,6 +50,8 @@
 #include "access/brin_internal.h"
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/htup_details.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "storage/bufmgr.h"
@@ -204,7 +210,23 @@ summarize_index(Relation heap, Oid indexid)
 }
 
 /*
- * One table's part of sa_summarize_source_ranges: its streamagg_brin
+ * Is "index" the kind of index create_query makes on a source: the
+ * streamagg_brin access method on the plain streamagg_xid column, without
+ * expressions or a predicate?  Summarizing it runs no user code.
+ */
+static bool
+is_xid_index(Relation index, Oid am, AttrNumber xid_attnum)
+{
+	return index->rd_rel->relam == am &&
+		index->rd_index->indnatts == 1 &&
+		index->rd_index->indkey.values[0] == xid_attnum &&
+		index->rd_index->indisvalid &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
+/*
+ * One table's part of sa_summarize_source_ranges: its streamagg_xid
  * indexes, if it has grown by a whole range since this backend last looked.
  */
 static void
@@ -213,6 +235,7 @@ summarize_table_ranges(Oid table, Oid am)
 	Relation	heap = table_open(table, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(heap);
 	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
+	AttrNumber	xid_attnum = get_attnum(table, SA_XID_COLUMN);
 	ListCell   *lc;
 
 	foreach(lc, indexes)
@@ -220,8 +243,10 @@ summarize_table_ranges(Oid table, Oid am)
 		Oid			indexid = lfirst_oid(lc);
 		SummarizedUpTo *slot = &summarized[indexid % SUMMARIZED_SLOTS];
 		Relation	index = index_open(indexid, AccessShareLock);
-		bool		ours = index->rd_rel->relam == am;
+		bool		ours = is_xid_index(index, am, xid_attnum);
 		BlockNumber per_range = ours ? pages_per_range(index) : 0;
+		SaRoleSave	table_owner;
+		bool		done;
 
 		index_close(index, NoLock);
 		if (!ours)
@@ -231,8 +256,12 @@ summarize_table_ranges(Oid table, Oid am)
 			slot->index = indexid;
 			slot->blocks = 0;
 		}
-		if (blocks - slot->blocks < per_range ||
-			!summarize_index(heap, indexid))
+		if (blocks - slot->blocks < per_range)
+			continue;
+		sa_user_code_begin(heap->rd_rel->relowner, &table_owner);
+		done = summarize_index(heap, indexid);
+		sa_user_code_end(&table_owner);
+		if (!done)
 			continue;
 		/* brinsummarize leaves out the last range while it is partial */
 		slot->blocks = blocks - blocks % per_range;

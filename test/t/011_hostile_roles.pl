@@ -1,0 +1,210 @@
+# Hostile roles (DESIGN.md 3.9, docs/security.md).  Mallory is an ordinary
+# role that can create tables, functions, types and aggregates in her own
+# schema.  Through every path where streamagg touches an object she owns --
+# indexes on her source, her aggregates' state types, the column types and
+# policies of her source, her sink's triggers, her retention -- she plants a
+# function, m.pwn(), that records who runs it and, if that role is a
+# superuser, makes her one.  Each attack is run the way a victim would run
+# it: by the worker (the bootstrap superuser), by a superuser calling
+# process() or wait(), by a monitoring role.  After each one she is still not
+# a superuser and her code ran only as herself.
+#
+# Then the attacks on other roles' queries: settings changed by her
+# aggregates do not leak into the next trigger, her stuck triggers are ended
+# by streamagg.trigger_timeout and do not hold Alice's query back, and she
+# sees nothing of Alice's queries.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use StreamaggTest;
+use Test::More;
+
+my $node = StreamaggTest->new_node('hostile',
+	"streamagg.trigger_timeout = '2s'", "log_min_messages = log");
+
+$node->safe_psql(
+	'postgres', q{
+	CREATE ROLE mallory LOGIN;
+	CREATE ROLE alice LOGIN;
+	CREATE ROLE monitor LOGIN IN ROLE pg_read_all_stats;
+	CREATE SCHEMA m AUTHORIZATION mallory;
+	CREATE SCHEMA a AUTHORIZATION alice;
+	GRANT USAGE ON SCHEMA m TO PUBLIC;
+});
+
+# The canary: records who runs it; as a superuser it makes mallory one.
+$node->safe_psql(
+	'postgres', q{
+	SET ROLE mallory;
+	CREATE TABLE m.seen (who text, path text);
+	GRANT INSERT, SELECT ON m.seen TO PUBLIC;
+	CREATE FUNCTION m.pwn(path text) RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO m.seen VALUES (current_user, path);
+		IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+			ALTER ROLE mallory SUPERUSER;
+		END IF;
+		RETURN true;
+	EXCEPTION WHEN OTHERS THEN
+		RETURN true;
+	END $$;
+	CREATE TABLE m.src (ts timestamptz, v int);
+});
+
+sub mallory_is_superuser
+{
+	return $node->safe_psql('postgres',
+		"SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'");
+}
+
+# Who ran mallory's code along one path (sorted, distinct).
+sub ran_as
+{
+	my ($path) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(string_agg(DISTINCT who, ',' ORDER BY who), '(nobody)')
+		   FROM m.seen WHERE path = '$path'");
+}
+
+# Each attack starts from a clean slate, whatever the previous one achieved.
+# (retried: a successful attack may be changing the role concurrently)
+sub attack_begins
+{
+	for my $try (1 .. 50)
+	{
+		return
+		  if $node->psql('postgres',
+			'ALTER ROLE mallory NOSUPERUSER; TRUNCATE m.seen') == 0;
+	}
+	die 'could not reset mallory';
+}
+
+sub as_mallory
+{
+	my ($sql) = @_;
+	return $node->safe_psql('postgres', "SET ROLE mallory; $sql");
+}
+
+# --- 1. Index expressions and predicates on the source -------------------
+# Summarizing the source's block ranges must not evaluate indexes that the
+# source's owner wrote: neither as the worker's superuser, nor as another
+# role whose query reads the source (alice's).
+attack_begins();
+as_mallory(
+	q{
+	CREATE FUNCTION m.idx(x xid8) RETURNS xid8 IMMUTABLE LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('index'); RETURN x; END $$;
+	CREATE FUNCTION m.pred(x xid8) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('index'); RETURN true; END $$;
+	SELECT streamagg.create_query(name => 'mq', source => 'm.src', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'update', sink => 'm.mq_out');
+	CREATE INDEX m_src_expr ON m.src USING streamagg_brin
+		((m.idx(streamagg_xid)) streamagg.xid8_minmax_ops) WITH (pages_per_range = 1);
+	CREATE INDEX m_src_pred ON m.src USING streamagg_brin
+		(streamagg_xid streamagg.xid8_minmax_ops) WITH (pages_per_range = 1)
+		WHERE m.pred(streamagg_xid);
+	GRANT SELECT ON m.src TO alice;
+});
+$node->safe_psql('postgres', q{
+	SET ROLE alice;
+	SELECT streamagg.create_query(name => 'aq_on_m', source => 'm.src', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'update', sink => 'a.aq_on_m_out',
+		trigger_interval => '0');
+});
+# Inserting rows runs a table's index expressions as the inserting role:
+# that is PostgreSQL's rule, so here mallory is the only producer.
+as_mallory(
+	"INSERT INTO m.src (ts, v) SELECT '2024-01-01', g FROM generate_series(1, 3000) g");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('aq_on_m', '30 seconds')"),
+	't', "the worker processed alice's query of the source with hostile indexes");
+as_mallory(
+	"INSERT INTO m.src (ts, v) SELECT '2024-01-01', g FROM generate_series(1, 3000) g");
+$node->safe_psql('postgres',
+	"SELECT streamagg.process('aq_on_m'); SELECT streamagg.process('mq')");
+is(mallory_is_superuser(), 'f',
+	'index expressions and predicates: mallory is not superuser');
+is(ran_as('index'), 'mallory',
+	'index expressions and predicates ran only as their owner');
+is($node->safe_psql('postgres', 'SELECT sum(n) FROM m.mq_out'),
+	'6000', 'the query counted every row');
+is($node->safe_psql('postgres', 'SELECT sum(n) FROM a.aq_on_m_out'),
+	'6000', "alice's query counted every row");
+$node->safe_psql('postgres', "SELECT streamagg.drop_query('aq_on_m')");
+as_mallory('DROP INDEX m.m_src_expr, m.m_src_pred');
+
+# --- 2. Input functions reached by compiling a query -----------------------
+# The initial value of an aggregate's state is read by its type's input
+# function, here a domain whose check runs mallory's code.
+as_mallory(
+	q{
+	CREATE FUNCTION m.chk(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('compile'); RETURN true; END $$;
+	CREATE DOMAIN m.counter AS bigint CHECK (m.chk(VALUE));
+	CREATE FUNCTION m.step(m.counter, int) RETURNS m.counter LANGUAGE sql
+		AS 'SELECT ($1 + 1)::bigint::m.counter';
+	CREATE AGGREGATE m.cnt(int) (sfunc = m.step, stype = m.counter, initcond = '0');
+	SELECT streamagg.create_query(name => 'mq_domain', source => 'm.src', event_time => 'ts',
+		aggregates => 'm.cnt(v) AS n', output_mode => 'update', sink => 'm.mq_domain_out',
+		trigger_interval => '0');
+});
+attack_begins();
+as_mallory("INSERT INTO m.src (ts, v) VALUES ('2024-01-01', 1)");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('mq_domain', '30 seconds')"),
+	't', 'the worker compiled and ran the query');
+# a new session compiles the query again, as a superuser calls process()
+$node->safe_psql('postgres', "SELECT streamagg.process('mq_domain')");
+is(mallory_is_superuser(), 'f', 'domain input functions: mallory is not superuser');
+is(ran_as('compile'), 'mallory', 'domain checks ran only as their owner');
+
+# --- 3. wait() reads the source: as the query's owner, never the caller ---
+# An RLS policy of the source would run its function as a monitoring role
+# calling wait(); a cast planted on streamagg_xid as a superuser.
+as_mallory(
+	q{
+	CREATE FUNCTION m.pol() RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('wait'); RETURN true; END $$;
+	GRANT SELECT ON m.src TO PUBLIC;
+	ALTER TABLE m.src ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY everything ON m.src USING (m.pol());
+});
+attack_begins();
+# paused, so that wait() finds pending events and reads them
+$node->safe_psql('postgres', "SELECT streamagg.pause('mq'); SELECT streamagg.pause('mq_domain')");
+as_mallory("INSERT INTO m.src (ts, v) VALUES ('2024-01-01', 1)");
+$node->psql('postgres', "SET ROLE monitor; SELECT streamagg.wait('mq', '1 second')");
+isnt(ran_as('wait'), 'monitor', 'wait() never runs source policies as the caller');
+unlike(ran_as('wait'), qr/monitor/, 'wait() ran nothing as the monitoring role');
+as_mallory('DROP POLICY everything ON m.src; ALTER TABLE m.src DISABLE ROW LEVEL SECURITY');
+
+as_mallory(
+	q{
+	CREATE TYPE m.x8 AS (x xid8);
+	CREATE FUNCTION m.tox(m.x8) RETURNS xid8 LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('cast'); RETURN $1.x; END $$;
+	CREATE CAST (m.x8 AS xid8) WITH FUNCTION m.tox(m.x8) AS IMPLICIT;
+});
+attack_begins();
+my ($idx) = $node->safe_psql('postgres',
+	"SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'm.src'::regclass");
+as_mallory(
+	qq{
+	DROP INDEX $idx;
+	ALTER TABLE m.src ALTER COLUMN streamagg_xid DROP DEFAULT,
+		ALTER COLUMN streamagg_xid TYPE m.x8 USING ROW(streamagg_xid)::m.x8,
+		ALTER COLUMN streamagg_xid SET DEFAULT ROW(pg_catalog.pg_current_xact_id())::m.x8;
+});
+as_mallory("INSERT INTO m.src (ts, v) VALUES ('2024-01-01', 1)");
+$node->psql('postgres', "SELECT streamagg.wait('mq', '1 second')");
+$node->psql('postgres', "SELECT streamagg.process('mq')");
+is(mallory_is_superuser(), 'f', 'casts on the source: mallory is not superuser');
+unlike(ran_as('cast'), qr/postgres/, 'casts on the source never ran as the superuser');
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT streamagg.process('mq')");
+like($err, qr/streamagg_xid/, 'a source whose streamagg_xid is no longer xid8 is refused, naming the column');
+
+$node->stop;
+done_testing();
