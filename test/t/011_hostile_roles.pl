@@ -25,7 +25,7 @@ use StreamaggTest;
 use Test::More;
 
 my $node = StreamaggTest->new_node('hostile',
-	"streamagg.trigger_timeout = '2s'", "log_min_messages = log");
+	"streamagg.trigger_timeout = '2s'", "timezone = 'UTC'");
 
 $node->safe_psql(
 	'postgres', q{
@@ -205,6 +205,48 @@ is(mallory_is_superuser(), 'f', 'casts on the source: mallory is not superuser')
 unlike(ran_as('cast'), qr/postgres/, 'casts on the source never ran as the superuser');
 my ($rc, $out, $err) = $node->psql('postgres', "SELECT streamagg.process('mq')");
 like($err, qr/streamagg_xid/, 'a source whose streamagg_xid is no longer xid8 is refused, naming the column');
+
+# --- 4. Settings changed by user code do not outlive its trigger ---------
+# Mallory's aggregates call set_config(..., false): in the worker that runs
+# Alice's query next, TimeZone would shift Alice's day buckets, and
+# default_transaction_read_only would stop every query of the database.
+as_mallory(
+	q{
+	CREATE TABLE m.src2 (ts timestamptz, v int);
+	SELECT streamagg.create_query(name => 'mq_tz', source => 'm.src2', event_time => 'ts',
+		aggregates => $$count(*) FILTER (WHERE pg_catalog.set_config('TimeZone', 'Pacific/Kiritimati', false) IS NOT NULL) AS n$$,
+		output_mode => 'update', sink => 'm.mq_tz_out', trigger_interval => '0');
+	SELECT streamagg.create_query(name => 'mq_ro', source => 'm.src2', event_time => 'ts',
+		aggregates => $$count(*) FILTER (WHERE pg_catalog.set_config('default_transaction_read_only', 'on', false) IS NOT NULL) AS n$$,
+		output_mode => 'update', sink => 'm.mq_ro_out', trigger_interval => '0');
+});
+$node->safe_psql(
+	'postgres', q{
+	SET ROLE alice;
+	CREATE TABLE a.src (ts timestamptz, v int);
+	SELECT streamagg.create_query(name => 'aq', source => 'a.src', event_time => 'ts',
+		aggregates => 'count(*) AS n', group_by => 'date_trunc(''day'', ts)::text AS day',
+		output_mode => 'update', sink => 'a.aq_out', trigger_interval => '0');
+});
+as_mallory("INSERT INTO m.src2 VALUES ('2024-05-01 20:00+00', 1)");
+is($node->safe_psql('postgres',
+		"SELECT streamagg.wait('mq_tz', '30 seconds') AND streamagg.wait('mq_ro', '30 seconds')"),
+	't', "mallory's setting-changing queries ran");
+$node->safe_psql('postgres',
+	"SET ROLE alice; INSERT INTO a.src VALUES ('2024-05-01 20:00+00', 1)");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('aq', '30 seconds')"),
+	't', "alice's query still runs after mallory's set default_transaction_read_only");
+is($node->safe_psql('postgres', 'SELECT day, n FROM a.aq_out'),
+	'2024-05-01 00:00:00+00|1',
+	"alice's day buckets are computed in the server's TimeZone, not mallory's");
+$node->safe_psql('postgres', "SELECT streamagg.pause('mq_tz')");
+as_mallory("INSERT INTO m.src2 VALUES ('2024-05-01 21:00+00', 1)");
+is( $node->safe_psql(
+		'postgres', "SELECT streamagg.process('mq_tz'); SHOW TimeZone"),
+	"1\nUTC", "process() of her query leaves the caller's TimeZone alone");
+is($node->safe_psql('postgres',
+		"SELECT string_agg(DISTINCT status, ',') FROM streamagg.queries WHERE name IN ('aq', 'mq_ro')"),
+	'running', 'the queries run, without errors');
 
 $node->stop;
 done_testing();
