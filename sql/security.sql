@@ -50,6 +50,29 @@ SELECT streamagg.process('bob_q');
 SELECT who, n FROM sa_shop.bob_counts;
 RESET ROLE;
 
+-- each role sees the definitions, errors and progress of its own queries
+-- only (and of roles it has the privileges of); pg_read_all_stats sees all
+SELECT name, owner FROM streamagg.queries ORDER BY name;
+SET ROLE sa_bob;
+SELECT name, owner, status FROM streamagg.queries ORDER BY name;
+SELECT name, batch_id, num_input_rows FROM streamagg.progress ORDER BY name;
+SELECT count(*) AS definitions_bob_reads FROM streamagg.query_def;
+SELECT count(*) AS checkpoints_bob_reads FROM streamagg.checkpoint;
+-- waiting on alice's query is refused like the rest
+SELECT streamagg.wait('alice_q', '1 second');
+RESET ROLE;
+SELECT streamagg.set_retention('sa_shop.orders', '1 day');
+GRANT pg_read_all_stats TO sa_bob;
+SET ROLE sa_bob;
+SELECT name, owner FROM streamagg.queries ORDER BY name;
+SELECT source, keep FROM streamagg.retention;
+SELECT streamagg.wait('alice_q', '1 second');
+-- seeing is not acting
+SELECT streamagg.process('alice_q');
+RESET ROLE;
+REVOKE pg_read_all_stats FROM sa_bob;
+SELECT streamagg.set_retention('sa_shop.orders', NULL);
+
 -- revoking bob's SELECT stops his query, with the reason
 REVOKE SELECT ON sa_shop.orders FROM sa_bob;
 INSERT INTO sa_shop.orders (ts, amount) VALUES ('2024-05-01', 7);
@@ -57,8 +80,14 @@ INSERT INTO sa_shop.orders (ts, amount) VALUES ('2024-05-01', 7);
 SELECT streamagg.process('bob_q');
 \set VERBOSITY default
 
-SELECT streamagg.drop_query('bob_q', drop_sink => true);
+-- bob may drop his query, the last one on alice's source; the source's
+-- wake-up trigger stays, since only alice may take her table's exclusive
+-- lock to drop it
 SELECT streamagg.drop_query('alice_q', drop_sink => true);
+SET ROLE sa_bob;
+SELECT streamagg.drop_query('bob_q', drop_sink => true);
+RESET ROLE;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'sa_shop.orders'::regclass;
 DROP TABLE sa_shop.orders;
 DROP SCHEMA sa_shop;
 DROP ROLE sa_alice;

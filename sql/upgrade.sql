@@ -1,8 +1,8 @@
 -- Upgrading (README, Operations): ALTER EXTENSION streamagg UPDATE brings
 -- the catalog of an older version up to the library's.  Until then the
 -- library refuses to work on the old catalog, with a hint, rather than
--- misread it.  A new installation runs the same scripts (0.1, then the
--- updates to 0.2 and 0.3), so every other test also tests the upgrade path.
+-- misread it.  A new installation runs the same scripts (0.1, then each
+-- update), so every other test also tests the upgrade path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamagg;
 DROP DATABASE IF EXISTS streamagg_upgrade;
@@ -111,6 +111,12 @@ TABLE up_sink;
 -- 0.5 records the state's shared memory with each batch (NULL before)
 SELECT batch_id, state_rows_total, state_memory_bytes > 0 AS state_memory_measured
   FROM streamagg.progress WHERE name = 'up_q' ORDER BY batch_id;
+-- 0.6 shows each role only the queries of roles it has the privileges of
+-- (sql/security.sql): row-level security on the catalog, views that run as
+-- their caller
+SELECT relname, relkind, relrowsecurity, reloptions FROM pg_class
+ WHERE relnamespace = 'streamagg'::regnamespace AND relkind IN ('r', 'v')
+ ORDER BY relname;
 SELECT streamagg.drop_query('up_q', drop_sink => true);
 SELECT name, sink, sink_function, sink_merge, notify_channel FROM streamagg.queries;
 SELECT streamagg.drop_query('q', drop_sink => true);

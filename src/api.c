@@ -214,6 +214,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 	char		relkind;
 	SaRoleSave	owner;
 
+	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.create_query()");
 	require_argument(fcinfo, 0, "name");
 	require_argument(fcinfo, 1, "source");
@@ -361,6 +362,7 @@ sa_process(PG_FUNCTION_ARGS)
 	SaDefinition def;
 	SaTriggerResult result;
 
+	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.process()");
 	require_read_committed("streamagg.process()");
 	load_own_query(name, &def);
@@ -438,6 +440,7 @@ sa_wait(PG_FUNCTION_ARGS)
 	Datum		snapshot;
 	bool		isnull;
 
+	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.wait()");
 	require_read_committed("streamagg.wait()");
 	load_visible_query(name, &def);

@@ -120,7 +120,7 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
  * reads and writes.  A library installed over an older catalog refuses to
  * work until ALTER EXTENSION streamagg UPDATE brings the catalog up to it.
  */
-#define SA_CATALOG_VERSION "0.5"
+#define SA_CATALOG_VERSION "0.6"
 
 /* Called inside SPI; a backend that saw the right version once is done. */
 static void

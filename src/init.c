@@ -5,8 +5,12 @@
  *	  registration and the commit hook that wakes workers.
  *
  * streamagg must be in shared_preload_libraries: its workers and shared
- * memory exist only then.  Loading it any other way (CREATE EXTENSION in a
- * server where it is not preloaded) fails with a hint.
+ * memory exist only then.  Loaded any other way -- a producer inserting into
+ * a source (its wake-up trigger and its index call into the library) in a
+ * server started without the preload -- it installs nothing: the insert
+ * works, and what needs the workers or shared memory (create_query,
+ * process, wait) fails with a hint, as CREATE EXTENSION does; the queries
+ * view reports the library missing.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +34,11 @@ void		_PG_init(void);
 
 int			sa_wait_poll_ms = 10;
 int			sa_max_state_memory_mb = 0;
+int			sa_trigger_timeout_ms = 5 * 60 * 1000;
+int			sa_workers_per_database = 2;
+
+/* Was the library loaded through shared_preload_libraries? */
+static bool preloaded = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -52,6 +61,32 @@ void
 sa_request_worker_at_commit(void)
 {
 	request_worker_at_commit = true;
+}
+
+/* Fail, with the hint, where the workers or shared memory are needed. */
+void
+sa_require_preloaded(void)
+{
+	if (!preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streamagg must be loaded via shared_preload_libraries"),
+				 errhint("Add streamagg to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+bool
+sa_library_preloaded(void)
+{
+	return preloaded;
+}
+
+PG_FUNCTION_INFO_V1(sa_library_loaded);
+
+/* streamagg.library_loaded(): is the library preloaded, its workers running? */
+Datum
+sa_library_loaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(preloaded);
 }
 
 static void
@@ -193,12 +228,6 @@ sa_source_committed(PG_FUNCTION_ARGS)
 void
 _PG_init(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("streamagg must be loaded via shared_preload_libraries"),
-				 errhint("Add streamagg to shared_preload_libraries in postgresql.conf and restart the server.")));
-
 	DefineCustomIntVariable("streamagg.wait_poll_interval",
 							"How often streamagg.wait() checks for progress.",
 							NULL,
@@ -215,7 +244,28 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("streamagg.trigger_timeout",
+							"Longest time a worker's trigger may run; 0 means no limit.",
+							"A trigger that runs longer is cancelled, its error recorded, and retried like any failed trigger.",
+							&sa_trigger_timeout_ms,
+							5 * 60 * 1000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("streamagg.workers_per_database",
+							"How many workers run the scheduled queries of one database.",
+							"Queries of a database run in parallel on that many workers, so that one slow query does not hold the others back.",
+							&sa_workers_per_database,
+							2, 1, SA_MAX_WORKERS_PER_DATABASE,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("streamagg");
+
+	/* without the preload: settings only (see the file header) */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	preloaded = true;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = sa_shmem_request_hook;

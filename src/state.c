@@ -988,6 +988,9 @@ sa_state_forget(int32 query_id)
 	SaQueryKey	key = query_key(query_id);
 	SaSharedQuery *sq;
 
+	/* without the preload there is no shared state */
+	if (state_shmem == NULL)
+		return;
 	attach_shared_state();
 	sq = dshash_find(query_table, &key, true);
 	if (sq == NULL)

@@ -349,8 +349,13 @@ extern void sa_inject_fault(int32 query_id, const char *point);
 extern void sa_summarize_source_ranges(Oid source);
 
 /* init.c */
+#define SA_MAX_WORKERS_PER_DATABASE 8
 extern int	sa_wait_poll_ms;
 extern int	sa_max_state_memory_mb;
+extern int	sa_trigger_timeout_ms;
+extern int	sa_workers_per_database;
 extern void sa_request_worker_at_commit(void);
+extern void sa_require_preloaded(void);
+extern bool sa_library_preloaded(void);
 
 #endif							/* STREAMAGG_H */

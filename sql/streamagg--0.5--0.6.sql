@@ -1,0 +1,71 @@
+/* streamagg--0.5--0.6.sql: each role sees only its own queries; the library may be missing */
+
+\echo Use "ALTER EXTENSION streamagg UPDATE TO '0.6'" to load this file. \quit
+
+/*
+ * Whether the library was loaded through shared_preload_libraries.  Loaded
+ * any other way (a producer's insert into a source, in a server started
+ * without the preload) it no longer fails, so that producers keep working;
+ * the views say that no worker runs.
+ */
+CREATE FUNCTION streamagg.library_loaded()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sa_library_loaded'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+/* Creating the extension, or updating it, still needs the preload. */
+DO $$
+BEGIN
+	IF NOT streamagg.library_loaded() THEN
+		RAISE EXCEPTION 'streamagg must be loaded via shared_preload_libraries'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add streamagg to shared_preload_libraries in postgresql.conf and restart the server.';
+	END IF;
+END
+$$;
+
+/*
+ * A role sees the definitions, errors, progress and retentions of the
+ * queries whose owner it has the privileges of, and all of them with
+ * pg_read_all_stats, as pg_stat_activity shows other sessions.  The views
+ * run as their caller so that these policies apply; streamagg itself reads
+ * its catalog as the tables' owner, to which they do not apply.
+ */
+ALTER TABLE streamagg.query_def ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_queries ON streamagg.query_def FOR SELECT
+	USING (pg_catalog.pg_has_role(owner, 'USAGE') OR
+		   pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'));
+
+ALTER TABLE streamagg.checkpoint ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_queries ON streamagg.checkpoint FOR SELECT
+	USING (EXISTS (SELECT FROM streamagg.query_def d
+					WHERE d.query_id = checkpoint.query_id));
+
+ALTER TABLE streamagg.batch_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_queries ON streamagg.batch_log FOR SELECT
+	USING (EXISTS (SELECT FROM streamagg.query_def d
+					WHERE d.query_id = batch_log.query_id));
+
+ALTER TABLE streamagg.retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_retentions ON streamagg.retention FOR SELECT
+	USING (pg_catalog.pg_has_role(owner, 'USAGE') OR
+		   pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'));
+
+CREATE OR REPLACE VIEW streamagg.queries WITH (security_invoker = true) AS
+SELECT d.name, d.source, d.sink, d.output_mode,
+	   CASE WHEN d.paused THEN 'paused'
+			WHEN c.last_error IS NOT NULL OR NOT streamagg.library_loaded() THEN 'failing'
+			ELSE 'running' END AS status,
+	   c.watermark, c.last_batch_id, c.last_batch_at,
+	   CASE WHEN streamagg.library_loaded() THEN c.last_error
+			ELSE 'streamagg is not loaded via shared_preload_libraries: no worker runs this query'
+	   END AS last_error,
+	   c.last_error_at, c.failures, c.retry_at, c.max_event_time,
+	   d.event_time, d.aggregates, d.group_by, d.window_size, d.window_slide,
+	   d.window_offset, d.session_gap, d.watermark AS watermark_delay,
+	   d.trigger_interval, d.owner, d.created_at, d.query_id,
+	   d.sink_function, d.sink_merge, d.notify_channel
+  FROM streamagg.query_def d
+  JOIN streamagg.checkpoint c USING (query_id);
+
+ALTER VIEW streamagg.progress SET (security_invoker = true);
