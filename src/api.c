@@ -567,5 +567,6 @@ sa_drop_query(PG_FUNCTION_ARGS)
 						 sa_qualified_relation(def.source, "source", name)));
 	sa_forget_compiled(def.query_id);
 	sa_state_forget(def.query_id);
+	sa_schedule_forget(def.query_id);
 	PG_RETURN_VOID();
 }

@@ -222,15 +222,31 @@ sa_qualified_relation(Oid relid, const char *role, const char *query)
 /*
  * Serialise all work on one query (a trigger, pause, drop) with a
  * transaction-level lock of its own kind, so that process() in a backend
- * and the worker never run the same query at once.  It writes nothing and
+ * and a worker never run the same query at once.  It writes nothing and
  * needs no transaction id.
  */
+static void
+query_lock_tag(LOCKTAG *tag, int32 query_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0x53414747, (uint32) query_id,
+						 0x5341);
+}
+
 void
 sa_lock_query(int32 query_id)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x53414747, (uint32) query_id,
-						 0x5341);
+	query_lock_tag(&tag, query_id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* The same lock, if nobody else holds it: for workers, which move on. */
+bool
+sa_try_lock_query(int32 query_id)
+{
+	LOCKTAG		tag;
+
+	query_lock_tag(&tag, query_id);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }

@@ -96,6 +96,7 @@ sa_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	sa_shmem_request();
 	RequestAddinShmemSpace(sa_state_shmem_size());
+	RequestAddinShmemSpace(sa_schedule_shmem_size());
 	RequestAddinShmemSpace(sa_inject_shmem_size());
 }
 
@@ -107,6 +108,7 @@ sa_shmem_startup_hook(void)
 	sa_shmem_startup();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	sa_state_shmem_init();
+	sa_schedule_shmem_init();
 	sa_inject_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -202,9 +204,13 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 	{
 		sa_forget_database(dropped);
 		sa_state_forget_database(dropped);
+		sa_schedule_forget_database(dropped);
 	}
 	else if (drops_this_extension(parsetree))
+	{
 		sa_state_forget_database(MyDatabaseId);
+		sa_schedule_forget_database(MyDatabaseId);
+	}
 }
 
 PG_FUNCTION_INFO_V1(sa_source_committed);

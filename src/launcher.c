@@ -50,14 +50,22 @@
  */
 #define SA_SOURCE_BUCKETS 64
 
+/* One worker of a database's pool. */
+typedef struct SaWorkerSlot
+{
+	pid_t		pid;			/* 0: none attached */
+	int			procno;			/* for its latch; -1: none */
+	bool		busy;			/* running a trigger */
+} SaWorkerSlot;
+
 typedef struct SaDatabaseSlot
 {
 	pg_atomic_uint64 source_commits[SA_SOURCE_BUCKETS];
 	Oid			dboid;			/* InvalidOid: slot free */
-	bool		wanted;			/* should have a worker */
+	bool		wanted;			/* should have workers */
 	uint64		request_generation; /* bumped by each request */
-	pid_t		worker_pid;		/* 0: none attached */
-	int			worker_procno;	/* for its latch; -1: none */
+	int			workers_wanted; /* size of its pool, 1 .. max */
+	SaWorkerSlot workers[SA_MAX_WORKERS_PER_DATABASE];
 } SaDatabaseSlot;
 
 typedef struct SaShared
@@ -91,7 +99,8 @@ sa_shmem_startup(void)
 		shared->launcher_procno = -1;
 		for (int i = 0; i < SA_MAX_DATABASES; i++)
 		{
-			shared->slots[i].worker_procno = -1;
+			for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+				shared->slots[i].workers[w].procno = -1;
 			for (int b = 0; b < SA_SOURCE_BUCKETS; b++)
 				pg_atomic_init_u64(&shared->slots[i].source_commits[b], 0);
 		}
@@ -118,10 +127,48 @@ find_slot(Oid dboid, bool create)
 	{
 		free_slot->dboid = dboid;
 		free_slot->wanted = false;
-		free_slot->worker_pid = 0;
-		free_slot->worker_procno = -1;
+		free_slot->workers_wanted = 1;
+		for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		{
+			free_slot->workers[w].pid = 0;
+			free_slot->workers[w].procno = -1;
+			free_slot->workers[w].busy = false;
+		}
 	}
 	return create ? free_slot : NULL;
+}
+
+/* Does the slot have a worker attached?  Mutex held. */
+static bool
+has_workers(SaDatabaseSlot *slot)
+{
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		if (slot->workers[w].pid != 0)
+			return true;
+	return false;
+}
+
+/*
+ * The latches to set to wake a database's pool: one idle worker's, or, if
+ * every worker is busy, all of them (each looks again when done).  Mutex
+ * held; fills procnos (SA_MAX_WORKERS_PER_DATABASE entries, -1 unused).
+ */
+static void
+workers_to_wake(SaDatabaseSlot *slot, bool all, int *procnos)
+{
+	int			n = 0;
+
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		procnos[w] = -1;
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE && !all; w++)
+		if (slot->workers[w].procno >= 0 && !slot->workers[w].busy)
+		{
+			procnos[0] = slot->workers[w].procno;
+			return;
+		}
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		if (slot->workers[w].procno >= 0)
+			procnos[n++] = slot->workers[w].procno;
 }
 
 static void
@@ -131,13 +178,20 @@ set_latch_of(int procno)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
-/* Ask the launcher for a worker in a database. */
+static void
+set_latches_of(int *procnos)
+{
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		set_latch_of(procnos[w]);
+}
+
+/* Ask the launcher for workers in a database (and wake those it has). */
 void
 sa_request_database_worker(Oid dboid)
 {
 	SaDatabaseSlot *slot;
 	int			launcher;
-	int			worker = -1;
+	int			workers[SA_MAX_WORKERS_PER_DATABASE];
 
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, true);
@@ -145,16 +199,19 @@ sa_request_database_worker(Oid dboid)
 	{
 		slot->wanted = true;
 		slot->request_generation++;
-		worker = slot->worker_procno;
+		workers_to_wake(slot, true, workers);
 	}
 	launcher = shared->launcher_procno;
 	SpinLockRelease(&shared->mutex);
 	if (slot == NULL)
+	{
 		ereport(WARNING,
 				(errmsg("streamagg cannot run workers in more than %d databases",
 						SA_MAX_DATABASES)));
+		return;
+	}
 	set_latch_of(launcher);
-	set_latch_of(worker);
+	set_latches_of(workers);
 }
 
 /* The slot of a database, if it has one. */
@@ -201,30 +258,34 @@ sa_source_commit_count(Oid dboid, Oid source)
 	return pg_atomic_read_u64(&slot->source_commits[source % SA_SOURCE_BUCKETS]);
 }
 
-/* Wake a database's worker, if it has one: new events were committed. */
+/*
+ * Wake a database's pool, if it has one: new events were committed.  One
+ * idle worker is enough; with none idle, each looks when done.
+ */
 void
 sa_wake_database_worker(Oid dboid)
 {
 	SaDatabaseSlot *slot;
-	int			worker = -1;
+	int			workers[SA_MAX_WORKERS_PER_DATABASE];
 
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, false);
 	if (slot)
-		worker = slot->worker_procno;
+		workers_to_wake(slot, false, workers);
 	SpinLockRelease(&shared->mutex);
-	set_latch_of(worker);
+	if (slot)
+		set_latches_of(workers);
 }
 
 /*
- * Stop a database's worker and keep it stopped (DROP DATABASE).  Waits up
- * to 10 seconds for it to exit.
+ * Stop a database's workers and keep them stopped (DROP DATABASE).  Waits
+ * up to 10 seconds for them to exit.
  */
 void
 sa_stop_database_worker(Oid dboid)
 {
 	SaDatabaseSlot *slot;
-	pid_t		pid = 0;
+	pid_t		pids[SA_MAX_WORKERS_PER_DATABASE] = {0};
 
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, false);
@@ -232,18 +293,21 @@ sa_stop_database_worker(Oid dboid)
 	{
 		slot->wanted = false;
 		slot->request_generation++;
-		pid = slot->worker_pid;
+		for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+			pids[w] = slot->workers[w].pid;
 	}
 	SpinLockRelease(&shared->mutex);
-	if (pid == 0)
+	if (slot == NULL)
 		return;
-	kill(pid, SIGTERM);
+	for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+		if (pids[w] != 0)
+			kill(pids[w], SIGTERM);
 	for (int i = 0; i < 1000; i++)
 	{
 		bool		gone;
 
 		SpinLockAcquire(&shared->mutex);
-		gone = slot->worker_pid != pid;
+		gone = !has_workers(slot);
 		SpinLockRelease(&shared->mutex);
 		if (gone)
 			break;
@@ -260,24 +324,26 @@ sa_forget_database(Oid dboid)
 
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, false);
-	if (slot && slot->worker_pid == 0 && !slot->wanted)
+	if (slot && !has_workers(slot) && !slot->wanted)
 		slot->dboid = InvalidOid;
 	SpinLockRelease(&shared->mutex);
 }
 
-/* Called by a worker once connected: its latch can now be set. */
+/* Called by worker "index" once connected: its latch can now be set. */
 uint64
-sa_worker_attach(Oid dboid)
+sa_worker_attach(Oid dboid, int index)
 {
 	SaDatabaseSlot *slot;
 	uint64		generation = 0;
 
+	Assert(index >= 0 && index < SA_MAX_WORKERS_PER_DATABASE);
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, true);
 	if (slot)
 	{
-		slot->worker_pid = MyProcPid;
-		slot->worker_procno = MyProc->pgprocno;
+		slot->workers[index].pid = MyProcPid;
+		slot->workers[index].procno = MyProc->pgprocno;
+		slot->workers[index].busy = false;
 		generation = slot->request_generation;
 	}
 	SpinLockRelease(&shared->mutex);
@@ -285,24 +351,63 @@ sa_worker_attach(Oid dboid)
 }
 
 /*
- * Called by a worker that exits.  "idle" says it found nothing to run: the
- * slot is then unmarked, unless a request came after "generation".
+ * Called by worker "index" when it exits.  "idle" says worker 0 found
+ * nothing to run: the slot is then unmarked, unless a request came after
+ * "generation".
  */
 void
-sa_worker_detach(Oid dboid, bool idle, uint64 generation)
+sa_worker_detach(Oid dboid, int index, bool idle, uint64 generation)
 {
 	SaDatabaseSlot *slot;
 
 	SpinLockAcquire(&shared->mutex);
 	slot = find_slot(dboid, false);
-	if (slot && slot->worker_pid == MyProcPid)
+	if (slot && slot->workers[index].pid == MyProcPid)
 	{
-		slot->worker_pid = 0;
-		slot->worker_procno = -1;
-		if (idle && slot->request_generation == generation)
+		slot->workers[index].pid = 0;
+		slot->workers[index].procno = -1;
+		slot->workers[index].busy = false;
+		if (index == 0 && idle && slot->request_generation == generation)
 			slot->wanted = false;
 	}
 	SpinLockRelease(&shared->mutex);
+}
+
+/* Worker "index" starts or ends a trigger (for sa_wake_database_worker). */
+void
+sa_worker_set_busy(Oid dboid, int index, bool busy)
+{
+	SaDatabaseSlot *slot;
+
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	if (slot && slot->workers[index].pid == MyProcPid)
+		slot->workers[index].busy = busy;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * A worker saw how many workers the database's scheduled queries need:
+ * "wanted", at least 1.  Returns whether worker "index" is still needed.
+ */
+bool
+sa_set_workers_wanted(Oid dboid, int index, int wanted)
+{
+	SaDatabaseSlot *slot;
+	int			launcher = -1;
+
+	Assert(wanted >= 1 && wanted <= SA_MAX_WORKERS_PER_DATABASE);
+	SpinLockAcquire(&shared->mutex);
+	slot = find_slot(dboid, false);
+	if (slot && slot->workers_wanted != wanted)
+	{
+		if (wanted > slot->workers_wanted)
+			launcher = shared->launcher_procno;
+		slot->workers_wanted = wanted;
+	}
+	SpinLockRelease(&shared->mutex);
+	set_latch_of(launcher);
+	return index < wanted;
 }
 
 /* Register the launcher; called from _PG_init while preloading. */
@@ -362,7 +467,7 @@ request_all_databases(void)
 }
 
 static BackgroundWorkerHandle *
-start_worker(Oid dboid)
+start_worker(Oid dboid, int index)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -374,16 +479,17 @@ start_worker(Oid dboid)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamagg");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "sa_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "streamagg worker for database %u",
-			 dboid);
+	snprintf(worker.bgw_name, BGW_MAXLEN,
+			 "streamagg worker %d for database %u", index, dboid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "streamagg worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	memcpy(worker.bgw_extra, &index, sizeof(index));
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		ereport(LOG,
-				(errmsg("streamagg launcher could not start a worker for database %u",
-						dboid),
+				(errmsg("streamagg launcher could not start worker %d for database %u",
+						index, dboid),
 				 errhint("Consider raising max_worker_processes.")));
 		return NULL;
 	}
@@ -391,14 +497,14 @@ start_worker(Oid dboid)
 }
 
 /*
- * The launcher: start a worker for each wanted database that has none,
- * and restart workers that exited while still wanted, after a delay.
+ * The launcher: keep the pool of each wanted database running, restarting
+ * a worker that exited while still needed after a delay.
  */
 void
 sa_launcher_main(Datum arg)
 {
-	BackgroundWorkerHandle *handles[SA_MAX_DATABASES] = {0};
-	TimestampTz not_before[SA_MAX_DATABASES] = {0};
+	BackgroundWorkerHandle *handles[SA_MAX_DATABASES][SA_MAX_WORKERS_PER_DATABASE] = {{0}};
+	TimestampTz not_before[SA_MAX_DATABASES][SA_MAX_WORKERS_PER_DATABASE] = {{0}};
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -427,30 +533,37 @@ sa_launcher_main(Datum arg)
 		{
 			Oid			dboid;
 			bool		wanted;
-			pid_t		pid;
+			int			pool;
 
 			SpinLockAcquire(&shared->mutex);
 			dboid = shared->slots[i].dboid;
 			wanted = shared->slots[i].wanted;
+			pool = shared->slots[i].workers_wanted;
 			SpinLockRelease(&shared->mutex);
-			if (handles[i] &&
-				GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
+
+			for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
 			{
-				pfree(handles[i]);
-				handles[i] = NULL;
-				/* exited while still wanted: it failed, restart it later */
-				if (wanted)
-					not_before[i] = TimestampTzPlusMilliseconds(now,
-																WORKER_RESTART_DELAY_MS);
-			}
-			if (OidIsValid(dboid) && wanted && handles[i] == NULL)
-			{
+				bool		needed = OidIsValid(dboid) && wanted &&
+					(w == 0 || w < pool);
+				pid_t		pid;
+
+				if (handles[i][w] &&
+					GetBackgroundWorkerPid(handles[i][w], &pid) == BGWH_STOPPED)
+				{
+					pfree(handles[i][w]);
+					handles[i][w] = NULL;
+					/* exited while still needed: it failed, restart it later */
+					if (needed)
+						not_before[i][w] =
+							TimestampTzPlusMilliseconds(now, WORKER_RESTART_DELAY_MS);
+				}
 				/* a fresh request is served at once, a restart after a delay */
-				if (now >= not_before[i] || not_before[i] == 0)
-					handles[i] = start_worker(dboid);
+				if (needed && handles[i][w] == NULL &&
+					(not_before[i][w] == 0 || now >= not_before[i][w]))
+					handles[i][w] = start_worker(dboid, w);
+				if (handles[i][w] == NULL && !needed)
+					not_before[i][w] = 0;
 			}
-			if (handles[i] == NULL && !wanted)
-				not_before[i] = 0;
 		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -71,15 +71,13 @@
 #include "utils/timestamp.h"
 
 #include "group_table.h"
+#include "shared_table.h"
 #include "state.h"
 
 /* Fixed shared memory: where to find the DSA area and the query table. */
 typedef struct SaStateShmem
 {
-	LWLock		lock;			/* protects creation of the two below */
-	int			tranche_id;
-	dsa_handle	area;
-	dshash_table_handle queries;
+	SaSharedTableShmem queries;
 } SaStateShmem;
 
 /*
@@ -209,44 +207,15 @@ sa_state_shmem_init(void)
 	state_shmem = ShmemInitStruct("streamagg state", sa_state_shmem_size(),
 								  &found);
 	if (!found)
-	{
-		state_shmem->tranche_id = LWLockNewTrancheId();
-		LWLockInitialize(&state_shmem->lock, state_shmem->tranche_id);
-		state_shmem->area = DSM_HANDLE_INVALID;
-		state_shmem->queries = InvalidDsaPointer;
-	}
+		sa_shared_table_shmem_init(&state_shmem->queries);
 }
 
 /* Attach the area and the query table, creating them on first use. */
 static void
 attach_shared_state(void)
 {
-	MemoryContext old;
-
-	if (query_table != NULL)
-		return;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	LWLockRegisterTranche(state_shmem->tranche_id, "streamagg");
-	query_table_params.tranche_id = state_shmem->tranche_id;
-	LWLockAcquire(&state_shmem->lock, LW_EXCLUSIVE);
-	if (state_shmem->area == DSM_HANDLE_INVALID)
-	{
-		state_area = dsa_create(state_shmem->tranche_id);
-		dsa_pin(state_area);
-		dsa_pin_mapping(state_area);
-		query_table = dshash_create(state_area, &query_table_params, NULL);
-		state_shmem->queries = dshash_get_hash_table_handle(query_table);
-		state_shmem->area = dsa_get_handle(state_area);
-	}
-	else
-	{
-		state_area = dsa_attach(state_shmem->area);
-		dsa_pin_mapping(state_area);
-		query_table = dshash_attach(state_area, &query_table_params,
-									state_shmem->queries, NULL);
-	}
-	LWLockRelease(&state_shmem->lock);
-	MemoryContextSwitchTo(old);
+	sa_shared_table_attach(&state_shmem->queries, "streamagg",
+						   &query_table_params, &state_area, &query_table);
 }
 
 static bool
@@ -1014,7 +983,8 @@ sa_state_forget_database(Oid database)
 	SaSharedQuery *sq;
 
 	/* nothing to forget without preloading, or before any trigger ran */
-	if (state_shmem == NULL || state_shmem->area == DSM_HANDLE_INVALID)
+	if (state_shmem == NULL ||
+		state_shmem->queries.area == DSM_HANDLE_INVALID)
 		return;
 	attach_shared_state();
 	dshash_seq_init(&seq, query_table, true);

@@ -17,7 +17,8 @@
  *	  catalog.c     reads query definitions; the per-query lock
  *	  api.c         the SQL-callable functions (section 2)
  *	  launcher.c    the launcher and the shared registry of database workers
- *	  worker.c      the per-database worker loop
+ *	  worker.c      the loop of a database's workers
+ *	  schedule.c    when each query is due, and which worker runs it
  *	  security.c    role switching and the pinned search_path
  *	  retention.c   deleting consumed events from sources
  *	  inject.c      test-only fault injection
@@ -285,6 +286,7 @@ extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
 									   bool missing_ok);
 extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
 extern void sa_lock_query(int32 query_id);
+extern bool sa_try_lock_query(int32 query_id);
 extern char *sa_qualified_relation(Oid relid, const char *role,
 								   const char *query);
 
@@ -330,9 +332,30 @@ extern void sa_note_source_commits(Oid dboid, uint64 mask);
 extern uint64 sa_source_commit_count(Oid dboid, Oid source);
 extern void sa_stop_database_worker(Oid dboid);
 extern void sa_forget_database(Oid dboid);
-extern uint64 sa_worker_attach(Oid dboid);
-extern void sa_worker_detach(Oid dboid, bool idle, uint64 generation);
+extern uint64 sa_worker_attach(Oid dboid, int index);
+extern void sa_worker_detach(Oid dboid, int index, bool idle,
+							 uint64 generation);
+extern void sa_worker_set_busy(Oid dboid, int index, bool busy);
+extern bool sa_set_workers_wanted(Oid dboid, int index, int wanted);
 PGDLLEXPORT void sa_launcher_main(Datum arg);
+
+/* schedule.c */
+typedef enum SaClaim
+{
+	SA_CLAIM_OK,				/* claimed: run its trigger, then release */
+	SA_CLAIM_NOT_DUE,
+	SA_CLAIM_BUSY,				/* another worker runs it */
+	SA_CLAIM_TERMINATED			/* claimed: its last trigger was killed */
+} SaClaim;
+extern Size sa_schedule_shmem_size(void);
+extern void sa_schedule_shmem_init(void);
+extern SaClaim sa_schedule_claim(int32 query_id, int64 interval_usec,
+								 uint64 commits, TimestampTz now,
+								 TimestampTz *due_at);
+extern void sa_schedule_release(void);
+extern void sa_schedule_release_at_exit(bool terminated);
+extern void sa_schedule_forget(int32 query_id);
+extern void sa_schedule_forget_database(Oid database);
 
 /* worker.c */
 PGDLLEXPORT void sa_worker_main(Datum arg);

@@ -1,22 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The per-database worker: runs each scheduled query on its
- *	  trigger_interval, each trigger in its own transaction.
+ *	  The workers of a database: each runs the scheduled queries that are
+ *	  due, each trigger in its own transaction.
  *
- * The loop (a state machine per query, in prose):
- *	  - a query is due when its interval has passed since its last run, or,
- *	    with trigger_interval '0', when producers committed into its source
- *	    since its last run (their commit sets our latch and moves the
- *	    source's commit counter), and at least every second as a safety net;
- *	  - a paused query is never due; a failing one not before its retry_at;
+ * A database has a pool of workers (launcher.c); any worker may run any of
+ * its queries, one trigger at a time.  The loop of each, as a state
+ * machine per query in prose:
+ *	  - a paused query is never due, a failing one not before its retry_at;
+ *	    otherwise the due rule and the claim are schedule.c's: a worker runs
+ *	    a due query only once it has claimed it, so no two workers run one
+ *	    query and none runs a query another has just run;
  *	  - each trigger first records the batch it will process (its id and
  *	    snapshot) in a transaction of its own, so that whatever happens next
- *	    the retry reads the same events (DESIGN.md 3.8);
- *	  - a trigger that fails is logged, its transaction aborted, and its
- *	    error, failure count and retry time (exponential backoff, at most
- *	    30 s) recorded in streamagg.checkpoint;
- *	  - when the database has no scheduled query left, the worker exits.
+ *	    the retry reads the same events (DESIGN.md 3.8).  Both transactions
+ *	    only try the query's lock: if process() holds it, the worker moves
+ *	    on and comes back;
+ *	  - a trigger runs for at most streamagg.trigger_timeout: then it is
+ *	    cancelled, and cancelled again every second while user code catches
+ *	    the cancellation; a trigger still running after twice the timeout
+ *	    ends its worker (the launcher starts another), and the next worker
+ *	    to claim the query records that as its error;
+ *	  - a trigger that fails is logged, with the query and database named,
+ *	    its transaction aborted, and its error, failure count and retry time
+ *	    (exponential backoff, at most 30 s) recorded in streamagg.checkpoint;
+ *	  - worker 0 exits when the database has no scheduled query left, the
+ *	    others when the pool is larger than the queries need.
  * Memory used by the loop is reset every round; nothing outlives a trigger
  * but the compiled queries and state caches (trigger.c, state.c).
  *
@@ -26,6 +35,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -39,16 +49,17 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
-
-/* With trigger_interval '0', poll at least this often. */
-#define ZERO_INTERVAL_POLL_MS 1000
 
 /* Longest wait between two rounds, to notice new queries. */
 #define MAX_NAP_MS 1000
 
 /* How often the worker applies retention (retention.c). */
 #define RETENTION_INTERVAL_MS 10000
+
+/* While a trigger overruns streamagg.trigger_timeout, cancel it this often. */
+#define CANCEL_REPEAT_MS 1000
 
 /* One scheduled query as the worker sees it. */
 typedef struct ScheduledQuery
@@ -57,27 +68,45 @@ typedef struct ScheduledQuery
 	char	   *name;
 	Oid			source;
 	int64		interval_usec;
-	bool		due_to_retry;	/* retry_at has passed */
 	bool		waiting_retry;	/* retry_at is in the future */
-	TimestampTz retry_at;
 } ScheduledQuery;
 
-/* When each query last ran, by query id: lives for the worker's life. */
-typedef struct LastRun
-{
-	int32		query_id;
-	TimestampTz at;
-	uint64		source_commits; /* count seen by the last run */
-} LastRun;
-
 static Oid	worker_dboid;
+static int	worker_index;
+static char *worker_dbname;		/* lives in TopMemoryContext */
 static uint64 worker_generation;
 static bool worker_idle_exit = false;
 
+/*
+ * How many times the running trigger's timeout fired: 1 cancels it, more
+ * cancel it again; once the trigger has overrun by a whole timeout, the
+ * worker is terminated instead.  Set by the timeout handler.
+ */
+static volatile sig_atomic_t trigger_overruns = 0;
+static TimeoutId trigger_timeout_id;
+
 static void
-worker_detach(int code, Datum arg)
+trigger_timeout_handler(void)
 {
-	sa_worker_detach(worker_dboid, worker_idle_exit, worker_generation);
+	int			repeats = Max(sa_trigger_timeout_ms / CANCEL_REPEAT_MS, 1);
+
+	trigger_overruns++;
+	if (trigger_overruns > repeats)
+		ProcDiePending = true;
+	else
+		QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	/* a trigger that overran by a whole timeout is why we exit */
+	sa_schedule_release_at_exit(trigger_overruns >
+								Max(sa_trigger_timeout_ms / CANCEL_REPEAT_MS, 1));
+	sa_worker_detach(worker_dboid, worker_index, worker_idle_exit,
+					 worker_generation);
 }
 
 /*
@@ -93,15 +122,20 @@ load_schedule(MemoryContext cxt)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	if (worker_dbname == NULL)
+		worker_dbname = MemoryContextStrdup(TopMemoryContext,
+											get_database_name(MyDatabaseId));
 	if (OidIsValid(get_extension_oid("streamagg", true)))
 	{
 		SPI_connect();
-		SPI_execute("SELECT d.query_id, d.name, "
-					"extract(epoch FROM d.trigger_interval)::float8 * 1e6, "
-					"c.retry_at, d.source FROM streamagg.query_def d "
-					"JOIN streamagg.checkpoint c USING (query_id) "
-					"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
-					"ORDER BY d.query_id", true, 0);
+		if (SPI_execute("SELECT d.query_id, d.name, "
+						"extract(epoch FROM d.trigger_interval)::float8 * 1e6, "
+						"c.retry_at > pg_catalog.now(), d.source "
+						"FROM streamagg.query_def d "
+						"JOIN streamagg.checkpoint c USING (query_id) "
+						"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
+						"ORDER BY d.query_id", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the scheduled streaming queries");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -114,13 +148,9 @@ load_schedule(MemoryContext cxt)
 			sq->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
 			sq->name = SPI_getvalue(tuple, desc, 2);
 			sq->interval_usec = (int64) DatumGetFloat8(SPI_getbinval(tuple, desc, 3, &isnull));
-			sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
 			retry = SPI_getbinval(tuple, desc, 4, &isnull);
-			if (!isnull)
-			{
-				sq->retry_at = DatumGetTimestampTz(retry);
-				sq->waiting_retry = sq->retry_at > GetCurrentTimestamp();
-			}
+			sq->waiting_retry = !isnull && DatumGetBool(retry);
+			sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
 			queries = lappend(queries, sq);
 			MemoryContextSwitchTo(old);
 		}
@@ -163,11 +193,13 @@ run_in_transaction(TransactionStep step, void *arg, const char *activity)
 	{
 		ErrorData  *edata;
 
+		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
 		MemoryContextSwitchTo(cxt);
 		message = edata->message;
 	}
@@ -180,6 +212,7 @@ run_in_transaction(TransactionStep step, void *arg, const char *activity)
 typedef struct TriggerRun
 {
 	ScheduledQuery *sq;
+	bool		busy;			/* process() holds the query's lock */
 	bool		planned;
 	const char *error;
 	int64		rows;
@@ -196,7 +229,9 @@ plan_step(void *arg)
 
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-	run->planned = sa_plan_batch(run->sq->query_id);
+	run->busy = !sa_try_lock_query(run->sq->query_id);
+	if (!run->busy)
+		run->planned = sa_plan_batch(run->sq->query_id);
 }
 
 static void
@@ -204,7 +239,9 @@ trigger_step(void *arg)
 {
 	TriggerRun *run = arg;
 
-	run->rows = sa_run_trigger(run->sq->query_id).rows;
+	run->busy = !sa_try_lock_query(run->sq->query_id);
+	if (!run->busy)
+		run->rows = sa_run_trigger(run->sq->query_id).rows;
 }
 
 /* Record a failed trigger (see the file header). */
@@ -218,35 +255,114 @@ record_error_step(void *arg)
 	args[0] = Int32GetDatum(run->sq->query_id);
 	args[1] = CStringGetTextDatum(run->error);
 	SPI_connect();
-	SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
-						  "last_error_at = pg_catalog.now(), failures = failures + 1, "
-						  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
-						  "* interval '1 second' WHERE query_id = $1",
-						  2, types, args, NULL, false, 0);
+	if (SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
+							  "last_error_at = pg_catalog.now(), failures = failures + 1, "
+							  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
+							  "* interval '1 second' WHERE query_id = $1",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the error of streaming query %d",
+			 run->sq->query_id);
 	SPI_finish();
 }
 
+static void
+record_error(TriggerRun *run)
+{
+	/* recompile before the next attempt; state.c sees the abort itself */
+	sa_forget_compiled(run->sq->query_id);
+	(void) run_in_transaction(record_error_step, run,
+							  "streamagg recording an error");
+}
+
+/* Every error of a trigger names its query and database in the log. */
+static void
+trigger_error_context(void *arg)
+{
+	ScheduledQuery *sq = arg;
+
+	errcontext("streamagg trigger of query \"%s\" in database \"%s\"",
+			   sq->name, worker_dbname);
+}
+
 /*
- * Run one trigger: plan the batch, then process it, each in its own
- * transaction.  Returns the rows consumed, or -1 if it failed.
+ * Arm the trigger timeout (see the file header); cleared by
+ * disarm_trigger_timeout, which also drops a cancellation that arrived
+ * after the trigger ended.
+ */
+static void
+arm_trigger_timeout(void)
+{
+	trigger_overruns = 0;
+	if (sa_trigger_timeout_ms > 0)
+		enable_timeout_every(trigger_timeout_id,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 sa_trigger_timeout_ms),
+							 CANCEL_REPEAT_MS);
+}
+
+static void
+disarm_trigger_timeout(void)
+{
+	disable_timeout(trigger_timeout_id, false);
+	if (trigger_overruns > 0)
+		QueryCancelPending = false;
+}
+
+/*
+ * Run one trigger of a claimed query: plan the batch, then process it,
+ * each in its own transaction.  Returns the rows consumed, or -1 if it
+ * failed (the failure is recorded).
  */
 static int64
 run_trigger(ScheduledQuery *sq)
 {
-	TriggerRun	run = {sq, false, NULL, 0};
+	TriggerRun	run = {sq, false, false, NULL, 0};
 	char	   *activity = psprintf("streamagg trigger of query %s", sq->name);
+	ErrorContextCallback errcb;
+
+	errcb.callback = trigger_error_context;
+	errcb.arg = sq;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	sa_worker_set_busy(worker_dboid, worker_index, true);
+	arm_trigger_timeout();
 
 	run.error = run_in_transaction(plan_step, &run, activity);
-	if (run.error == NULL && run.planned)
+	if (run.error == NULL && run.planned && !run.busy)
 		run.error = run_in_transaction(trigger_step, &run, activity);
-	if (run.error == NULL)
-		return run.rows;
 
-	/* recompile before the next attempt; state.c sees the abort itself */
-	sa_forget_compiled(sq->query_id);
-	(void) run_in_transaction(record_error_step, &run,
-							  "streamagg recording an error");
-	return -1;
+	disarm_trigger_timeout();
+	error_context_stack = errcb.previous;
+	if (run.error != NULL && trigger_overruns > 0)
+	{
+		run.error = psprintf("trigger ran longer than streamagg.trigger_timeout (%d ms) and was cancelled",
+							 sa_trigger_timeout_ms);
+		ereport(LOG,
+				(errmsg("streamagg trigger of query \"%s\" in database \"%s\" was cancelled after streamagg.trigger_timeout (%d ms); it will be retried",
+						sq->name, worker_dbname, sa_trigger_timeout_ms)));
+	}
+	if (run.error != NULL)
+		record_error(&run);
+	sa_worker_set_busy(worker_dboid, worker_index, false);
+	return run.error == NULL ? run.rows : -1;
+}
+
+/*
+ * The last trigger of a query that this worker just claimed ignored its
+ * cancellation and ended its worker: record that as the query's error, so
+ * that it is retried only after the backoff.
+ */
+static void
+record_termination(ScheduledQuery *sq)
+{
+	TriggerRun	run = {sq, false, false, NULL, 0};
+
+	run.error = psprintf("trigger ran longer than twice streamagg.trigger_timeout (%d ms), ignoring cancellation, and its worker was terminated",
+						 sa_trigger_timeout_ms);
+	ereport(LOG,
+			(errmsg("streamagg: a trigger of query \"%s\" in database \"%s\" was terminated with its worker; it will be retried",
+					sq->name, worker_dbname)));
+	record_error(&run);
 }
 
 static void
@@ -255,72 +371,34 @@ retention_step(void *arg)
 	(void) sa_apply_retention();
 }
 
-static LastRun *
-last_run_of(HTAB *runs, int32 query_id)
-{
-	bool		found;
-	LastRun    *run = hash_search(runs, &query_id, HASH_ENTER, &found);
-
-	if (!found)
-	{
-		run->at = 0;
-		run->source_commits = 0;
-	}
-	return run;
-}
-
-/*
- * Drop what the worker keeps for queries no longer scheduled (dropped or
- * paused), so that nothing accumulates over months.
- */
-static void
-forget_unscheduled(List *queries, HTAB *runs)
-{
-	List	   *ids = NIL;
-	ListCell   *lc;
-	HASH_SEQ_STATUS seq;
-	LastRun    *run;
-
-	foreach(lc, queries)
-		ids = lappend_int(ids, ((ScheduledQuery *) lfirst(lc))->query_id);
-	sa_forget_compiled_except(ids);
-	hash_seq_init(&seq, runs);
-	while ((run = hash_seq_search(&seq)) != NULL)
-		if (!list_member_int(ids, run->query_id))
-			hash_search(runs, &run->query_id, HASH_REMOVE, NULL);
-	list_free(ids);
-}
-
 void
 sa_worker_main(Datum arg)
 {
 	MemoryContext roundcxt;
-	HTAB	   *runs;
-	HASHCTL		ctl;
 	TimestampTz last_retention = 0;
 
 	worker_dboid = DatumGetObjectId(arg);
+	memcpy(&worker_index, MyBgworkerEntry->bgw_extra, sizeof(worker_index));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGINT, StatementCancelHandler);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(worker_dboid, InvalidOid, 0);
+	trigger_timeout_id = RegisterTimeout(USER_TIMEOUT, trigger_timeout_handler);
 
-	worker_generation = sa_worker_attach(worker_dboid);
-	before_shmem_exit(worker_detach, (Datum) 0);
+	worker_generation = sa_worker_attach(worker_dboid, worker_index);
+	/* before_shmem_exit: the shared tables (DSA) are still mapped then */
+	before_shmem_exit(worker_exit, (Datum) 0);
 
 	roundcxt = AllocSetContextCreate(TopMemoryContext, "streamagg worker round",
 									 ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(LastRun);
-	runs = hash_create("streamagg last runs", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 
 	for (;;)
 	{
 		List	   *queries;
 		ListCell   *lc;
-		TimestampTz now;
 		long		nap_ms = MAX_NAP_MS;
+		List	   *ids = NIL;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -334,47 +412,51 @@ sa_worker_main(Datum arg)
 		queries = load_schedule(roundcxt);
 		if (queries == NIL)
 		{
-			worker_idle_exit = true;
+			worker_idle_exit = worker_index == 0;
 			proc_exit(0);
 		}
-		forget_unscheduled(queries, runs);
+		if (!sa_set_workers_wanted(worker_dboid, worker_index,
+								   Min(list_length(queries),
+									   sa_workers_per_database)))
+			proc_exit(0);
 
 		foreach(lc, queries)
 		{
 			ScheduledQuery *sq = lfirst(lc);
-			LastRun    *run = last_run_of(runs, sq->query_id);
-			int64		wait_usec;
-			uint64		commits;
-			bool		due;
+			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz due_at;
+			SaClaim		claim;
 
 			CHECK_FOR_INTERRUPTS();
+			ids = lappend_int(ids, sq->query_id);
 			if (sq->waiting_retry)
 				continue;
-			now = GetCurrentTimestamp();
-			commits = sa_source_commit_count(worker_dboid, sq->source);
-			if (sq->interval_usec == 0)
-				due = commits != run->source_commits ||
-					now - run->at >= ZERO_INTERVAL_POLL_MS * 1000L;
-			else
-				due = now - run->at >= sq->interval_usec;
-			if (due)
+			claim = sa_schedule_claim(sq->query_id, sq->interval_usec,
+									  sa_source_commit_count(worker_dboid,
+															 sq->source),
+									  now, &due_at);
+			if (claim == SA_CLAIM_OK)
 			{
-				int64		rows;
+				int64		rows = run_trigger(sq);
 
-				/* commits after this read are seen by the next round */
-				run->source_commits = commits;
-				run->at = now;
-				rows = run_trigger(sq);
+				sa_schedule_release();
 				/* with interval 0, come straight back while events flow */
 				if (sq->interval_usec == 0 && rows > 0)
 					nap_ms = 0;
 			}
-			wait_usec = (sq->interval_usec == 0 ? ZERO_INTERVAL_POLL_MS * 1000L :
-						 sq->interval_usec) - (GetCurrentTimestamp() - run->at);
-			nap_ms = Min(nap_ms, Max(wait_usec / 1000, 0));
+			else if (claim == SA_CLAIM_TERMINATED)
+			{
+				record_termination(sq);
+				sa_schedule_release();
+			}
+			nap_ms = Min(nap_ms,
+						 Max((due_at - GetCurrentTimestamp()) / 1000, 0));
 		}
+		/* compiled queries of dropped or paused queries go */
+		sa_forget_compiled_except(ids);
 
-		if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+		if (worker_index == 0 &&
+			TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
 									   RETENTION_INTERVAL_MS))
 		{
 			/* errors are logged only: retention is retried next time */

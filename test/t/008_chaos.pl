@@ -43,9 +43,11 @@ $node->safe_psql(
 	SELECT streamagg.set_retention('events', '0 seconds');
 });
 
+# one of the database's workers (two queries: a pool of two)
 my $worker_pid_query = q{
 	SELECT pid FROM pg_stat_activity
-	 WHERE backend_type LIKE 'streamagg worker%' AND datname = 'postgres'};
+	 WHERE backend_type LIKE 'streamagg worker%' AND datname = 'postgres'
+	 ORDER BY random() LIMIT 1};
 
 for my $round (1 .. 6)
 {

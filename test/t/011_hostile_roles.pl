@@ -248,5 +248,73 @@ is($node->safe_psql('postgres',
 		"SELECT string_agg(DISTINCT status, ',') FROM streamagg.queries WHERE name IN ('aq', 'mq_ro')"),
 	'running', 'the queries run, without errors');
 
+# --- 5. A stuck trigger holds back only its own query ------------------
+# streamagg.trigger_timeout (2 s here) cancels it, the error is recorded and
+# the query retried after a backoff; the database's other queries run on
+# the pool's other workers meanwhile.
+as_mallory(
+	q{
+	CREATE TABLE m.src3 (ts timestamptz, v int);
+	SELECT streamagg.create_query(name => 'mq_slow', source => 'm.src3', event_time => 'ts',
+		aggregates => 'count(*) FILTER (WHERE pg_catalog.pg_sleep(60) IS NOT NULL) AS n',
+		output_mode => 'update', sink => 'm.mq_slow_out', trigger_interval => '0');
+	INSERT INTO m.src3 VALUES ('2024-05-01', 1);
+});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+  or die 'the slow trigger did not start';
+$node->safe_psql('postgres',
+	"SET ROLE alice; INSERT INTO a.src VALUES ('2024-05-02 10:00+00', 1)");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('aq', '10 seconds')"),
+	't', "alice's query runs while mallory's trigger sleeps");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT last_error LIKE '%streamagg.trigger_timeout (2000 ms)%' FROM streamagg.queries WHERE name = 'mq_slow'"),
+	'the slow trigger is cancelled after streamagg.trigger_timeout, with that error');
+ok( $node->log_contains(
+		qr/ERROR:  canceling statement due to user request\n[^\n]*CONTEXT:(?:[^\n]*\n\t)*[^\n]*streamagg trigger of query "mq_slow" in database "postgres"/
+	),
+	'the log names the query and the database of the failed trigger');
+$node->safe_psql('postgres', "SELECT streamagg.drop_query('mq_slow')");
+
+# A trigger that catches its cancellation is cancelled again every second,
+# and after twice the timeout its worker is terminated; the next worker
+# records that as the query's error.
+as_mallory(
+	q{
+	CREATE FUNCTION m.stubborn() RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN
+		LOOP
+			BEGIN
+				PERFORM pg_catalog.pg_sleep(60);
+			EXCEPTION WHEN query_canceled THEN
+				NULL;
+			END;
+		END LOOP;
+	END $$;
+	TRUNCATE m.src3;
+	SELECT streamagg.create_query(name => 'mq_stubborn', source => 'm.src3', event_time => 'ts',
+		aggregates => 'count(*) FILTER (WHERE m.stubborn()) AS n',
+		output_mode => 'update', sink => 'm.mq_stubborn_out', trigger_interval => '0');
+	INSERT INTO m.src3 VALUES ('2024-05-01', 1);
+});
+$node->safe_psql('postgres',
+	"SET ROLE alice; INSERT INTO a.src VALUES ('2024-05-03 10:00+00', 1)");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('aq', '10 seconds')"),
+	't', "alice's query runs while mallory's trigger ignores cancellation");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT last_error LIKE '%its worker was terminated%' FROM streamagg.queries WHERE name = 'mq_stubborn'"),
+	'a trigger that ignores cancellation ends its worker, and that is recorded');
+ok($node->log_contains(qr/terminating background worker "streamagg worker/),
+	'the worker was terminated');
+$node->safe_psql('postgres', "SELECT streamagg.pause('mq_stubborn')");
+$node->safe_psql('postgres',
+	"SET ROLE alice; INSERT INTO a.src VALUES ('2024-05-04 10:00+00', 1)");
+is($node->safe_psql('postgres', "SELECT streamagg.wait('aq', '10 seconds')"),
+	't', "alice's query goes on with the pool restarted");
+is($node->safe_psql('postgres', 'SELECT sum(n) FROM a.aq_out'),
+	'4', "alice's sink counted each of her events once");
+
 $node->stop;
 done_testing();
