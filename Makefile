@@ -4,6 +4,9 @@
 #   make installcheck           pg_regress + isolation + TAP, each against its
 #                               own temporary instance with streamagg preloaded
 #   make bench                  the benchmark (not a test; see test/bench/)
+#   make fuzz [SEED=n] [CALLS=n]  fuzz create_query (test/t/012_create_query_fuzz.pl)
+#                               with a random seed (printed) unless SEED is given;
+#                               FUZZ_ONLY=17,42 replays single calls of a seed
 #
 # The tests never touch a running server: pg_regress and pg_isolation_regress
 # use --temp-instance with test/streamagg.conf, and the TAP tests start their
@@ -42,3 +45,15 @@ $(OBJS): $(wildcard src/*.h)
 .PHONY: bench
 bench:
 	$(srcdir)/test/bench/run.sh
+
+# The create_query fuzz test alone, against the installed extension, with a
+# random seed unless SEED is given (installcheck runs it with a fixed seed),
+# CALLS calls (default 3000).  Replay single calls with FUZZ_ONLY=17,42 and the
+# printed seed.  Run it as a non-root user: initdb refuses root.
+.PHONY: fuzz
+fuzz:
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "create_query fuzz: seed $$seed (rerun: make fuzz SEED=$$seed CALLS=$${CALLS:-3000})"; \
+	FUZZ_SEED=$$seed FUZZ_CALLS=$${CALLS:-3000} $(MAKE) installcheck REGRESS= ISOLATION= \
+		PROVE_TESTS=test/t/012_create_query_fuzz.pl; \
+	rc=$$?; echo "create_query fuzz: seed $$seed"; exit $$rc
