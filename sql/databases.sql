@@ -68,7 +68,8 @@ CREATE EXTENSION streamagg;
 SELECT streamagg.create_query(name => 'q', source => 'ev', event_time => 'ts',
        aggregates => 'count(*) AS n', group_by => 'k', window_size => '1 hour',
        output_mode => 'update', trigger_interval => '1 day');
-SELECT streamagg.process('q');
+-- the worker runs its first trigger at once
+SELECT streamagg.wait('q', '30 seconds');
 SELECT count(*) AS groups, sum(n) AS events FROM q;
 \c :home
 ALTER SYSTEM RESET streamagg.max_state_memory;

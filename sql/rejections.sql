@@ -100,6 +100,64 @@ TABLE "odd ""sink""";
 SELECT streamagg.drop_query('it''s; DROP TABLE src; --', drop_sink => true);
 DROP TABLE "odd ""source""";
 
+-- Parameters that used to be accepted and then broke every trigger, or the
+-- catalog views, or another query (found by test/t/012_create_query_fuzz.pl):
+\set hbase 'name => ''hq'', source => ''src'', event_time => ''ts'', aggregates => ''count(*) AS c'''
+-- no aggregate at all
+SELECT try($$name => 'hq', source => 'src', event_time => 'ts', aggregates => '', output_mode => 'update'$$);
+-- a name longer than an identifier: it is also the default sink's name,
+-- which PostgreSQL would silently truncate (two queries could share it)
+SELECT try($$name => repeat('q', 64), source => 'src', event_time => 'ts', aggregates => 'count(*) AS c', output_mode => 'update'$$);
+-- intervals that no window or watermark could use inside the range of timestamps
+SELECT try(:'hbase' || $$, window_size => '2147483647 days', output_mode => 'update'$$);
+SELECT try(:'hbase' || $$, window_size => '1 hour', watermark => '-2147483648 days -2562047788 hours'$$);
+SELECT try(:'hbase' || $$, window_size => '1 hour', output_mode => 'update', trigger_interval => '2562047788 hours'$$);
+-- a row in sixty million sliding windows
+SELECT try(:'hbase' || $$, window_size => '1 minute', window_slide => '1 microsecond', output_mode => 'update'$$);
+-- sources and sinks that are not ordinary tables of this database
+SELECT try($$name => 'hq', source => 0, event_time => 'ts', aggregates => 'count(*) AS c', output_mode => 'update'$$);
+CREATE TEMPORARY TABLE tmp_src (ts timestamptz);
+SELECT try($$name => 'hq', source => 'tmp_src', event_time => 'ts', aggregates => 'count(*) AS c', output_mode => 'update'$$);
+SELECT try(:'hbase' || $$, output_mode => 'update', sink => 'pg_temp.hq_out'$$);
+SELECT try(:'hbase' || $$, output_mode => 'update', sink_function => '12345'$$);
+-- a sink column named like a system column
+SELECT try(:'hbase' || $$, group_by => 'k AS ctid', output_mode => 'update'$$);
+-- another query's sink: their rows would overwrite each other
+SELECT try($$name => 'owner_of_fits2', source => 'src', event_time => 'ts', aggregates => 'count(*) AS c', group_by => 'k', window_size => '1 minute', output_mode => 'update', sink => 'fits'$$);
+-- a source whose streamagg_xid is not xid8, or with a trigger of streamagg's name
+CREATE TABLE text_xid (ts timestamptz, streamagg_xid text);
+SELECT try($$name => 'hq', source => 'text_xid', event_time => 'ts', aggregates => 'count(*) AS c', output_mode => 'update'$$);
+CREATE TABLE own_trigger (ts timestamptz);
+CREATE FUNCTION own_trigger_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER streamagg_source_committed AFTER INSERT ON own_trigger
+  FOR EACH STATEMENT EXECUTE FUNCTION own_trigger_fn();
+SELECT try($$name => 'hq', source => 'own_trigger', event_time => 'ts', aggregates => 'count(*) AS c', output_mode => 'update'$$);
+-- sink_merge is analysed as a trigger runs it, with search_path pinned to
+-- pg_catalog: a name it cannot resolve then is refused now
+CREATE TABLE unqualified (n int);
+SELECT try(:'hbase' || $$, group_by => 'k', output_mode => 'update', sink => 'merged', sink_merge => 'WHEN MATCHED THEN UPDATE SET c = (SELECT max(n) FROM unqualified)'$$);
+-- privileges a trigger will need are checked now, as the query's owner
+CREATE ROLE sa_rejected;
+GRANT SELECT ON src TO sa_rejected;
+CREATE TABLE read_only_sink (k text, c bigint, UNIQUE NULLS NOT DISTINCT (k));
+GRANT SELECT ON read_only_sink TO sa_rejected;
+CREATE FUNCTION private_fn(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+REVOKE EXECUTE ON FUNCTION private_fn(text) FROM PUBLIC;
+SET ROLE sa_rejected;
+SELECT try($$name => 'hq', source => 'src', event_time => 'ts', aggregates => 'count(*) AS c', group_by => 'k', output_mode => 'update', sink => 'read_only_sink'$$);
+SELECT try($$name => 'hq', source => 'src', event_time => 'ts', aggregates => 'count(*) AS c', group_by => 'public.private_fn(k) AS k', output_mode => 'update', sink => 'read_only_sink'$$);
+RESET ROLE;
+-- and none of these created anything
+SELECT name FROM streamagg.queries ORDER BY name;
+SELECT relname FROM pg_class WHERE relname IN ('hq', 'hq_out', 'merged', 'owner_of_fits2') ORDER BY 1;
+SELECT attname FROM pg_attribute WHERE attrelid IN ('text_xid'::regclass, 'own_trigger'::regclass)
+   AND attnum > 0 ORDER BY attrelid, attnum;
+SELECT tgname, tgfoid::regproc FROM pg_trigger WHERE tgrelid = 'own_trigger'::regclass;
+
 SELECT streamagg.drop_query(name) FROM streamagg.queries;
-DROP TABLE src, bad_type, missing_col, no_key, nulls_distinct, fits, r;
+DROP TABLE src, bad_type, missing_col, no_key, nulls_distinct, fits, r, tmp_src, text_xid,
+  own_trigger, unqualified, read_only_sink;
+DROP FUNCTION own_trigger_fn();
+DROP FUNCTION private_fn(text);
+DROP ROLE sa_rejected;
 DROP FUNCTION try(text);

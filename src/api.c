@@ -68,40 +68,82 @@ run_sql(const char *sql)
 }
 
 /*
+ * Check that "source" can be a source for the current user: an existing,
+ * permanent table, which the user may read.  A streamagg_xid column it
+ * already has must be of type xid8, and a trigger of the name streamagg
+ * uses must be streamagg's.
+ */
+static void
+check_source(Oid source)
+{
+	char		relkind = get_rel_relkind(source);
+	char	   *relname = get_rel_name(source);
+	AclResult	aclresult;
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(source);
+	bool		foreign_trigger;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source relation with OID %u does not exist", source)));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is not a table", relname)));
+	if (get_rel_persistence(source) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" is a temporary table", relname),
+				 errdetail("Workers cannot see another session's temporary tables, and they disappear with it."),
+				 errhint("Use an ordinary table.")));
+	aclresult = pg_class_aclcheck(source, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, relname);
+	if (get_attnum(source, SA_XID_COLUMN) != InvalidAttrNumber)
+		sa_check_xid_column(source);
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
+						  "AND tgname = '" SOURCE_TRIGGER_NAME "' "
+						  "AND tgfoid <> 'streamagg.source_committed()'::pg_catalog.regprocedure",
+						  1, &argtype, &arg, NULL, false, 1);
+	foreign_trigger = SPI_processed > 0;
+	SPI_finish();
+	if (foreign_trigger)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("source \"%s\" already has a trigger named \"%s\"",
+						relname, SOURCE_TRIGGER_NAME),
+				 errdetail("streamagg adds a trigger of that name to its sources."),
+				 errhint("Rename that trigger.")));
+}
+
+/*
  * Make a table a source (DESIGN.md 4.2): a column holding each event's
  * top-level transaction id, filled by a default, a streamagg_brin index on
  * it (src/xid_index.c: a trigger reads only the block ranges of its batch),
  * and a statement trigger that wakes the worker at commit.  Rows already in
  * the table get NULL there and belong to the first batch of every query;
- * adding the column does not rewrite the table.
+ * adding the column does not rewrite the table.  What is missing is added
+ * as the caller, who must then own the table.
  */
 static void
 prepare_source(Oid source)
 {
 	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
 													   get_rel_name(source));
+	bool		has_column = get_attnum(source, SA_XID_COLUMN) != InvalidAttrNumber;
 	bool		has_trigger;
 	bool		has_index;
 	Oid			argtype = OIDOID;
 	Datum		arg = ObjectIdGetDatum(source);
-
-	if (get_attnum(source, SA_XID_COLUMN) == InvalidAttrNumber)
-		run_sql(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.xid8, "
-						 "ALTER COLUMN %s SET DEFAULT pg_catalog.pg_current_xact_id()",
-						 qualified, SA_XID_COLUMN, SA_XID_COLUMN));
 
 	SPI_connect();
 	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
 						  "AND tgname = '" SOURCE_TRIGGER_NAME "'",
 						  1, &argtype, &arg, NULL, false, 1);
 	has_trigger = SPI_processed > 0;
-	SPI_finish();
-	if (!has_trigger)
-		run_sql(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
-						 "EXECUTE FUNCTION streamagg.source_committed()",
-						 SOURCE_TRIGGER_NAME, qualified));
-
-	SPI_connect();
 	SPI_execute_with_args("SELECT FROM pg_catalog.pg_index i "
 						  "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
 						  "AND a.attnum = i.indkey[0] "
@@ -109,11 +151,71 @@ prepare_source(Oid source)
 						  1, &argtype, &arg, NULL, false, 1);
 	has_index = SPI_processed > 0;
 	SPI_finish();
+
+	if ((!has_column || !has_trigger || !has_index) &&
+		!pg_class_ownercheck(source, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("source \"%s\" is not prepared for streaming queries, and only its owner may prepare it",
+						get_rel_name(source)),
+				 errdetail("The first query on a table adds a column, an index and a trigger to it."),
+				 errhint("Ask the owner of the table to create the first streaming query on it.")));
+	if (!has_column)
+		run_sql(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.xid8, "
+						 "ALTER COLUMN %s SET DEFAULT pg_catalog.pg_current_xact_id()",
+						 qualified, SA_XID_COLUMN, SA_XID_COLUMN));
+	if (!has_trigger)
+		run_sql(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
+						 "EXECUTE FUNCTION streamagg.source_committed()",
+						 SOURCE_TRIGGER_NAME, qualified));
 	if (!has_index)
 		run_sql(psprintf("CREATE INDEX ON %s "
 						 "USING streamagg_brin (%s streamagg.xid8_minmax_ops)",
 						 qualified, SA_XID_COLUMN));
 	CommandCounterIncrement();
+}
+
+/*
+ * The sink table must not be another query's: their rows would overwrite
+ * each other.  The other query is named if the caller may see it.
+ */
+static void
+check_sink_unshared(Oid sink)
+{
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(sink);
+	SaRoleSave	role;
+	char	   *other = NULL;
+	Oid			other_owner = InvalidOid;
+
+	sa_catalog_access_begin(&role);
+	SPI_connect();
+	SPI_execute_with_args("SELECT name, owner FROM streamagg.query_def WHERE sink = $1",
+						  1, &argtype, &arg, NULL, false, 1);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		other = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		other_owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 2,
+													 &isnull));
+	}
+	SPI_finish();
+	sa_catalog_access_end(&role);
+	if (other == NULL)
+		return;
+	if (sa_may_see_query(other_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table \"%s\" is already the sink of streaming query \"%s\"",
+						get_rel_name(sink), other),
+				 errhint("Give this query a sink of its own.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("table \"%s\" is already the sink of another streaming query",
+					get_rel_name(sink)),
+			 errhint("Give this query a sink of its own.")));
 }
 
 /* The text of an interval for the catalog, or NULL. */
@@ -210,8 +312,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 	char	   *sink_function;
 	SaQuery    *q;
 	bool		sink_created;
-	AclResult	aclresult;
-	char		relkind;
 	SaRoleSave	owner;
 
 	sa_require_preloaded();
@@ -251,10 +351,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 	def.sink_merge = optional_text_argument(fcinfo, 15);
 	def.owner = GetUserId();
 
-	if (def.name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("name must not be empty")));
 	if (sink_function && !PG_ARGISNULL(11))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -271,15 +367,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("streaming query \"%s\" already exists", def.name)));
-
-	relkind = get_rel_relkind(def.source);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("source \"%s\" is not a table", get_rel_name(def.source))));
-	aclresult = pg_class_aclcheck(def.source, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(def.source));
+	check_source(def.source);
 
 	/* analyse with the caller's search_path; store the normalized form */
 	sa_normalize_definition(def.source, def.aggregates, def.group_by,
@@ -300,10 +388,16 @@ sa_create_query(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sink and source must be different tables")));
-		q->def.sink = def.sink;
-		if (def.sink_merge)
-			sa_check_sink_merge(q);
+		check_sink_unshared(def.sink);
 	}
+	q->def.sink = def.sink;
+	q->def.sink_function = def.sink_function;
+
+	/* what every trigger will run, checked now, as the owner */
+	sa_user_code_begin(def.owner, &owner);
+	sa_check_batch_statement(q);
+	sa_check_sink_statements(q);
+	sa_user_code_end(&owner);
 	MemoryContextDelete(q->cxt);
 
 	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);

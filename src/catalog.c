@@ -13,6 +13,7 @@
 #include "streamagg.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
@@ -22,18 +23,30 @@
 
 /*
  * An interval parameter as microseconds.  Months are refused: windows must
- * have a fixed length (DESIGN.md 3.6); a day counts as 24 hours.
+ * have a fixed length (DESIGN.md 3.6); a day counts as 24 hours.  So is
+ * anything as long as SA_MAX_INTERVAL_USEC (100 000 years), which no window
+ * or watermark could use inside the range of timestamps.
  */
 int64
 sa_interval_usec(Interval *iv, const char *param)
 {
+	int64		days;
+	int64		usec;
+
 	if (iv->month != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not contain months or years", param),
 				 errdetail("Calendar months have no fixed length, so windows would not be aligned."),
 				 errhint("Use days, hours, minutes or seconds.")));
-	return iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days) ||
+		pg_add_s64_overflow(days, iv->time, &usec) ||
+		usec >= SA_MAX_INTERVAL_USEC || usec <= -SA_MAX_INTERVAL_USEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
+				 errmsg("%s is out of range", param),
+				 errdetail("Intervals must be shorter than 100000 years.")));
+	return usec;
 }
 
 SaOutputMode
@@ -188,6 +201,16 @@ sa_load_definition_by_name(const char *name, SaDefinition *def,
 				 errmsg("streaming query \"%s\" does not exist", name),
 				 errhint("See SELECT name FROM streamagg.queries.")));
 	return false;
+}
+
+/* Does the query still exist (a worker's schedule may be a moment old)? */
+bool
+sa_query_exists(int32 query_id)
+{
+	SaDefinition def;
+
+	return load_definition("query_id = $1", INT4OID, Int32GetDatum(query_id),
+						   &def);
 }
 
 void

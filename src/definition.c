@@ -123,6 +123,11 @@ analyze_aggregates(Oid source, const char *aggregates)
 	Query	   *query = analyze_target_list(source, aggregates, "aggregates");
 
 	check_no_unsupported_nodes(query, "aggregates");
+	if (query->targetList == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aggregates must name at least one aggregate"),
+				 errhint("For example: count(*) AS events.")));
 	sa_foreach_node(TargetEntry, te, query->targetList)
 	{
 		Aggref	   *aggref;
@@ -203,6 +208,12 @@ sa_normalize_definition(Oid source, const char *aggregates,
 void
 sa_validate_definition(const SaDefinition *def)
 {
+	/* a name is also the default sink's name: an identifier, untruncated */
+	if (def->name[0] == '\0' || strlen(def->name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name must be 1 to %d bytes long", NAMEDATALEN - 1),
+				 errdetail("The name is also the default name of the sink table.")));
 	if (def->has_session && def->has_window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -236,6 +247,13 @@ sa_validate_definition(const SaDefinition *def)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("window_slide must not be larger than window_size")));
+		if (def->window_size / def->window_slide >= SA_MAX_WINDOWS_PER_ROW)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("window_size must be less than %d times window_slide",
+							SA_MAX_WINDOWS_PER_ROW),
+					 errdetail("Each row falls into window_size / window_slide windows."),
+					 errhint("Use a larger window_slide.")));
 		if (def->window_offset >= def->window_slide ||
 			def->window_offset <= -def->window_slide)
 			ereport(ERROR,
@@ -287,8 +305,8 @@ event_time_type(Oid source, const char *column)
  * batches are read by comparing it with snapshots, with the built-in
  * operators only (another type would bring its own casts and operators).
  */
-static void
-check_xid_column(Oid source)
+void
+sa_check_xid_column(Oid source)
 {
 	AttrNumber	attnum = get_attnum(source, SA_XID_COLUMN);
 
@@ -408,7 +426,7 @@ sa_compile_query(const SaDefinition *def)
 	table_close(rel, NoLock);
 	et_type = event_time_type(def->source, def->event_time);
 	q->window_type = getBaseType(et_type);
-	check_xid_column(def->source);
+	sa_check_xid_column(def->source);
 
 	if (def->group_by)
 		keys = analyze_group_by(def->source, def->group_by);
@@ -529,4 +547,21 @@ sa_compile_query(const SaDefinition *def)
 	sa_unpin_search_path(nestlevel);
 	MemoryContextSwitchTo(old);
 	return q;
+}
+
+/*
+ * Check, as the query's owner, that a trigger may run the query's batch
+ * read: SELECT on the source and EXECUTE on every function of the
+ * aggregates' arguments, their FILTERs and the group_by expressions
+ * (security.c).  The executor checks the same at every trigger.
+ */
+void
+sa_check_batch_statement(SaQuery *q)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+
+	sa_check_statement_privileges(psprintf("%s%s", q->batch_select,
+										   sa_batch_predicate(false, (Datum) 0,
+															  (Datum) 0)),
+								  2, argtypes);
 }

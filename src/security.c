@@ -30,10 +30,15 @@
 #include "access/table.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -154,4 +159,68 @@ sa_may_see_query(Oid owner)
 {
 	return has_privs_of_role(GetUserId(), owner) ||
 		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/* EXECUTE on one function used by a statement (check_functions_in_node). */
+static bool
+check_execute(Oid funcid, void *context)
+{
+	AclResult	aclresult = pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
+
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
+	return false;
+}
+
+static bool
+check_execute_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	(void) check_functions_in_node(node, check_execute, context);
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, check_execute_walker,
+								 context, 0);
+	return expression_tree_walker(node, check_execute_walker, context);
+}
+
+/*
+ * Check, as the executor will at every trigger, that the current user may
+ * run "sql" (with parameters of "argtypes"): SELECT, INSERT, UPDATE or
+ * DELETE on every relation it touches, EXECUTE on every function it calls.
+ * create_query calls this for the statements a trigger runs, as the query's
+ * owner, so that a query that could never run is refused at once.
+ */
+void
+sa_check_statement_privileges(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+	ListCell   *lc;
+
+	SPI_connect();
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a statement of a streaming query: %s",
+			 SPI_result_code_string(SPI_result));
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, source->query_list)
+			(void) check_execute_walker(lfirst(lq), NULL);
+	}
+	/*
+	 * The planned statement lists every relation, subqueries' included.
+	 * The plan is not saved, so its cached plan has no resource owner.
+	 */
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan == NULL)
+		elog(ERROR, "a statement of a streaming query is not one statement");
+	foreach(lc, cplan->stmt_list)
+		(void) ExecCheckRTPerms(lfirst_node(PlannedStmt, lc)->rtable, true);
+	ReleaseCachedPlan(cplan, NULL);
+	SPI_freeplan(plan);
+	SPI_finish();
 }

@@ -21,6 +21,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/heap.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
@@ -78,10 +79,18 @@ sink_columns(const SaQuery *q, int *ncols)
 	return cols;
 }
 
+/* Sink columns must be distinct, and none named like a system column. */
 static void
-check_unique_names(SinkColumn *cols, int n)
+check_column_names(SinkColumn *cols, int n)
 {
 	for (int i = 0; i < n; i++)
+	{
+		if (SystemAttributeByName(cols[i].name) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("sink column \"%s\" would have the name of a system column",
+							cols[i].name),
+					 errhint("Give the expression another alias.")));
 		for (int j = 0; j < i; j++)
 			if (strcmp(cols[i].name, cols[j].name) == 0)
 				ereport(ERROR,
@@ -89,6 +98,7 @@ check_unique_names(SinkColumn *cols, int n)
 						 errmsg("sink column \"%s\" would appear twice",
 								cols[i].name),
 						 errhint("Give the group_by expressions and aggregates distinct aliases (window_start and window_end are taken).")));
+	}
 }
 
 static void
@@ -262,6 +272,16 @@ validate_sink(Oid sink, SinkColumn *cols, int n)
 	table_close(rel, NoLock);
 }
 
+static void
+refuse_temporary_sink(const char *sink_name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("sink \"%s\" would be a temporary table", sink_name),
+			 errdetail("Workers cannot see another session's temporary tables, and they disappear with it."),
+			 errhint("Use an ordinary table.")));
+}
+
 /*
  * Find the sink named "sink_name" and check that it fits, or create it.
  * Runs as the caller, so creating needs the caller's CREATE privilege.
@@ -275,15 +295,21 @@ sa_prepare_sink(const char *sink_name, const SaQuery *q, bool *created)
 	RangeVar   *rv = makeRangeVarFromNameList(names);
 	Oid			sink;
 
-	check_unique_names(cols, n);
+	check_column_names(cols, n);
 	sink = RangeVarGetRelid(rv, AccessShareLock, true);
 	*created = !OidIsValid(sink);
 	if (OidIsValid(sink))
+	{
+		if (get_rel_persistence(sink) == RELPERSISTENCE_TEMP)
+			refuse_temporary_sink(sink_name);
 		validate_sink(sink, cols, n);
+	}
 	else
 	{
 		Oid			nsp = RangeVarGetCreationNamespace(rv);
 
+		if (isAnyTempNamespace(nsp) || rv->relpersistence == RELPERSISTENCE_TEMP)
+			refuse_temporary_sink(sink_name);
 		rv->schemaname = get_namespace_name(nsp);
 		create_sink(rv, cols, n);
 		CommandCounterIncrement();
@@ -309,13 +335,20 @@ sa_prepare_sink_function(const char *spec, const SaQuery *q)
 	TupleDesc	desc;
 	AclResult	aclresult;
 
-	check_unique_names(cols, n);
+	check_column_names(cols, n);
+	/* a name, not an OID (which regprocin would also take) */
+	if (strspn(spec, "0123456789- ") == strlen(spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink_function must name a function, not \"%s\"", spec)));
 	fn = DatumGetObjectId(DirectFunctionCall1(strchr(spec, '(') ?
 											  regprocedurein : regprocin,
 											  CStringGetDatum(spec)));
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for function %u", fn);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("sink function \"%s\" does not exist", spec)));
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 	if (proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
 		proc->pronargs == 2 && proc->proargtypes.values[0] == INT8OID)
@@ -505,34 +538,77 @@ merge_error_context(void *arg)
 }
 
 /*
- * Check the custom MERGE of a query at creation: the sink exists, so the
- * whole statement is parsed and analysed now, and a mistake in the WHEN
- * clauses is reported by create_query instead of by every trigger.  The
- * clauses must not end the statement and start another.
+ * The statement deleting sink rows ($1, an array of q->sink_rowtype, by
+ * window and key): in complete mode, the rows of sessions merged away.
+ * Keys match as in the sink's unique key, NULL equal to NULL; the window
+ * bounds (the first two columns, never NULL) with "=", so the key's index
+ * serves.
+ */
+static char *
+sink_delete_sql(SaQuery *q)
+{
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE true",
+					 q->sink_qualified);
+	for (int i = 0; i < n; i++)
+		if (cols[i].is_key)
+			appendStringInfo(&sql, " AND t.%s %s r.%s",
+							 quote_identifier(cols[i].name),
+							 i < 2 ? "=" : "IS NOT DISTINCT FROM",
+							 quote_identifier(cols[i].name));
+	return sql.data;
+}
+
+/* Does a trigger of q delete sink rows (sa_delete_sink_rows)? */
+static bool
+deletes_sink_rows(const SaQuery *q)
+{
+	return OidIsValid(q->def.sink) && q->def.has_session &&
+		q->def.output_mode == SA_OUTPUT_COMPLETE;
+}
+
+/*
+ * Check at create_query every statement a trigger will run on the sink, as
+ * user code of the query's owner (search_path pinned, as in a trigger): a
+ * custom MERGE is parsed and analysed now, so that a mistake in its WHEN
+ * clauses is reported by create_query instead of by every trigger (and the
+ * clauses must not end the statement and start another); and the owner
+ * must have the privileges that each statement needs.
  */
 void
-sa_check_sink_merge(SaQuery *q)
+sa_check_sink_statements(SaQuery *q)
 {
-	List	   *raw;
 	ErrorContextCallback context;
+	Oid			argtypes[2];
 
 	sa_build_sink_statement(q);
+	argtypes[0] = get_array_type(q->sink_rowtype);
+	argtypes[1] = INT8OID;
 	context.callback = merge_error_context;
 	context.arg = q;
 	context.previous = error_context_stack;
-	error_context_stack = &context;
+	if (q->def.sink_merge)
+	{
+		List	   *raw;
 
-	raw = raw_parser(q->sink_sql, RAW_PARSE_DEFAULT);
-	if (list_length(raw) != 1 ||
-		!IsA(linitial_node(RawStmt, raw)->stmt, MergeStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
-	SPI_connect();
-	SPI_freeplan(prepare_sink_statement(q, q->sink_sql));
-	SPI_finish();
-
+		error_context_stack = &context;
+		raw = raw_parser(q->sink_sql, RAW_PARSE_DEFAULT);
+		if (list_length(raw) != 1 ||
+			!IsA(linitial_node(RawStmt, raw)->stmt, MergeStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
+	}
+	sa_check_statement_privileges(q->sink_sql, 2, argtypes);
 	error_context_stack = context.previous;
+	if (q->sink_insert_sql)
+		sa_check_statement_privileges(q->sink_insert_sql, 2, argtypes);
+	if (deletes_sink_rows(q))
+		sa_check_statement_privileges(sink_delete_sql(q), 1, argtypes);
 }
 
 /*
@@ -710,16 +786,11 @@ sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
 
 /*
  * Delete the sink rows of "rows" (SaGroups: window and key), with one
- * statement: in complete mode, the rows of sessions merged away.  Keys
- * match as in the sink's unique key, NULL equal to NULL; the window bounds
- * (the first two columns, never NULL) with "=", so the key's index serves.
+ * statement (sink_delete_sql).
  */
 int64
 sa_delete_sink_rows(SaQuery *q, List *rows)
 {
-	SinkColumn *cols;
-	int			n;
-	StringInfoData sql;
 	Oid			argtype;
 	Datum		arg;
 	SaGroup   **groups;
@@ -729,26 +800,18 @@ sa_delete_sink_rows(SaQuery *q, List *rows)
 
 	if (ngroups == 0)
 		return 0;
-	Assert(OidIsValid(q->def.sink));
+	Assert(deletes_sink_rows(q));
 	groups = palloc(sizeof(SaGroup *) * ngroups);
 	foreach(lc, rows)
 		groups[g++] = lfirst(lc);
 	arg = sink_rows_array(q, NULL, groups, ngroups, false);
 	argtype = get_array_type(q->sink_rowtype);
 
-	cols = sink_columns(q, &n);
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE true",
-					 q->sink_qualified);
-	for (int i = 0; i < n; i++)
-		if (cols[i].is_key)
-			appendStringInfo(&sql, " AND t.%s %s r.%s",
-							 quote_identifier(cols[i].name),
-							 i < 2 ? "=" : "IS NOT DISTINCT FROM",
-							 quote_identifier(cols[i].name));
 	SPI_connect();
-	if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "sink delete failed");
+	if (SPI_execute_with_args(sink_delete_sql(q), 1, &argtype, &arg, NULL,
+							  false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete rows of the sink of streaming query \"%s\"",
+			 q->def.name);
 	SPI_finish();
 	return ngroups;
 }

@@ -52,6 +52,15 @@
 			 (var = lfirst_node(type, &var##_state.l->elements[var##_state.i]), true); \
 			 var##_state.i++)
 
+/*
+ * Bounds checked by create_query: every interval is shorter than this
+ * (100 000 years, so that no window arithmetic overflows below the range
+ * of timestamps; above it, sums are checked), and a row falls into at
+ * most this many sliding windows.
+ */
+#define SA_MAX_INTERVAL_USEC (INT64CONST(100000) * 36525 / 100 * USECS_PER_DAY)
+#define SA_MAX_WINDOWS_PER_ROW 10000
+
 /* Name of the column create_query adds to a source table. */
 #define SA_XID_COLUMN "streamagg_xid"
 
@@ -224,11 +233,13 @@ extern void sa_normalize_definition(Oid source, const char *aggregates,
 									char **aggregates_out,
 									char **group_by_out);
 extern void sa_validate_definition(const SaDefinition *def);
+extern void sa_check_xid_column(Oid source);
+extern void sa_check_batch_statement(SaQuery *q);
 
 /* window.c */
 extern int	sa_window_count(const SaQuery *q);
-extern int	sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts);
-extern int64 sa_window_end(const SaQuery *q, int64 start);
+extern int	sa_row_windows(const SaQuery *q, int64 t, int64 *starts,
+						   int64 *ends);
 extern int64 sa_pane_start(const SaQuery *q, int64 t);
 extern bool sa_window_is_late(int64 window_end,
 							  int64 watermark_for_late_rows);
@@ -277,6 +288,8 @@ extern Oid	sa_extension_owner(void);
 extern int	sa_pin_search_path(void);
 extern void sa_unpin_search_path(int nestlevel);
 extern bool sa_may_see_query(Oid owner);
+extern void sa_check_statement_privileges(const char *sql, int nargs,
+										  Oid *argtypes);
 
 /* catalog.c */
 extern int64 sa_interval_usec(Interval *iv, const char *param);
@@ -285,6 +298,7 @@ extern const char *sa_output_mode_name(SaOutputMode mode);
 extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
 									   bool missing_ok);
 extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
+extern bool sa_query_exists(int32 query_id);
 extern void sa_lock_query(int32 query_id);
 extern bool sa_try_lock_query(int32 query_id);
 extern char *sa_qualified_relation(Oid relid, const char *role,
@@ -316,7 +330,7 @@ extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
 							bool *created);
 extern Oid	sa_prepare_sink_function(const char *spec, const SaQuery *q);
 extern void sa_build_sink_statement(SaQuery *q);
-extern void sa_check_sink_merge(SaQuery *q);
+extern void sa_check_sink_statements(SaQuery *q);
 
 /* notify.c */
 extern void sa_check_notify_channel(const SaDefinition *def);

@@ -257,6 +257,7 @@ typedef struct BatchReceiver
 	SaTriggerWork *work;
 	BatchCounts *counts;
 	int64	   *starts;			/* windows of the current row */
+	int64	   *ends;
 	bool		late_check;
 	int64		watermark_for_late_rows;
 	MemoryContext rowcxt;
@@ -284,7 +285,11 @@ advance_aggregates(BatchReceiver *r, Datum *states, bool *statenulls,
 	}
 }
 
-/* Steps 2 and 3 for one row: its windows, late rows, the aggregates. */
+/*
+ * Steps 2 and 3 for one row: its windows, late rows, the aggregates.  A
+ * row without event time, or whose windows would leave the range of
+ * timestamps, is skipped and counted (null_event_time_rows).
+ */
 static void
 fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 {
@@ -294,7 +299,8 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 	int			nwindows;
 
 	counts->input_rows++;
-	if (nulls[0] || TIMESTAMP_NOT_FINITE(t))
+	if (nulls[0] || TIMESTAMP_NOT_FINITE(t) ||
+		(nwindows = sa_row_windows(q, t, r->starts, r->ends)) < 0)
 	{
 		counts->null_time_rows++;
 		return;
@@ -312,8 +318,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 
 		/* a session event is late when its own session [t, t + gap) is */
 		if (r->late_check &&
-			sa_window_is_late(t + q->def.session_gap,
-							  r->watermark_for_late_rows))
+			sa_window_is_late(r->ends[0], r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
 			return;
@@ -334,27 +339,17 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 						   nulls);
 		return;
 	}
-	if (q->def.has_window)
-		nwindows = sa_windows_for_time(q, t, r->starts);
-	else
-	{
-		/* no window; with the event time as a key, it bounds the group */
-		r->starts[0] = q->event_time_key >= 0 ? t : 0;
-		nwindows = 1;
-	}
 	for (int w = 0; w < nwindows; w++)
 	{
-		int64		end = q->def.has_window ? sa_window_end(q, r->starts[w]) :
-			r->starts[0];
 		SaGroup    *group;
 
 		if (r->late_check &&
-			sa_window_is_late(end, r->watermark_for_late_rows))
+			sa_window_is_late(r->ends[w], r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
 			continue;
 		}
-		group = sa_state_touch(r->store, r->starts[w], end, values + 1,
+		group = sa_state_touch(r->store, r->starts[w], r->ends[w], values + 1,
 							   nulls + 1);
 		advance_aggregates(r, group->work_values, group->work_nulls, values,
 						   nulls);
@@ -364,7 +359,8 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 /*
  * Sliding windows by panes: combine each pane of the batch into every
  * window containing it that is not late.  A pane's rows all fall into the
- * same windows, so lateness is counted per (row, window) as row by row.
+ * same windows (those of its start), so lateness is counted per (row,
+ * window) as row by row.
  */
 static void
 fold_panes(BatchReceiver *r)
@@ -375,22 +371,24 @@ fold_panes(BatchReceiver *r)
 	foreach(lc, r->store->pane_list)
 	{
 		SaGroup    *pane = lfirst(lc);
-		int			nwindows = sa_windows_for_time(q, pane->window_start,
-												   r->starts);
+		int			nwindows = sa_row_windows(q, pane->window_start, r->starts,
+											  r->ends);
 
+		/* its rows' windows were in range, and they are the pane's */
+		Assert(nwindows > 0);
 		for (int w = 0; w < nwindows; w++)
 		{
-			int64		end = sa_window_end(q, r->starts[w]);
 			SaGroup    *group;
 
+			CHECK_FOR_INTERRUPTS();
 			if (r->late_check &&
-				sa_window_is_late(end, r->watermark_for_late_rows))
+				sa_window_is_late(r->ends[w], r->watermark_for_late_rows))
 			{
 				r->counts->late_rows += pane->rows;
 				continue;
 			}
-			group = sa_state_touch(r->store, r->starts[w], end, pane->keyvals,
-								   pane->keynulls);
+			group = sa_state_touch(r->store, r->starts[w], r->ends[w],
+								   pane->keyvals, pane->keynulls);
 			for (int a = 0; a < q->naggs; a++)
 				sa_agg_combine(r->work->rt, &q->aggs[a],
 							   &group->work_values[a], &group->work_nulls[a],
@@ -405,6 +403,7 @@ batch_receive(TupleTableSlot *slot, DestReceiver *self)
 	BatchReceiver *r = (BatchReceiver *) self;
 	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
 
+	CHECK_FOR_INTERRUPTS();
 	slot_getallattrs(slot);
 	fold_row(r, slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
@@ -538,7 +537,8 @@ consume_batch(SaQuery *q, SaStateStore *store, SaTriggerWork *work,
 	r.store = store;
 	r.work = work;
 	r.counts = counts;
-	r.starts = palloc(sizeof(int64) * (q->def.has_window ? sa_window_count(q) : 1));
+	r.starts = palloc(sizeof(int64) * sa_window_count(q));
+	r.ends = palloc(sizeof(int64) * sa_window_count(q));
 	r.late_check = q->def.output_mode != SA_OUTPUT_COMPLETE &&
 		q->has_event_time_bound && cp->has_watermark;
 	r.watermark_for_late_rows = cp->watermark;

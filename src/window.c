@@ -1,16 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * window.c
- *	  The window formula (DESIGN.md 3.1) and the watermark rule (3.3).
+ *	  The window formula (DESIGN.md 3.1), the windows of a row for every
+ *	  kind of query, and the watermark rule (3.3).
  *
  * This file is the only place that knows which windows a row falls into,
  * when a window is late, and how the watermark moves.  Times are
  * microseconds since the PostgreSQL epoch, as in a timestamp(tz) Datum;
  * window starts are aligned to the Unix epoch plus the window offset.
  *
+ * Every window and watermark stays inside the range of timestamps,
+ * [MIN_TIMESTAMP, END_TIMESTAMP): a row whose windows would leave it is
+ * treated like a row without event time (sa_row_windows returns -1), and
+ * a watermark below it is clamped to its start.  The arithmetic never
+ * overflows: intervals are bounded at creation (sa_interval_usec) and sums
+ * near the ends are checked.
+ *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
+
+#include "common/int.h"
 
 /* Floor modulo: the result has the sign of the divisor (d > 0 here). */
 static inline int64
@@ -18,43 +28,99 @@ floor_mod(int64 n, int64 d)
 {
 	int64		r = n % d;
 
+	Assert(d > 0);
 	return r < 0 ? r + d : r;
 }
 
-/* How many windows a row can fall into: ceil(size / slide). */
+/*
+ * (t - origin) mod d, with origin the Unix epoch plus "offset", without
+ * overflow for any timestamp t: t + SA_UNIX_EPOCH_OFFSET_USEC itself may
+ * not fit in int64.
+ */
+static inline int64
+aligned_mod(int64 t, int64 offset, int64 d)
+{
+	int64		r = floor_mod(t, d) +
+		floor_mod(SA_UNIX_EPOCH_OFFSET_USEC - offset, d);
+
+	return r >= d ? r - d : r;
+}
+
+/* Does [start, end) lie inside the range of timestamps? */
+static inline bool
+window_in_range(int64 start, int64 end)
+{
+	return start >= MIN_TIMESTAMP && end < END_TIMESTAMP;
+}
+
+/* How many windows a row can fall into: ceil(size / slide), or 1. */
 int
 sa_window_count(const SaQuery *q)
 {
 	int64		size = q->def.window_size;
 	int64		slide = q->def.window_slide;
 
-	return (int) ((size + slide - 1) / slide);
+	if (!q->def.has_window)
+		return 1;
+	Assert(size / slide <= SA_MAX_WINDOWS_PER_ROW);
+	return (int) (size / slide + (size % slide != 0));
 }
 
 /*
- * Fill "starts" (sa_window_count entries) with the starts of the windows
- * [start, start + size) containing t, latest first, and return how many
- * there are.  For slide S and size W a row at t belongs to the windows
- * starting at t - ((t - offset) mod S) - i*S, i = 0 .. ceil(W/S)-1, keeping
- * those with start <= t < start + W.
+ * The windows [starts[i], ends[i]) that a row at event time t falls into,
+ * latest first (sa_window_count entries of room), for every kind of query:
+ *	  - window_size: for slide S and size W, the windows starting at
+ *		t - ((t - offset) mod S) - i*S, i = 0 .. ceil(W/S)-1, keeping those
+ *		with start <= t < start + W;
+ *	  - session windows: the row's own session [t, t + gap), which
+ *		session.c merges with the key's others;
+ *	  - no window: one group per key, bounded by t (t, t) when the event
+ *		time is a group key (3.5), else (0, 0).
+ * Returns how many, or -1 when one of them would leave the range of
+ * timestamps.
  */
 int
-sa_windows_for_time(const SaQuery *q, int64 t, int64 *starts)
+sa_row_windows(const SaQuery *q, int64 t, int64 *starts, int64 *ends)
 {
 	int64		slide = q->def.window_slide;
 	int64		size = q->def.window_size;
-	int64		unix_t = t + SA_UNIX_EPOCH_OFFSET_USEC;
-	int64		latest = t - floor_mod(unix_t - q->def.window_offset, slide);
-	int			count = sa_window_count(q);
+	int64		latest;
+	int			count;
 	int			n = 0;
 
+	Assert(!TIMESTAMP_NOT_FINITE(t));
+	if (q->def.has_session)
+	{
+		starts[0] = t;
+		if (pg_add_s64_overflow(t, q->def.session_gap, &ends[0]) ||
+			!window_in_range(t, ends[0]))
+			return -1;
+		return 1;
+	}
+	if (!q->def.has_window)
+	{
+		starts[0] = ends[0] = q->event_time_key >= 0 ? t : 0;
+		return 1;
+	}
+	/* no overflow below: intervals are shorter than SA_MAX_INTERVAL_USEC */
+	latest = t - aligned_mod(t, q->def.window_offset, slide);
+	count = sa_window_count(q);
 	for (int i = 0; i < count; i++)
 	{
 		int64		start = latest - i * slide;
+		int64		end;
 
-		if (t < start + size)
-			starts[n++] = start;
+		if (pg_add_s64_overflow(start, size, &end))
+			return -1;
+		if (t >= end)
+			continue;			/* the last candidate, when slide does not divide size */
+		if (!window_in_range(start, end))
+			return -1;
+		starts[n] = start;
+		ends[n] = end;
+		n++;
 	}
+	Assert(n > 0);
 	return n;
 }
 
@@ -74,27 +140,22 @@ gcd64(int64 a, int64 b)
 /*
  * Sliding windows cut time into panes of gcd(size, slide), aligned like the
  * windows: every instant of a pane belongs to the same windows, so rows can
- * be aggregated per pane first and each pane combined into its windows.
+ * be aggregated per pane first and each pane combined into its windows
+ * (the windows of a pane are sa_row_windows of its start).
  */
 int64
 sa_pane_start(const SaQuery *q, int64 t)
 {
 	int64		pane = gcd64(q->def.window_size, q->def.window_slide);
 
-	return t - floor_mod(t + SA_UNIX_EPOCH_OFFSET_USEC - q->def.window_offset,
-						 pane);
-}
-
-int64
-sa_window_end(const SaQuery *q, int64 start)
-{
-	return start + q->def.window_size;
+	return t - aligned_mod(t, q->def.window_offset, pane);
 }
 
 /*
  * A row is dropped from a window as late when the window has already closed
- * under the watermark of the previous batch: window_end <= W(N-1).  The
- * caller asks only when there is such a watermark (and not in complete mode).
+ * under the watermark of the previous batch: window_end <= W(N-1).  For a
+ * session, the window is the row's own session.  The caller asks only when
+ * there is such a watermark (and not in complete mode).
  */
 bool
 sa_window_is_late(int64 window_end, int64 watermark_for_late_rows)
@@ -104,14 +165,18 @@ sa_window_is_late(int64 window_end, int64 watermark_for_late_rows)
 
 /*
  * W(N) = max(W(N-1), max event time seen so far - delay): it never moves
- * back.  "has_previous" is false before the first batch with rows.
+ * back.  "has_previous" is false before the first batch with rows.  Below
+ * the range of timestamps it is the range's start: no window ends there.
  */
 int64
 sa_watermark_advance(bool has_previous, int64 previous,
 					 int64 max_event_time, int64 delay)
 {
-	int64		candidate = max_event_time - delay;
+	int64		candidate;
 
+	if (pg_sub_s64_overflow(max_event_time, delay, &candidate) ||
+		candidate < MIN_TIMESTAMP)
+		candidate = MIN_TIMESTAMP;
 	if (has_previous && previous > candidate)
 		return previous;
 	return candidate;

@@ -128,8 +128,7 @@ load_schedule(MemoryContext cxt)
 	if (OidIsValid(get_extension_oid("streamagg", true)))
 	{
 		SPI_connect();
-		if (SPI_execute("SELECT d.query_id, d.name, "
-						"extract(epoch FROM d.trigger_interval)::float8 * 1e6, "
+		if (SPI_execute("SELECT d.query_id, d.name, d.trigger_interval, "
 						"c.retry_at > pg_catalog.now(), d.source "
 						"FROM streamagg.query_def d "
 						"JOIN streamagg.checkpoint c USING (query_id) "
@@ -147,7 +146,8 @@ load_schedule(MemoryContext cxt)
 
 			sq->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
 			sq->name = SPI_getvalue(tuple, desc, 2);
-			sq->interval_usec = (int64) DatumGetFloat8(SPI_getbinval(tuple, desc, 3, &isnull));
+			sq->interval_usec = sa_interval_usec(DatumGetIntervalP(SPI_getbinval(tuple, desc, 3, &isnull)),
+												 "trigger_interval");
 			retry = SPI_getbinval(tuple, desc, 4, &isnull);
 			sq->waiting_retry = !isnull && DatumGetBool(retry);
 			sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
@@ -230,7 +230,8 @@ plan_step(void *arg)
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	run->busy = !sa_try_lock_query(run->sq->query_id);
-	if (!run->busy)
+	/* dropped since the schedule was read: nothing to do */
+	if (!run->busy && sa_query_exists(run->sq->query_id))
 		run->planned = sa_plan_batch(run->sq->query_id);
 }
 
@@ -240,7 +241,7 @@ trigger_step(void *arg)
 	TriggerRun *run = arg;
 
 	run->busy = !sa_try_lock_query(run->sq->query_id);
-	if (!run->busy)
+	if (!run->busy && sa_query_exists(run->sq->query_id))
 		run->rows = sa_run_trigger(run->sq->query_id).rows;
 }
 
