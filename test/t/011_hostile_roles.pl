@@ -316,5 +316,71 @@ is($node->safe_psql('postgres', "SELECT streamagg.wait('aq', '10 seconds')"),
 is($node->safe_psql('postgres', 'SELECT sum(n) FROM a.aq_out'),
 	'4', "alice's sink counted each of her events once");
 
+# --- 6. Sinks: function sinks, triggers on sink tables --------------------
+# They run as the query's owner, restricted, when a superuser calls
+# process(); a deferred trigger, which would fire at the caller's commit as
+# the caller, is refused (PostgreSQL forbids queuing one in a
+# security-restricted operation).
+as_mallory(
+	q{
+	CREATE TABLE m.src4 (ts timestamptz, v int);
+	CREATE TYPE m.row4 AS (n bigint);
+	CREATE FUNCTION m.sink4(batch_id bigint, rows m.row4[]) RETURNS void
+		LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn('sink'); END $$;
+	SELECT streamagg.create_query(name => 'mq_fsink', source => 'm.src4', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'complete',
+		sink_function => 'm.sink4');
+	CREATE TABLE m.tsink (n bigint);
+	CREATE FUNCTION m.on_sink() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('sink'); RETURN NULL; END $$;
+	CREATE TRIGGER on_sink AFTER INSERT ON m.tsink FOR EACH ROW EXECUTE FUNCTION m.on_sink();
+	SELECT streamagg.create_query(name => 'mq_tsink', source => 'm.src4', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'complete', sink => 'm.tsink');
+	CREATE TABLE m.dsink (n bigint);
+	CREATE CONSTRAINT TRIGGER on_dsink AFTER INSERT ON m.dsink
+		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION m.on_sink();
+	SELECT streamagg.create_query(name => 'mq_dsink', source => 'm.src4', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'complete', sink => 'm.dsink');
+	INSERT INTO m.src4 VALUES ('2024-05-01', 1);
+});
+attack_begins();
+$node->safe_psql('postgres',
+	"SELECT streamagg.process('mq_fsink'); SELECT streamagg.process('mq_tsink')");
+($rc, $out, $err) = $node->psql('postgres', "SELECT streamagg.process('mq_dsink')");
+like($err, qr/cannot fire deferred trigger within security-restricted operation/,
+	'a deferred trigger on the sink is refused instead of firing at the caller\'s commit');
+is(mallory_is_superuser(), 'f', 'sinks: mallory is not superuser');
+is(ran_as('sink'), 'mallory', 'sink functions and sink triggers ran as the owner');
+
+# --- 7. Retention deletes as the retention's owner --------------------------
+as_mallory(
+	q{
+	CREATE FUNCTION m.on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN PERFORM m.pwn('retention'); RETURN NULL; END $$;
+	CREATE TRIGGER on_delete AFTER DELETE ON m.src4 FOR EACH STATEMENT
+		EXECUTE FUNCTION m.on_delete();
+	SELECT streamagg.set_retention('m.src4', '0 seconds');
+});
+attack_begins();
+# every query of the source consumed its events (the refused one goes)
+$node->safe_psql('postgres', "SELECT streamagg.drop_query('mq_dsink')");
+is($node->safe_psql('postgres', 'SELECT streamagg.apply_retention() > 0'),
+	't', 'a superuser applies every retention, which deletes events');
+is(mallory_is_superuser(), 'f', 'retention: mallory is not superuser');
+is(ran_as('retention'), 'mallory', 'the source\'s delete trigger ran as the retention\'s owner');
+
+# --- 8. What mallory sees of alice --------------------------------------------
+is($node->safe_psql('postgres',
+		"SET ROLE mallory; SELECT count(*) FROM streamagg.queries WHERE owner = 'alice'::regrole"),
+	'0', 'mallory sees none of alice\'s queries');
+is($node->safe_psql('postgres',
+		"SET ROLE mallory; SELECT count(*) FROM streamagg.progress p JOIN streamagg.query_def d USING (name) WHERE d.owner = 'alice'::regrole"),
+	'0', '... nor their progress');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE mallory; SELECT streamagg.process('aq')");
+like($err, qr/permission denied for streaming query "aq"/, '... and may not run them');
+is($node->safe_psql('postgres',
+		"SET ROLE monitor; SELECT count(*) > 0 FROM streamagg.queries WHERE owner = 'alice'::regrole"),
+	't', 'a member of pg_read_all_stats sees them');
+
 $node->stop;
 done_testing();
