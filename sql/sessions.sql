@@ -73,6 +73,60 @@ SELECT user_id, min(ts) AS window_start, max(ts) + interval '10 minutes' AS wind
 EXCEPT
 SELECT user_id, window_start, window_end, events, total FROM sess_complete;
 
+-- Many keys in one trigger (a Nexmark q11-like load: 2 000 bids of 300
+-- bidders, 10-second sessions): every session equals the one plain SQL
+-- finds (a new session starts when an event comes after the end of all
+-- earlier ones of its key), in complete mode, and append mode emits
+-- exactly those that the watermark closed.  With more than about 150 keys
+-- a trigger used to keep sessions in memory it freed every 1 000 rows, and
+-- crashed the server.
+CREATE TABLE bids (ts timestamptz, bidder bigint, price numeric);
+INSERT INTO bids
+  SELECT timestamptz '2024-01-01 00:00+00' + g * interval '25 ms' + (g * 17 % 11) * interval '1 second',
+         g * 104729 % 300, (g % 97) + 0.5
+    FROM generate_series(1, 2000) g;
+SELECT streamagg.create_query(name => 'bid_sessions', source => 'bids', event_time => 'ts',
+       aggregates => 'count(*) AS bids, sum(price) AS spent', group_by => 'bidder',
+       session_gap => '10 seconds', output_mode => 'complete');
+SELECT streamagg.create_query(name => 'bid_sessions_closed', source => 'bids', event_time => 'ts',
+       aggregates => 'count(*) AS bids, sum(price) AS spent', group_by => 'bidder',
+       session_gap => '10 seconds', watermark => '4 seconds', output_mode => 'append');
+SELECT streamagg.process('bid_sessions'), streamagg.process('bid_sessions_closed');
+CREATE VIEW bid_sessions_expected AS
+  WITH ordered AS (
+    SELECT bidder, ts, price,
+           max(ts + interval '10 seconds') OVER (PARTITION BY bidder ORDER BY ts
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_end
+      FROM bids),
+  numbered AS (
+    SELECT *, count(*) FILTER (WHERE earlier_end IS NULL OR ts > earlier_end)
+                OVER (PARTITION BY bidder ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session
+      FROM ordered)
+  SELECT min(ts) AS window_start, max(ts) + interval '10 seconds' AS window_end, bidder,
+         count(*) AS bids, sum(price) AS spent
+    FROM numbered GROUP BY bidder, session;
+SELECT count(*) AS sessions, sum(bids) AS bids, sum(spent) AS spent FROM bid_sessions;
+SELECT count(*) AS differences FROM (
+  (SELECT * FROM bid_sessions EXCEPT SELECT * FROM bid_sessions_expected)
+  UNION ALL
+  (SELECT * FROM bid_sessions_expected EXCEPT SELECT * FROM bid_sessions)) d;
+-- append: the sessions ending at or before the watermark (the last event
+-- minus 4 seconds), and nothing else
+SELECT watermark FROM streamagg.queries WHERE name = 'bid_sessions_closed';
+SELECT count(*) AS closed_sessions FROM bid_sessions_closed;
+SELECT count(*) AS differences FROM (
+  (SELECT * FROM bid_sessions_closed
+   EXCEPT SELECT * FROM bid_sessions_expected
+           WHERE window_end <= (SELECT max(ts) - interval '4 seconds' FROM bids))
+  UNION ALL
+  (SELECT * FROM bid_sessions_expected
+    WHERE window_end <= (SELECT max(ts) - interval '4 seconds' FROM bids)
+   EXCEPT SELECT * FROM bid_sessions_closed)) d;
+DROP VIEW bid_sessions_expected;
+SELECT streamagg.drop_query(name, drop_sink => true)
+  FROM unnest('{bid_sessions,bid_sessions_closed}'::text[]) AS name;
+DROP TABLE bids;
+
 -- session rejections: update mode, no key, an aggregate that cannot merge
 CREATE FUNCTION concat_step(text, text) RETURNS text LANGUAGE sql IMMUTABLE
   AS $$ SELECT coalesce($1 || ',', '') || $2 $$;

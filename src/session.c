@@ -22,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "lib/stringinfo.h"
+#include "utils/memutils.h"
 
 #include "state.h"
 
@@ -120,6 +121,9 @@ new_session(SaGroup *group, int position)
 	return &group->sessions[position];
 }
 
+static SaSession *session_for_event(SaAggRuntime *rt, SaQuery *q,
+									 SaGroup *group, int64 t);
+
 typedef struct UnpackArg
 {
 	SaAggRuntime *rt;
@@ -173,10 +177,23 @@ retire(SaGroup *group, SaSession *s)
 /*
  * Add an event at t to a key's sessions and return the session whose
  * states must take the event's values: a new one, or the merge of every
- * session that [t, t + gap] meets.
+ * session that [t, t + gap] meets.  What it allocates lives as long as the
+ * group, in the group's memory context (the trigger's): the caller's may
+ * be reset row by row.  t + gap is inside the range of timestamps
+ * (sa_row_windows).
  */
 SaSession *
 sa_session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(group));
+	SaSession  *s = session_for_event(rt, q, group, t);
+
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+static SaSession *
+session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 {
 	int64		gap = q->def.session_gap;
 	int			first = 0;
