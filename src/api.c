@@ -532,7 +532,6 @@ sa_wait(PG_FUNCTION_ARGS)
 	SaDefinition def;
 	SaQuery    *q;
 	Datum		snapshot;
-	bool		isnull;
 
 	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.wait()");
@@ -540,12 +539,8 @@ sa_wait(PG_FUNCTION_ARGS)
 	load_visible_query(name, &def);
 	q = sa_get_compiled(def.query_id);
 
-	SPI_connect();
-	SPI_execute("SELECT pg_catalog.pg_current_snapshot()", false, 1);
-	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull),
-								 false, -1);
-	SPI_finish();
+	/* events this transaction inserted are not committed: not waited for */
+	snapshot = sa_committed_snapshot();
 
 	sa_wake_database_worker(MyDatabaseId);
 	for (;;)

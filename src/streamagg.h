@@ -318,6 +318,7 @@ typedef struct SaTriggerResult
 extern SaTriggerResult sa_run_trigger(int32 query_id);
 extern void sa_forbid_in_trigger(const char *what);
 extern bool sa_plan_batch(int32 query_id);
+extern Datum sa_committed_snapshot(void);
 extern char *sa_batch_predicate(bool has_previous, Datum previous,
 								Datum snapshot);
 

@@ -228,14 +228,30 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	sa_catalog_access_end(&role);
 }
 
-static Datum
-current_snapshot(void)
+/*
+ * The snapshot a new batch ends at: every transaction committed now,
+ * with the current transaction counted as still running if it has a
+ * transaction id.  process() may run in a transaction that inserted into
+ * the source: its own events are not committed, so they belong to a later
+ * batch, and its id must stay in the snapshot's running list, or the
+ * predicate of later batches would take it for consumed (DESIGN.md 4.2).
+ */
+Datum
+sa_committed_snapshot(void)
 {
 	bool		isnull;
 	Datum		snapshot;
 
 	SPI_connect();
-	SPI_execute("SELECT pg_catalog.pg_current_snapshot()", false, 1);
+	if (SPI_execute("SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
+					"ELSE (LEAST(pg_catalog.pg_snapshot_xmin(s), x)::text || ':' || "
+					"pg_catalog.pg_snapshot_xmax(s)::text || ':' || "
+					"(SELECT pg_catalog.string_agg(v::text, ',' ORDER BY v) FROM "
+					"(SELECT pg_catalog.pg_snapshot_xip(s) UNION SELECT x) u(v)))::pg_catalog.pg_snapshot "
+					"END FROM (SELECT pg_catalog.pg_current_snapshot(), "
+					"pg_catalog.pg_current_xact_id_if_assigned()) n(s, x)",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not take the snapshot of a batch");
 	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull),
 								 false, -1);
@@ -722,7 +738,7 @@ sa_plan_batch(int32 query_id)
 	read_checkpoint(query_id, &cp);
 	if (cp.has_planned)
 		return true;
-	snapshot = current_snapshot();
+	snapshot = sa_committed_snapshot();
 	args[0] = Int32GetDatum(query_id);
 	args[1] = Int64GetDatum(cp.last_batch_id + 1);
 	args[2] = snapshot;
@@ -836,7 +852,7 @@ trigger_steps(SaQuery *q)
 		sa_agg_check_privileges(&q->aggs[a]);
 
 	read_checkpoint(query_id, &cp);
-	new_snapshot = cp.has_planned ? cp.planned_snapshot : current_snapshot();
+	new_snapshot = cp.has_planned ? cp.planned_snapshot : sa_committed_snapshot();
 	batch_id = cp.has_planned ? cp.planned_batch_id : cp.last_batch_id + 1;
 	check_snapshot_order(q, &cp, new_snapshot);
 
