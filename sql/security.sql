@@ -81,8 +81,8 @@ SELECT streamagg.process('bob_q');
 \set VERBOSITY default
 
 -- bob may drop his query, the last one on alice's source; the source's
--- wake-up trigger stays, since only alice may take her table's exclusive
--- lock to drop it
+-- triggers stay, since only alice may take her table's exclusive lock to
+-- drop them (they do nothing while no query reads it)
 SELECT streamagg.drop_query('alice_q', drop_sink => true);
 SET ROLE sa_bob;
 SELECT streamagg.drop_query('bob_q', drop_sink => true);

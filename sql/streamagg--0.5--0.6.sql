@@ -69,3 +69,53 @@ SELECT d.name, d.source, d.sink, d.output_mode,
   JOIN streamagg.checkpoint c USING (query_id);
 
 ALTER VIEW streamagg.progress SET (security_invoker = true);
+
+/*
+ * Sources are append-only while queries read them (src/source.c): UPDATE,
+ * DELETE and TRUNCATE are refused, but for retention's deletes of consumed
+ * events and with streamagg.allow_source_changes on.  The triggers fire in
+ * replica mode too.  create_query adds them to new sources; existing
+ * sources get them here.
+ */
+CREATE FUNCTION streamagg.source_append_only()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sa_source_append_only'
+LANGUAGE C;
+
+DO $$
+DECLARE
+	src record;
+BEGIN
+	FOR src IN
+		SELECT DISTINCT t.tgrelid::pg_catalog.regclass AS source
+		  FROM pg_catalog.pg_trigger t
+		 WHERE t.tgname = 'streamagg_source_committed'
+		   AND t.tgfoid = 'streamagg.source_committed()'::pg_catalog.regprocedure
+		   AND NOT t.tgisinternal
+	LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER streamagg_source_append_only '
+								  'BEFORE UPDATE OR DELETE ON %s FOR EACH ROW '
+								  'EXECUTE FUNCTION streamagg.source_append_only()', src.source);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER streamagg_source_append_only',
+								  src.source);
+		EXECUTE pg_catalog.format('CREATE TRIGGER streamagg_source_no_truncate '
+								  'BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
+								  'EXECUTE FUNCTION streamagg.source_append_only()', src.source);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER streamagg_source_no_truncate',
+								  src.source);
+	END LOOP;
+END
+$$;
+
+/*
+ * A query inserted or resumed needs workers once its transaction commits,
+ * whoever inserted it: create_query and resume, or a restore of the
+ * catalog (pg_restore loads it with COPY, which fires this trigger).
+ */
+CREATE FUNCTION streamagg.query_def_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sa_query_def_changed'
+LANGUAGE C;
+
+CREATE TRIGGER query_def_changed AFTER INSERT OR UPDATE ON streamagg.query_def
+	FOR EACH STATEMENT EXECUTE FUNCTION streamagg.query_def_changed();

@@ -29,7 +29,6 @@
 #include "utils/wait_event.h"
 #include "pgstat.h"
 
-#define SOURCE_TRIGGER_NAME "streamagg_source_committed"
 
 PG_FUNCTION_INFO_V1(sa_create_query);
 PG_FUNCTION_INFO_V1(sa_process);
@@ -56,123 +55,6 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 		return false;
 	*value = sa_interval_usec(PG_GETARG_INTERVAL_P(argno), name);
 	return true;
-}
-
-/* Run one SQL command as the current user, through SPI. */
-static void
-run_sql(const char *sql)
-{
-	SPI_connect();
-	SPI_execute(sql, false, 0);
-	SPI_finish();
-}
-
-/*
- * Check that "source" can be a source for the current user: an existing,
- * permanent table, which the user may read.  A streamagg_xid column it
- * already has must be of type xid8, and a trigger of the name streamagg
- * uses must be streamagg's.
- */
-static void
-check_source(Oid source)
-{
-	char		relkind = get_rel_relkind(source);
-	char	   *relname = get_rel_name(source);
-	AclResult	aclresult;
-	Oid			argtype = OIDOID;
-	Datum		arg = ObjectIdGetDatum(source);
-	bool		foreign_trigger;
-
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("source relation with OID %u does not exist", source)));
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("source \"%s\" is not a table", relname)));
-	if (get_rel_persistence(source) == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source \"%s\" is a temporary table", relname),
-				 errdetail("Workers cannot see another session's temporary tables, and they disappear with it."),
-				 errhint("Use an ordinary table.")));
-	aclresult = pg_class_aclcheck(source, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, relname);
-	if (get_attnum(source, SA_XID_COLUMN) != InvalidAttrNumber)
-		sa_check_xid_column(source);
-
-	SPI_connect();
-	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
-						  "AND tgname = '" SOURCE_TRIGGER_NAME "' "
-						  "AND tgfoid <> 'streamagg.source_committed()'::pg_catalog.regprocedure",
-						  1, &argtype, &arg, NULL, false, 1);
-	foreign_trigger = SPI_processed > 0;
-	SPI_finish();
-	if (foreign_trigger)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("source \"%s\" already has a trigger named \"%s\"",
-						relname, SOURCE_TRIGGER_NAME),
-				 errdetail("streamagg adds a trigger of that name to its sources."),
-				 errhint("Rename that trigger.")));
-}
-
-/*
- * Make a table a source (DESIGN.md 4.2): a column holding each event's
- * top-level transaction id, filled by a default, a streamagg_brin index on
- * it (src/xid_index.c: a trigger reads only the block ranges of its batch),
- * and a statement trigger that wakes the worker at commit.  Rows already in
- * the table get NULL there and belong to the first batch of every query;
- * adding the column does not rewrite the table.  What is missing is added
- * as the caller, who must then own the table.
- */
-static void
-prepare_source(Oid source)
-{
-	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
-													   get_rel_name(source));
-	bool		has_column = get_attnum(source, SA_XID_COLUMN) != InvalidAttrNumber;
-	bool		has_trigger;
-	bool		has_index;
-	Oid			argtype = OIDOID;
-	Datum		arg = ObjectIdGetDatum(source);
-
-	SPI_connect();
-	SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
-						  "AND tgname = '" SOURCE_TRIGGER_NAME "'",
-						  1, &argtype, &arg, NULL, false, 1);
-	has_trigger = SPI_processed > 0;
-	SPI_execute_with_args("SELECT FROM pg_catalog.pg_index i "
-						  "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-						  "AND a.attnum = i.indkey[0] "
-						  "WHERE i.indrelid = $1 AND a.attname = '" SA_XID_COLUMN "'",
-						  1, &argtype, &arg, NULL, false, 1);
-	has_index = SPI_processed > 0;
-	SPI_finish();
-
-	if ((!has_column || !has_trigger || !has_index) &&
-		!pg_class_ownercheck(source, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("source \"%s\" is not prepared for streaming queries, and only its owner may prepare it",
-						get_rel_name(source)),
-				 errdetail("The first query on a table adds a column, an index and a trigger to it."),
-				 errhint("Ask the owner of the table to create the first streaming query on it.")));
-	if (!has_column)
-		run_sql(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.xid8, "
-						 "ALTER COLUMN %s SET DEFAULT pg_catalog.pg_current_xact_id()",
-						 qualified, SA_XID_COLUMN, SA_XID_COLUMN));
-	if (!has_trigger)
-		run_sql(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
-						 "EXECUTE FUNCTION streamagg.source_committed()",
-						 SOURCE_TRIGGER_NAME, qualified));
-	if (!has_index)
-		run_sql(psprintf("CREATE INDEX ON %s "
-						 "USING streamagg_brin (%s streamagg.xid8_minmax_ops)",
-						 qualified, SA_XID_COLUMN));
-	CommandCounterIncrement();
 }
 
 /*
@@ -269,6 +151,7 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 
 	sa_catalog_access_begin(&role);
 	SPI_connect();
+	/* no row limit: it would stop the INSERT before its statement triggers */
 	SPI_execute_with_args("INSERT INTO streamagg.query_def (name, source, event_time, "
 						  "aggregates, group_by, aggregates_sql, group_by_sql, "
 						  "window_size, window_slide, window_offset, session_gap, "
@@ -276,7 +159,7 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 						  "sink_function, sink_merge, notify_channel) "
 						  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
 						  "$12, $13, $14, $15, $16, $17, $18, $19) RETURNING query_id",
-						  19, types, args, nulls, false, 1);
+						  19, types, args, nulls, false, 0);
 	query_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 	args[19] = Int32GetDatum(query_id);
@@ -367,12 +250,12 @@ sa_create_query(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("streaming query \"%s\" already exists", def.name)));
-	check_source(def.source);
+	sa_check_source(def.source);
 
 	/* analyse with the caller's search_path; store the normalized form */
 	sa_normalize_definition(def.source, def.aggregates, def.group_by,
 							&aggregates_sql, &group_by_sql);
-	prepare_source(def.source);
+	sa_prepare_source(def.source);
 
 	def.aggregates = aggregates_sql;
 	def.group_by = group_by_sql;
@@ -401,8 +284,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 	MemoryContextDelete(q->cxt);
 
 	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);
-	if (def.has_trigger_interval)
-		sa_request_worker_at_commit();
 	PG_RETURN_VOID();
 }
 
@@ -587,8 +468,6 @@ set_paused(const char *name, bool paused)
 							  1, types, args, NULL, false, 0);
 	SPI_finish();
 	sa_catalog_access_end(&role);
-	if (!paused)
-		sa_request_worker_at_commit();
 }
 
 /* streamagg.pause(name): the worker stops running the query. */
@@ -643,17 +522,10 @@ sa_drop_query(PG_FUNCTION_ARGS)
 
 	/* the sink or the source may have been dropped under the query */
 	if (drop_sink && get_rel_name(def.sink) != NULL)
-		run_sql(psprintf("DROP TABLE %s",
-						 sa_qualified_relation(def.sink, "sink", name)));
-	/*
-	 * The wake-up trigger goes with the last query, if the caller owns the
-	 * source: a role that may only read a table must not take its exclusive
-	 * lock.  Otherwise it stays; it only wakes the worker.
-	 */
-	if (!source_still_used && get_rel_name(def.source) != NULL &&
-		pg_class_ownercheck(def.source, GetUserId()))
-		run_sql(psprintf("DROP TRIGGER IF EXISTS %s ON %s", SOURCE_TRIGGER_NAME,
-						 sa_qualified_relation(def.source, "source", name)));
+		sa_run_sql(psprintf("DROP TABLE %s",
+							sa_qualified_relation(def.sink, "sink", name)));
+	if (!source_still_used)
+		sa_release_source(def.source);
 	sa_forget_compiled(def.query_id);
 	sa_state_forget(def.query_id);
 	sa_schedule_forget(def.query_id);

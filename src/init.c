@@ -22,7 +22,10 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "utils/lsyscache.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
@@ -36,6 +39,7 @@ int			sa_wait_poll_ms = 10;
 int			sa_max_state_memory_mb = 0;
 int			sa_trigger_timeout_ms = 5 * 60 * 1000;
 int			sa_workers_per_database = 2;
+bool		sa_allow_source_changes = false;
 
 /* Was the library loaded through shared_preload_libraries? */
 static bool preloaded = false;
@@ -45,22 +49,28 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /*
- * Set by the source trigger: the sources (as buckets of their OIDs) this
- * transaction inserted into; when it commits, their commit counters move
- * and the database's worker is woken.
- */
-static uint64 sources_touched = 0;
-
-/*
- * Set by create_query and resume: the database needs a worker once this
- * transaction commits (a worker started earlier would not see the query).
+ * Set when a query is inserted or changed (sa_query_def_changed): the
+ * database needs workers once this transaction commits (a worker started
+ * earlier would not see the query).
  */
 static bool request_worker_at_commit = false;
 
-void
-sa_request_worker_at_commit(void)
+PG_FUNCTION_INFO_V1(sa_query_def_changed);
+
+/*
+ * Statement trigger on streamagg.query_def: a query inserted (create_query,
+ * a restore) or changed (resume) needs workers once this transaction
+ * commits.
+ */
+Datum
+sa_query_def_changed(PG_FUNCTION_ARGS)
 {
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("streamagg.query_def_changed() must be called as a trigger")));
 	request_worker_at_commit = true;
+	return PointerGetDatum(NULL);
 }
 
 /* Fail, with the hint, where the workers or shared memory are needed. */
@@ -121,23 +131,25 @@ sa_shmem_startup_hook(void)
 static void
 sa_wakeup_xact_callback(XactEvent event, void *arg)
 {
+	uint64		touched;
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (sources_touched != 0)
-				sa_note_source_commits(MyDatabaseId, sources_touched);
+			touched = sa_take_sources_touched();
+			if (touched != 0)
+				sa_note_source_commits(MyDatabaseId, touched);
 			if (request_worker_at_commit)
 				sa_request_database_worker(MyDatabaseId);
-			else if (sources_touched != 0)
+			else if (touched != 0)
 				sa_wake_database_worker(MyDatabaseId);
-			sources_touched = 0;
 			request_worker_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			sources_touched = 0;
+			(void) sa_take_sources_touched();
 			request_worker_at_commit = false;
 			break;
 		default:
@@ -162,6 +174,29 @@ drops_this_extension(Node *parsetree)
 	return false;
 }
 
+/* ATTACH PARTITION onto a source: see sa_check_attach_partition. */
+static void
+check_attached_partitions(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		Oid			parent;
+
+		if (cmd->subtype != AT_AttachPartition || stmt->objtype != OBJECT_TABLE)
+			continue;
+		parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (OidIsValid(parent) &&
+			get_attnum(parent, SA_XID_COLUMN) != InvalidAttrNumber &&
+			OidIsValid(get_extension_oid("streamagg", true)))
+			sa_check_attach_partition(parent,
+									  RangeVarGetRelid(((PartitionCmd *) cmd->def)->name,
+													   NoLock, true));
+	}
+}
+
 /*
  * DROP DATABASE waits for every backend connected to the database, our
  * worker included: stop the worker first, and keep it stopped.  Once a
@@ -183,6 +218,10 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 		if (OidIsValid(dropped))
 			sa_stop_database_worker(dropped);
 	}
+	else if (IsA(parsetree, AlterTableStmt))
+		check_attached_partitions((AlterTableStmt *) parsetree);
+	else if (drops_this_extension(parsetree))
+		sa_forbid_in_trigger("DROP EXTENSION streamagg");
 	PG_TRY();
 	{
 		if (prev_process_utility_hook)
@@ -213,22 +252,13 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 	}
 }
 
-PG_FUNCTION_INFO_V1(sa_source_committed);
-
-/*
- * Statement-level AFTER INSERT trigger on sources.  It only remembers which
- * source this transaction produced events for; the cost for producers is
- * one call per statement.
- */
-Datum
-sa_source_committed(PG_FUNCTION_ARGS)
+/* A savepoint rolled back: the sources' index forgets what it covered. */
+static void
+sa_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("streamagg.source_committed() must be called as a trigger")));
-	sources_touched |= sa_source_bucket_bit(RelationGetRelid(((TriggerData *) fcinfo->context)->tg_relation));
-	return PointerGetDatum(NULL);
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		sa_xid_index_subxact_abort();
 }
 
 void
@@ -266,7 +296,18 @@ _PG_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("streamagg.allow_source_changes",
+							 "Lets UPDATE, DELETE, TRUNCATE and rows with foreign transaction ids reach sources.",
+							 "Sources are append-only while queries read them; what this lets through is not reflected in their results (for repairs and restores).",
+							 &sa_allow_source_changes,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("streamagg");
+
+	/* the sources' index works in any backend, preloaded or not */
+	RegisterSubXactCallback(sa_subxact_callback, NULL);
 
 	/* without the preload: settings only (see the file header) */
 	if (!process_shared_preload_libraries_in_progress)

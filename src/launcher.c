@@ -44,6 +44,9 @@
 /* Restart a worker that exited with an error after this long. */
 #define WORKER_RESTART_DELAY_MS 5000
 
+/* How often the launcher looks for databases it has never seen. */
+#define NEW_DATABASE_SCAN_MS 10000
+
 /*
  * Commits into sources are counted per bucket of source OIDs, so that with
  * trigger_interval '0' the worker runs only the queries whose source moved.
@@ -56,6 +59,7 @@ typedef struct SaWorkerSlot
 	pid_t		pid;			/* 0: none attached */
 	int			procno;			/* for its latch; -1: none */
 	bool		busy;			/* running a trigger */
+	bool		exited_idle;	/* its last worker found nothing to do */
 } SaWorkerSlot;
 
 typedef struct SaDatabaseSlot
@@ -133,6 +137,7 @@ find_slot(Oid dboid, bool create)
 			free_slot->workers[w].pid = 0;
 			free_slot->workers[w].procno = -1;
 			free_slot->workers[w].busy = false;
+			free_slot->workers[w].exited_idle = false;
 		}
 	}
 	return create ? free_slot : NULL;
@@ -344,6 +349,7 @@ sa_worker_attach(Oid dboid, int index)
 		slot->workers[index].pid = MyProcPid;
 		slot->workers[index].procno = MyProc->pgprocno;
 		slot->workers[index].busy = false;
+		slot->workers[index].exited_idle = false;
 		generation = slot->request_generation;
 	}
 	SpinLockRelease(&shared->mutex);
@@ -367,6 +373,7 @@ sa_worker_detach(Oid dboid, int index, bool idle, uint64 generation)
 		slot->workers[index].pid = 0;
 		slot->workers[index].procno = -1;
 		slot->workers[index].busy = false;
+		slot->workers[index].exited_idle = idle;
 		if (index == 0 && idle && slot->request_generation == generation)
 			slot->wanted = false;
 	}
@@ -428,9 +435,13 @@ sa_register_launcher(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Mark every database that accepts connections as wanting a worker. */
+/*
+ * Mark every database that accepts connections as wanting workers, or,
+ * with "only_new", those the registry has never seen: a database created
+ * from a template that had queries, for example, has no other way to ask.
+ */
 static void
-request_all_databases(void)
+request_databases(bool only_new)
 {
 	Relation	rel;
 	TableScanDesc scan;
@@ -462,7 +473,15 @@ request_all_databases(void)
 	CommitTransactionCommand();
 
 	foreach(lc, dboids)
-		sa_request_database_worker(lfirst_oid(lc));
+	{
+		bool		known;
+
+		SpinLockAcquire(&shared->mutex);
+		known = find_slot(lfirst_oid(lc), false) != NULL;
+		SpinLockRelease(&shared->mutex);
+		if (!only_new || !known)
+			sa_request_database_worker(lfirst_oid(lc));
+	}
 	list_free(dboids);
 }
 
@@ -505,6 +524,7 @@ sa_launcher_main(Datum arg)
 {
 	BackgroundWorkerHandle *handles[SA_MAX_DATABASES][SA_MAX_WORKERS_PER_DATABASE] = {{0}};
 	TimestampTz not_before[SA_MAX_DATABASES][SA_MAX_WORKERS_PER_DATABASE] = {{0}};
+	TimestampTz last_scan;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -516,7 +536,8 @@ sa_launcher_main(Datum arg)
 	shared->launcher_procno = MyProc->pgprocno;
 	SpinLockRelease(&shared->mutex);
 
-	request_all_databases();
+	request_databases(false);
+	last_scan = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -534,11 +555,14 @@ sa_launcher_main(Datum arg)
 			Oid			dboid;
 			bool		wanted;
 			int			pool;
+			bool		exited_idle[SA_MAX_WORKERS_PER_DATABASE];
 
 			SpinLockAcquire(&shared->mutex);
 			dboid = shared->slots[i].dboid;
 			wanted = shared->slots[i].wanted;
 			pool = shared->slots[i].workers_wanted;
+			for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
+				exited_idle[w] = shared->slots[i].workers[w].exited_idle;
 			SpinLockRelease(&shared->mutex);
 
 			for (int w = 0; w < SA_MAX_WORKERS_PER_DATABASE; w++)
@@ -552,8 +576,13 @@ sa_launcher_main(Datum arg)
 				{
 					pfree(handles[i][w]);
 					handles[i][w] = NULL;
-					/* exited while still needed: it failed, restart it later */
-					if (needed)
+
+					/*
+					 * Exited while still needed, without finding nothing to
+					 * do: it failed, restart it later.  (Idle, it exited just
+					 * before a new request: start another at once.)
+					 */
+					if (needed && !exited_idle[w])
 						not_before[i][w] =
 							TimestampTzPlusMilliseconds(now, WORKER_RESTART_DELAY_MS);
 				}
@@ -564,6 +593,12 @@ sa_launcher_main(Datum arg)
 				if (handles[i][w] == NULL && !needed)
 					not_before[i][w] = 0;
 			}
+		}
+
+		if (TimestampDifferenceExceeds(last_scan, now, NEW_DATABASE_SCAN_MS))
+		{
+			request_databases(true);
+			last_scan = now;
 		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -135,14 +135,25 @@ apply_to_source(Oid source, Datum keep, Oid owner)
 		}
 	}
 
+	/* sources are append-only (source.c), but for these deletes */
 	sa_user_code_begin(owner, &role);
+	sa_set_deleting_consumed(true);
+	PG_TRY();
 	{
 		Oid			types[2] = {XID8OID, INTERVALOID};
 		Datum		args[2] = {horizon, keep};
 
-		SPI_execute_with_args(sql.data, 2, types, args, NULL, false, 0);
+		if (SPI_execute_with_args(sql.data, 2, types, args, NULL, false, 0) !=
+			SPI_OK_DELETE)
+			elog(ERROR, "could not delete consumed events of \"%s\"",
+				 get_rel_name(source));
 		deleted = SPI_processed;
 	}
+	PG_FINALLY();
+	{
+		sa_set_deleting_consumed(false);
+	}
+	PG_END_TRY();
 	sa_user_code_end(&role);
 	return deleted;
 }

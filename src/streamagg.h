@@ -20,6 +20,7 @@
  *	  worker.c      the loop of a database's workers
  *	  schedule.c    when each query is due, and which worker runs it
  *	  security.c    role switching and the pinned search_path
+ *	  source.c      what streamagg adds to a source, and its rules
  *	  retention.c   deleting consumed events from sources
  *	  inject.c      test-only fault injection
  *
@@ -385,6 +386,17 @@ extern void sa_inject_fault(int32 query_id, const char *point);
 
 /* xid_index.c */
 extern void sa_summarize_source_ranges(Oid source);
+extern void sa_xid_index_subxact_abort(void);
+
+/* source.c */
+extern void sa_run_sql(const char *sql);
+extern void sa_check_source(Oid source);
+extern void sa_prepare_source(Oid source);
+extern void sa_release_source(Oid source);
+extern void sa_note_source_insert(Oid source);
+extern uint64 sa_take_sources_touched(void);
+extern void sa_set_deleting_consumed(bool deleting);
+extern void sa_check_attach_partition(Oid parent, Oid partition);
 
 /* init.c */
 #define SA_MAX_WORKERS_PER_DATABASE 8
@@ -392,7 +404,7 @@ extern int	sa_wait_poll_ms;
 extern int	sa_max_state_memory_mb;
 extern int	sa_trigger_timeout_ms;
 extern int	sa_workers_per_database;
-extern void sa_request_worker_at_commit(void);
+extern bool sa_allow_source_changes;
 extern void sa_require_preloaded(void);
 extern bool sa_library_preloaded(void);
 

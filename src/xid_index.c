@@ -18,14 +18,31 @@
  * Why a skipped insert loses nothing: a BRIN scan returns every page of a
  * range that is unsummarized or whose summary is consistent with the scan
  * keys.  Once brininsert has returned for a row with value X in range R,
- * R's summary contains X, or R is unsummarized; and that stays true: a
- * summary only ever widens (union), and a summarization started later reads
- * the heap with SnapshotAny after inserting its placeholder, so it sees
- * every row already in the heap, while brininsert folds X into a placeholder
- * that was already there.  (BRIN's own argument, in brin.c.)  Desummarizing a
- * range would break this, but brin_desummarize_range() accepts only indexes
- * of the built-in brin access method; so does brin_summarize_range(), which
- * is why autosummarize, which calls it from autovacuum, is refused here.
+ * R's summary contains X, or R is unsummarized; and that stays true while
+ * the row lives: a summary only ever widens (union), and a summarization
+ * started later reads the heap with SnapshotAny after inserting its
+ * placeholder, so it sees every live row already in the heap, while
+ * brininsert folds X into a placeholder that was already there.  (BRIN's
+ * own argument, in brin.c.)  A row that dies before R is summarized breaks
+ * it: the summary may then lack X while the transaction goes on inserting
+ * X into R.  So the memo forgets everything when a subtransaction aborts
+ * (a savepoint rolled back), and never remembers a row inserted
+ * speculatively (INSERT ... ON CONFLICT may still kill it).  The memo takes
+ * R from the block-range size of BRIN's metapage, not from the index's
+ * options, which ALTER INDEX changes before a REINDEX rebuilds the index
+ * with it.  Desummarizing a range would break the argument too, but
+ * brin_desummarize_range() accepts only indexes of the built-in brin access
+ * method; so does brin_summarize_range(), which is why autosummarize, which
+ * calls it from autovacuum, is refused here.
+ *
+ * The insert path sees every row that reaches a source, whichever way
+ * (INSERT, COPY, logical replication, a partition's own inserts), so it is
+ * where two rules are kept: a row's streamagg_xid must be the id of the
+ * transaction inserting it (a copied, explicit or NULL value would be
+ * counted wrongly or never: such rows are refused, unless
+ * streamagg.allow_source_changes is on), and the commit of that
+ * transaction wakes the workers of the source (init.c), even where the
+ * source's statement trigger does not fire.
  *
  * Instead, each trigger summarizes its source's new ranges before reading
  * its batch, once the source has grown by a whole range since this backend
@@ -37,10 +54,6 @@
  * owner), and as the table's owner in a security-restricted operation, as
  * brin_summarize_range() does since CVE-2022-1552.
  *
- * BRIN's option macros assert that the index's access method is brin, so a
- * server built with --enable-cassert trips on this one; release builds, the
- * ones packaged, do not check.
- *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
@@ -48,13 +61,19 @@
 #include "access/amapi.h"
 #include "access/brin.h"
 #include "access/brin_internal.h"
+#include "access/brin_page.h"
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_index.h"
+#include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "storage/bufmgr.h"
+#include "storage/bufpage.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/fmgrprotos.h"
@@ -84,6 +103,25 @@ typedef struct CoveredRange
 static CoveredRange covered[COVERED_SLOTS];
 
 /*
+ * What this backend knows of one build of a streamagg_brin index: its
+ * block-range size, read from its metapage as BRIN uses it, whether it is a
+ * source's index on streamagg_xid, and that source (for a partition, its
+ * top partitioned table).  Direct-mapped by index OID.
+ */
+typedef struct IndexFacts
+{
+	Oid			index;
+	Oid			relfilenode;
+	BlockNumber pages_per_range;
+	bool		on_source_xid;
+	Oid			source;
+} IndexFacts;
+
+#define FACTS_SLOTS 16
+
+static IndexFacts facts[FACTS_SLOTS];
+
+/*
  * Per index, the block up to which this backend summarized (or found
  * summarized) every whole range.  Direct-mapped: a collision costs one
  * more summarization pass, which skips the ranges already summarized.
@@ -98,7 +136,6 @@ typedef struct SummarizedUpTo
 
 static SummarizedUpTo summarized[SUMMARIZED_SLOTS];
 
-static BlockNumber pages_per_range(Relation index);
 static bytea *xid_brin_options(Datum reloptions, bool validate);
 static bool xid_brin_insert(Relation index, Datum *values, bool *isnull,
 							ItemPointer heap_tid, Relation heap,
@@ -118,12 +155,117 @@ xid_brin_handler(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(routine);
 }
 
+/* The block-range size in the index's metapage: the one BRIN uses. */
 static BlockNumber
-pages_per_range(Relation index)
+metapage_pages_per_range(Relation index)
 {
-	BrinOptions *options = (BrinOptions *) index->rd_options;
+	Buffer		buf = ReadBuffer(index, BRIN_METAPAGE_BLKNO);
+	BrinMetaPageData *meta;
+	BlockNumber pages_per_range;
 
-	return options ? options->pagesPerRange : BRIN_DEFAULT_PAGES_PER_RANGE;
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	meta = (BrinMetaPageData *) PageGetContents(BufferGetPage(buf));
+	pages_per_range = meta->pagesPerRange;
+	UnlockReleaseBuffer(buf);
+	if (pages_per_range == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has no block-range size in its metapage",
+						RelationGetRelationName(index))));
+	return pages_per_range;
+}
+
+/*
+ * Is "index" on the plain streamagg_xid column of "heap", without
+ * expressions or a predicate: the kind of index create_query makes on a
+ * source?  Summarizing it runs no user code.
+ */
+static bool
+is_source_xid_index(Relation index, Oid heap)
+{
+	return index->rd_index->indnatts == 1 &&
+		index->rd_index->indkey.values[0] == get_attnum(heap, SA_XID_COLUMN) &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
+static IndexFacts *
+index_facts(Relation index, Relation heap)
+{
+	IndexFacts *f = &facts[RelationGetRelid(index) % FACTS_SLOTS];
+
+	if (f->index == RelationGetRelid(index) &&
+		f->relfilenode == index->rd_node.relNode)
+		return f;
+	f->index = InvalidOid;		/* until complete */
+	f->pages_per_range = metapage_pages_per_range(index);
+	f->on_source_xid = is_source_xid_index(index, RelationGetRelid(heap));
+	f->source = RelationGetRelid(heap);
+	if (heap->rd_rel->relispartition)
+		f->source = llast_oid(get_partition_ancestors(RelationGetRelid(heap)));
+	f->relfilenode = index->rd_node.relNode;
+	f->index = RelationGetRelid(index);
+	return f;
+}
+
+/* A savepoint was rolled back: what its rows covered may be gone. */
+void
+sa_xid_index_subxact_abort(void)
+{
+	memset(covered, 0, sizeof(covered));
+}
+
+/*
+ * Was the heap row at "tid" inserted speculatively (INSERT ... ON CONFLICT),
+ * so that it may still be killed?  Tables of another access method are
+ * treated as if always so: nothing is remembered for them.
+ */
+static bool
+inserted_speculatively(Relation heap, ItemPointer tid)
+{
+	Buffer		buf;
+	Page		page;
+	ItemId		lp;
+	bool		speculative = false;
+
+	if (heap->rd_tableam != GetHeapamTableAmRoutine())
+		return true;
+	buf = ReadBuffer(heap, ItemPointerGetBlockNumber(tid));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	lp = PageGetItemId(page, ItemPointerGetOffsetNumber(tid));
+	if (ItemIdIsNormal(lp))
+		speculative = HeapTupleHeaderIsSpeculative((HeapTupleHeader) PageGetItem(page, lp));
+	UnlockReleaseBuffer(buf);
+	return speculative;
+}
+
+/*
+ * A row reaching a source must carry its inserting transaction's id (see
+ * the file header); streamagg.allow_source_changes lets others in, for
+ * repairs and restores, uncounted or counted late.
+ */
+static void
+check_row_xid(Relation heap, Datum value, bool isnull)
+{
+	FullTransactionId inserter = GetTopFullTransactionIdIfAny();
+
+	if (!isnull && FullTransactionIdIsValid(inserter) &&
+		U64FromFullTransactionId(inserter) == DatumGetUInt64(value))
+		return;
+	if (sa_allow_source_changes)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("a row inserted into source \"%s\" must carry its transaction's id in \"%s\"",
+					RelationGetRelationName(heap), SA_XID_COLUMN),
+			 isnull ?
+			 errdetail("The row has NULL there.") :
+			 errdetail("The row has %llu there, its transaction is %llu.",
+					   (unsigned long long) DatumGetUInt64(value),
+					   (unsigned long long) U64FromFullTransactionId(inserter)),
+			 errhint("Leave \"%s\" out of the column list of INSERT or COPY, so that its default fills it (rows copied between tables need an explicit column list).",
+					 SA_XID_COLUMN)));
 }
 
 /* BRIN's reloptions, but autosummarize would fail in autovacuum: refuse it. */
@@ -146,8 +288,15 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 				IndexUniqueCheck checkUnique, bool indexUnchanged,
 				IndexInfo *indexInfo)
 {
+	IndexFacts *f = index_facts(index, heap);
 	BlockNumber range;
 	CoveredRange *slot;
+
+	if (f->on_source_xid)
+	{
+		check_row_xid(heap, values[0], isnull[0]);
+		sa_note_source_insert(f->source);
+	}
 
 	/* only a single by-value key can be remembered cheaply */
 	if (RelationGetDescr(index)->natts != 1 || isnull[0] ||
@@ -155,7 +304,7 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 		return brininsert(index, values, isnull, heap_tid, heap,
 						  checkUnique, indexUnchanged, indexInfo);
 
-	range = ItemPointerGetBlockNumber(heap_tid) / pages_per_range(index);
+	range = ItemPointerGetBlockNumber(heap_tid) / f->pages_per_range;
 	slot = &covered[(RelationGetRelid(index) * 31 + range) % COVERED_SLOTS];
 	if (slot->lxid == MyProc->lxid &&
 		slot->index == RelationGetRelid(index) &&
@@ -167,6 +316,8 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 	brininsert(index, values, isnull, heap_tid, heap,
 			   checkUnique, indexUnchanged, indexInfo);
 
+	if (inserted_speculatively(heap, heap_tid))
+		return false;
 	slot->lxid = MyProc->lxid;
 	slot->index = RelationGetRelid(index);
 	slot->relfilenode = index->rd_node.relNode;
@@ -210,22 +361,6 @@ summarize_index(Relation heap, Oid indexid)
 }
 
 /*
- * Is "index" the kind of index create_query makes on a source: the
- * streamagg_brin access method on the plain streamagg_xid column, without
- * expressions or a predicate?  Summarizing it runs no user code.
- */
-static bool
-is_xid_index(Relation index, Oid am, AttrNumber xid_attnum)
-{
-	return index->rd_rel->relam == am &&
-		index->rd_index->indnatts == 1 &&
-		index->rd_index->indkey.values[0] == xid_attnum &&
-		index->rd_index->indisvalid &&
-		heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
-}
-
-/*
  * One table's part of sa_summarize_source_ranges: its streamagg_xid
  * indexes, if it has grown by a whole range since this backend last looked.
  */
@@ -235,7 +370,6 @@ summarize_table_ranges(Oid table, Oid am)
 	Relation	heap = table_open(table, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(heap);
 	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
-	AttrNumber	xid_attnum = get_attnum(table, SA_XID_COLUMN);
 	ListCell   *lc;
 
 	foreach(lc, indexes)
@@ -243,8 +377,9 @@ summarize_table_ranges(Oid table, Oid am)
 		Oid			indexid = lfirst_oid(lc);
 		SummarizedUpTo *slot = &summarized[indexid % SUMMARIZED_SLOTS];
 		Relation	index = index_open(indexid, AccessShareLock);
-		bool		ours = is_xid_index(index, am, xid_attnum);
-		BlockNumber per_range = ours ? pages_per_range(index) : 0;
+		bool		ours = index->rd_rel->relam == am && index->rd_index->indisvalid &&
+			is_source_xid_index(index, table);
+		BlockNumber per_range = ours ? index_facts(index, heap)->pages_per_range : 0;
 		SaRoleSave	table_owner;
 		bool		done;
 
