@@ -119,3 +119,11 @@ LANGUAGE C;
 
 CREATE TRIGGER query_def_changed AFTER INSERT OR UPDATE ON streamagg.query_def
 	FOR EACH STATEMENT EXECUTE FUNCTION streamagg.query_def_changed();
+
+/*
+ * The layout the state of each query was stored with (src/definition.c):
+ * after DDL changes the types a query computes, its triggers refuse to read
+ * the old state instead of misreading it.  Recorded by create_query, and
+ * by the next trigger of an older query.
+ */
+ALTER TABLE streamagg.checkpoint ADD COLUMN state_signature text;

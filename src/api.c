@@ -110,7 +110,8 @@ interval_arg_or_null(FunctionCallInfo fcinfo, int argno, char *isnull)
 
 static int32
 insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
-				  const char *aggregates_sql, const char *group_by_sql)
+				  const char *aggregates_sql, const char *group_by_sql,
+				  const char *state_signature)
 {
 	Oid			types[20] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
@@ -163,8 +164,10 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	query_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 	args[19] = Int32GetDatum(query_id);
-	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id) VALUES ($1)",
-						  1, &types[19], &args[19], NULL, false, 0);
+	args[0] = CStringGetTextDatum(state_signature);
+	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id, state_signature) "
+						  "VALUES ($2, $1)", 2, (Oid[]) {TEXTOID, INT4OID},
+						  (Datum[]) {args[0], args[19]}, NULL, false, 0);
 	SPI_finish();
 	sa_catalog_access_end(&role);
 	return query_id;
@@ -281,9 +284,10 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_check_batch_statement(q);
 	sa_check_sink_statements(q);
 	sa_user_code_end(&owner);
-	MemoryContextDelete(q->cxt);
 
-	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql);
+	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql,
+							 q->state_signature);
+	MemoryContextDelete(q->cxt);
 	PG_RETURN_VOID();
 }
 

@@ -389,6 +389,39 @@ stored_states_desc(SaQuery *q)
 }
 
 /*
+ * What the stored state of q is made of, as text: its key columns (types,
+ * typmods, collations) and its stored states (types, and the functions that
+ * serialize internal ones), and whether groups hold sessions.  The state
+ * log and shared memory are read only by a query with the same signature
+ * (trigger.c): DDL on the source can change the types a query computes,
+ * and bytes stored for one layout must never be read with another.
+ */
+static char *
+state_signature(SaQuery *q)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, q->def.has_session ? "sessions; keys:" : "keys:");
+	for (int i = 0; i < q->nkeys; i++)
+		appendStringInfo(&buf, " %s collation %u",
+						 format_type_with_typemod(q->key_types[i], q->key_typmods[i]),
+						 q->key_collations[i]);
+	appendStringInfoString(&buf, "; states:");
+	for (int i = 0; i < q->naggs; i++)
+	{
+		SaAggregate *agg = &q->aggs[i];
+
+		appendStringInfo(&buf, " %s", format_type_be(agg->transtype));
+		if (agg->has_serialfn)
+			appendStringInfo(&buf, " via %s", format_procedure(agg->serialfn.fn_oid));
+		if (agg->nulled_attno >= 0)
+			appendStringInfoString(&buf, " nullable");
+	}
+	return buf.data;
+}
+
+/*
  * Compile a stored definition: analyse its normalized texts, look up its
  * aggregates and key operators, and build the batch query.  The result and
  * everything it points to live in a new memory context under the current one.
@@ -509,6 +542,7 @@ sa_compile_query(const SaDefinition *def)
 		i++;
 	}
 	q->state_desc = stored_states_desc(q);
+	q->state_signature = state_signature(q);
 
 	q->has_event_time_bound = def->has_window || def->has_session ||
 		q->event_time_key >= 0;

@@ -217,6 +217,7 @@ typedef struct SaQuery
 	TupleDesc	state_desc;		/* one stored state per aggregate */
 	TupleDesc	group_state_desc;	/* what a group stores: state_desc, or
 									 * packed sessions (one bytea) */
+	char	   *state_signature;	/* the layout of that, as text */
 
 	/* sink (sink.c) */
 	char	   *sink_qualified; /* the sink table or function, quoted */

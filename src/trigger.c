@@ -55,6 +55,7 @@ typedef struct Checkpoint
 	int64		max_event_time;
 	bool		has_last_batch_at;
 	TimestampTz last_batch_at;
+	char	   *state_signature;	/* NULL: not recorded (before 0.6) */
 } Checkpoint;
 
 /* Counters of one batch (DESIGN.md 3.7). */
@@ -198,7 +199,7 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	sa_catalog_access_begin(&role);
 	SPI_connect();
 	SPI_execute_with_args("SELECT last_batch_id, consumed_snapshot, planned_batch_id, "
-						  "planned_snapshot, watermark, max_event_time, last_batch_at "
+						  "planned_snapshot, watermark, max_event_time, last_batch_at, state_signature "
 						  "FROM streamagg.checkpoint WHERE query_id = $1",
 						  1, &argtype, &arg, NULL, false, 1);
 	if (SPI_processed != 1)
@@ -224,6 +225,7 @@ read_checkpoint(int32 query_id, Checkpoint *cp)
 	cp->watermark = timestamp_or(tuple, desc, 5, &cp->has_watermark);
 	cp->max_event_time = timestamp_or(tuple, desc, 6, &cp->has_max_event_time);
 	cp->last_batch_at = timestamp_or(tuple, desc, 7, &cp->has_last_batch_at);
+	cp->state_signature = SPI_getvalue(tuple, desc, 8);
 	SPI_finish();
 	sa_catalog_access_end(&role);
 }
@@ -458,6 +460,28 @@ batch_destroy(DestReceiver *self)
 }
 
 /*
+ * The state of a query was stored for the types it computed then (see
+ * state_signature in definition.c); DDL on its source may have changed
+ * them since.  Then the stored state must not be read: refuse to run,
+ * saying what changed.
+ */
+static void
+check_state_signature(SaQuery *q, const Checkpoint *cp)
+{
+	/* nothing stored yet, or before 0.6: the next checkpoint records it */
+	if (cp->state_signature == NULL || !cp->has_batch ||
+		strcmp(cp->state_signature, q->state_signature) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("the types of streaming query \"%s\" changed since its state was stored",
+					q->def.name),
+			 errdetail("The state holds %s; the query now computes %s.",
+					   cp->state_signature, q->state_signature),
+			 errhint("Change the source's columns back, or drop the query and create it again (its first batch reads every event still in the source).")));
+}
+
+/*
  * A consumed snapshot from the future means transaction ids restarted: the
  * catalog was restored from a dump into another cluster.  Batches would
  * then skip events, so refuse to run rather than lose them.
@@ -623,10 +647,10 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 {
 	bool		has_max = cp->has_max_event_time || counts->has_event_time;
 	int64		max_event_time = cp->max_event_time;
-	Oid			cptypes[6] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		cpargs[6];
-	char		cpnulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			cptypes[7] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		cpargs[7];
+	char		cpnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			logtypes[19] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
@@ -648,6 +672,7 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	cpargs[4] = TimestampTzGetDatum(max_event_time);
 	cpnulls[4] = has_max ? ' ' : 'n';
 	cpargs[5] = TimestampTzGetDatum(started_at);
+	cpargs[6] = CStringGetTextDatum(q->state_signature);
 
 	memset(lognulls, ' ', sizeof(lognulls));
 	logargs[0] = Int32GetDatum(q->def.query_id);
@@ -683,9 +708,10 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 						  "consumed_snapshot = $3, planned_batch_id = NULL, "
 						  "planned_snapshot = NULL, watermark = $4, "
 						  "max_event_time = $5, last_batch_at = $6, "
+						  "state_signature = $7, "
 						  "last_error = NULL, last_error_at = NULL, failures = 0, "
 						  "retry_at = NULL WHERE query_id = $1",
-						  6, cptypes, cpargs, cpnulls, false, 0);
+						  7, cptypes, cpargs, cpnulls, false, 0);
 	SPI_execute_with_args("INSERT INTO streamagg.batch_log VALUES "
 						  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
 						  "$16, $17, $18, $19)",
@@ -852,6 +878,7 @@ trigger_steps(SaQuery *q)
 		sa_agg_check_privileges(&q->aggs[a]);
 
 	read_checkpoint(query_id, &cp);
+	check_state_signature(q, &cp);
 	new_snapshot = cp.has_planned ? cp.planned_snapshot : sa_committed_snapshot();
 	batch_id = cp.has_planned ? cp.planned_batch_id : cp.last_batch_id + 1;
 	check_snapshot_order(q, &cp, new_snapshot);
