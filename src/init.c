@@ -24,6 +24,7 @@
 #include "storage/shmem.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "utils/lsyscache.h"
 #include "nodes/parsenodes.h"
@@ -197,11 +198,29 @@ check_attached_partitions(AlterTableStmt *stmt)
 	}
 }
 
+/* The template a CREATE DATABASE copies, if it names one. */
+static Oid
+template_of(CreatedbStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+			return get_database_oid(defGetString(opt), true);
+	}
+	return InvalidOid;
+}
+
 /*
  * DROP DATABASE waits for every backend connected to the database, our
- * worker included: stop the worker first, and keep it stopped.  Once a
- * database or the extension is dropped, the shared state of its queries
- * goes too.
+ * workers included, and CREATE DATABASE ... TEMPLATE refuses a template
+ * anyone is connected to: stop the workers first, and keep them stopped
+ * while the command runs (the template's come back after it, the new
+ * database's queries get workers of their own).  Once a database or the
+ * extension is dropped, the shared state of its queries goes too.
  */
 static void
 sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
@@ -211,12 +230,19 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			dropped = InvalidOid;
+	Oid			copied = InvalidOid;
 
 	if (IsA(parsetree, DropdbStmt))
 	{
 		dropped = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
 		if (OidIsValid(dropped))
 			sa_stop_database_worker(dropped);
+	}
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		copied = template_of((CreatedbStmt *) parsetree);
+		if (OidIsValid(copied))
+			sa_stop_database_worker(copied);
 	}
 	else if (IsA(parsetree, AlterTableStmt))
 		check_attached_partitions((AlterTableStmt *) parsetree);
@@ -236,9 +262,20 @@ sa_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
 		/* the database survives: its queries must go on */
 		if (OidIsValid(dropped))
 			sa_request_database_worker(dropped);
+		if (OidIsValid(copied))
+			sa_request_database_worker(copied);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (OidIsValid(copied))
+	{
+		Oid			created = get_database_oid(((CreatedbStmt *) parsetree)->dbname,
+											   true);
+
+		sa_request_database_worker(copied);
+		if (OidIsValid(created))
+			sa_request_database_worker(created);
+	}
 	if (OidIsValid(dropped))
 	{
 		sa_forget_database(dropped);
