@@ -39,12 +39,18 @@ sub new_node
 #   - 1-row inserts that sleep before committing, so that transactions
 #     commit out of order;
 #   - inserts that roll back (v = 1000000: would show in any sum).
+# With savepoints => 1 (the source then needs a column "uid int UNIQUE"),
+# also transactions that roll back a savepoint per statement, as psql's
+# ON_ERROR_ROLLBACK, JDBC autosave or PL/pgSQL EXCEPTION blocks do, and
+# inserts that hit unique violations: in EXCEPTION blocks, and with
+# ON CONFLICT DO NOTHING racing each other (speculative inserts killed).
 # Event times are spread over 2 minutes from 2023-11-14 22:13:20 UTC.
 sub start_producers
 {
 	my ($class, $node, $source, %params) = @_;
 	my $rate = $params{rate} // 200;
 	my $dir = PostgreSQL::Test::Utils::tempdir;
+	my @weights = ('insert.sql@8', 'slow.sql@3', 'rollback.sql@1');
 
 	my %scripts = (
 		'insert.sql' => qq{
@@ -71,6 +77,43 @@ BEGIN;
 INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, 1000000);
 ROLLBACK;
 });
+	if ($params{savepoints})
+	{
+		$scripts{'savepoint.sql'} = qq{
+\\set k random(0, 9)
+\\set v random(1, 1000)
+\\set t random(0, 119)
+BEGIN;
+SAVEPOINT a;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, 1000000);
+ROLLBACK TO a;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v);
+SAVEPOINT b;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v + 1);
+RELEASE b;
+SAVEPOINT c;
+INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, 1000000);
+ROLLBACK TO c;
+COMMIT;
+};
+		$scripts{'conflict.sql'} = qq{
+\\set k random(0, 9)
+\\set v random(1, 1000)
+\\set t random(0, 119)
+\\set u random(1, 3000)
+DO \$\$
+BEGIN
+	BEGIN
+		INSERT INTO $source (ts, k, v, uid) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v, :u);
+	EXCEPTION WHEN unique_violation THEN
+		INSERT INTO $source (ts, k, v) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v);
+	END;
+END \$\$;
+INSERT INTO $source (ts, k, v, uid) VALUES (to_timestamp(1700000000 + :t), 'k' || :k, :v, :u + 3000)
+  ON CONFLICT (uid) DO NOTHING;
+};
+		push @weights, 'savepoint.sql@2', 'conflict.sql@3';
+	}
 	while (my ($file, $text) = each %scripts)
 	{
 		PostgreSQL::Test::Utils::append_to_file("$dir/$file", $text);
@@ -83,9 +126,7 @@ ROLLBACK;
 			'-c', '4',
 			'-T', '300',
 			'-R', $rate,
-			'-f', "$dir/insert.sql\@8",
-			'-f', "$dir/slow.sql\@3",
-			'-f', "$dir/rollback.sql\@1",
+			(map { ('-f', "$dir/$_") } @weights),
 			'-h', $node->host,
 			'-p', $node->port,
 			'postgres'

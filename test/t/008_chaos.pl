@@ -1,6 +1,8 @@
 # Exactly once under chaos (DESIGN.md 3.8): random producers (several
 # sessions, 5-row and 1-row transactions, slow commits so that they commit
-# out of order, rollbacks) while the server is stopped in immediate mode and
+# out of order, rollbacks, savepoints rolled back statement by statement,
+# unique violations caught in PL/pgSQL EXCEPTION blocks, ON CONFLICT DO
+# NOTHING inserts racing each other) while the server is stopped in immediate mode and
 # the worker is killed with SIGKILL, three times each, and retention deletes
 # consumed events all along.  Afterwards two queries over the source equal,
 # window by window, a ledger of every committed event (kept by an ordinary
@@ -20,7 +22,7 @@ use Test::More;
 my $node = StreamaggTest->new_node('chaos', 'restart_after_crash = on');
 $node->safe_psql(
 	'postgres', q{
-	CREATE TABLE events (ts timestamptz, k text, v int);
+	CREATE TABLE events (ts timestamptz, k text, v int, uid int UNIQUE);
 	CREATE TABLE ledger (ts timestamptz, k text, v int);
 	CREATE FUNCTION keep_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN
@@ -52,7 +54,7 @@ my $worker_pid_query = q{
 for my $round (1 .. 6)
 {
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM ledger');
-	my $producers = StreamaggTest->start_producers($node, 'events');
+	my $producers = StreamaggTest->start_producers($node, 'events', savepoints => 1);
 	StreamaggTest->wait_for_rows($node, 'ledger', $before + 700 + int(rand(700)));
 	# retention runs while producers and the worker do
 	$node->safe_psql('postgres', 'SELECT streamagg.apply_retention()');
