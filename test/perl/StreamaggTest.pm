@@ -204,6 +204,18 @@ sub worker_in_slow_batch
 	return $node->safe_psql('postgres', $sleeping);
 }
 
+# How many rows differ between the results of two queries, both ways and
+# counting duplicates: 0 when a sink ($actual) holds exactly what plain SQL
+# computes from its source ($expected).
+sub differences
+{
+	my ($class, $node, $db, $actual, $expected) = @_;
+
+	return $node->safe_psql($db,
+		"SELECT count(*) FROM (($actual EXCEPT ALL $expected) UNION ALL ($expected EXCEPT ALL $actual)) d"
+	);
+}
+
 # Check, after streamagg.wait(), that an update-mode sink without watermark
 # (count(*) AS n, sum(v) AS s, group by k, tumbling windows of $size) holds
 # exactly the aggregates of every committed event of $source: same totals,
