@@ -325,7 +325,7 @@ close_one(void *arg, int64 start, int64 end, MinimalTuple states)
 {
 	CloseArg   *c = arg;
 
-	if (end <= c->watermark)
+	if (sa_closed_by(end, c->watermark))
 		c->closed = lappend(c->closed, session_row(c->q, c->group, start, end,
 												   states));
 	else

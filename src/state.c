@@ -1299,7 +1299,7 @@ close_window_group(SaStateStore *store, void *entry, int64 watermark,
 {
 	int64		window_end = ((SaEntryHead *) entry)->window_end;
 
-	if (window_end > watermark)
+	if (!sa_closed_by(window_end, watermark))
 		return window_end;
 	*closed = lappend(*closed, copy_of_shared_group(store, entry));
 	delete_shared(store, entry);
@@ -1367,7 +1367,7 @@ sa_state_close(SaStateStore *store, int64 watermark)
 	int64		min_open = PG_INT64_MAX;
 	MemoryContext old;
 
-	if (store->min_window_end > watermark)
+	if (!sa_closed_by(store->min_window_end, watermark))
 		return NIL;
 	mark_writing(store);
 	old = MemoryContextSwitchTo(store->work->cxt);
@@ -1513,7 +1513,7 @@ sa_state_checkpoint(SaStateStore *store, int64 batch_id, bool evicting,
 		if (group->emptied)
 			log_record(&w, group->window_start, group->window_end,
 					   group->key, NULL);
-		else if (!(windows_closed && group->window_end <= watermark))
+		else if (!(windows_closed && sa_closed_by(group->window_end, watermark)))
 			log_record(&w, group->window_start, group->window_end,
 					   group->key, group->states);
 	}

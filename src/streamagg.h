@@ -243,10 +243,13 @@ extern int	sa_window_count(const SaQuery *q);
 extern int	sa_row_windows(const SaQuery *q, int64 t, int64 *starts,
 						   int64 *ends);
 extern int64 sa_pane_start(const SaQuery *q, int64 t);
-extern bool sa_window_is_late(int64 window_end,
-							  int64 watermark_for_late_rows);
-extern int64 sa_watermark_advance(bool has_previous, int64 previous,
-								  int64 max_event_time, int64 delay);
+extern bool sa_closed_by(int64 window_end, int64 watermark);
+extern bool sa_max_event_time_after(bool has_before, int64 before,
+									bool has_batch, int64 batch_max,
+									int64 *max_seen);
+extern bool sa_watermark_after_batch(const SaQuery *q, bool has_previous,
+									 int64 previous, bool batch_has_times,
+									 int64 max_seen, int64 *watermark);
 
 /* aggregate.c */
 typedef struct SaAggRuntime SaAggRuntime;

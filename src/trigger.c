@@ -336,7 +336,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 
 		/* a session event is late when its own session [t, t + gap) is */
 		if (r->late_check &&
-			sa_window_is_late(r->ends[0], r->watermark_for_late_rows))
+			sa_closed_by(r->ends[0], r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
 			return;
@@ -362,7 +362,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		SaGroup    *group;
 
 		if (r->late_check &&
-			sa_window_is_late(r->ends[w], r->watermark_for_late_rows))
+			sa_closed_by(r->ends[w], r->watermark_for_late_rows))
 		{
 			counts->late_rows++;
 			continue;
@@ -400,7 +400,7 @@ fold_panes(BatchReceiver *r)
 
 			CHECK_FOR_INTERRUPTS();
 			if (r->late_check &&
-				sa_window_is_late(r->ends[w], r->watermark_for_late_rows))
+				sa_closed_by(r->ends[w], r->watermark_for_late_rows))
 			{
 				r->counts->late_rows += pane->rows;
 				continue;
@@ -640,13 +640,12 @@ lap_ms(instr_time *since)
 static void
 record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 				bool has_watermark, int64 watermark,
+				bool has_max, int64 max_event_time,
 				const Checkpoint *cp, const BatchCounts *counts,
 				TimestampTz started_at, double duration_ms,
 				const PhaseTimes *phases, int64 state_total,
 				int64 state_updated, int64 state_bytes)
 {
-	bool		has_max = cp->has_max_event_time || counts->has_event_time;
-	int64		max_event_time = cp->max_event_time;
 	Oid			cptypes[7] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		cpargs[7];
@@ -659,10 +658,6 @@ record_progress(SaQuery *q, int64 batch_id, Datum snapshot,
 	char		lognulls[19];
 	double		since_last;
 	SaRoleSave	role;
-
-	if (counts->has_event_time &&
-		(!cp->has_max_event_time || counts->event_time_max > max_event_time))
-		max_event_time = counts->event_time_max;
 
 	cpargs[0] = Int32GetDatum(q->def.query_id);
 	cpargs[1] = Int64GetDatum(batch_id);
@@ -862,6 +857,8 @@ trigger_steps(SaQuery *q)
 	instr_time	lap;
 	PhaseTimes	phases;
 	bool		has_watermark;
+	bool		has_max_seen;
+	int64		max_seen;
 	bool		evicting;
 	int64		watermark = 0;
 	List	   *closed = NIL;
@@ -914,18 +911,13 @@ trigger_steps(SaQuery *q)
 	sa_inject_fault(query_id, "after_read");
 
 	/* step 4: the new watermark, emission and eviction */
-	has_watermark = cp.has_watermark;
-	watermark = cp.watermark;
-	if (q->def.has_watermark && counts.has_event_time)
-	{
-		int64		max_seen = counts.event_time_max;
-
-		if (cp.has_max_event_time && cp.max_event_time > max_seen)
-			max_seen = cp.max_event_time;
-		watermark = sa_watermark_advance(cp.has_watermark, cp.watermark,
-										 max_seen, q->def.watermark_delay);
-		has_watermark = true;
-	}
+	has_max_seen = sa_max_event_time_after(cp.has_max_event_time,
+										   cp.max_event_time,
+										   counts.has_event_time,
+										   counts.event_time_max, &max_seen);
+	has_watermark = sa_watermark_after_batch(q, cp.has_watermark, cp.watermark,
+											 counts.has_event_time, max_seen,
+											 &watermark);
 	evicting = has_watermark && q->has_event_time_bound &&
 		q->def.output_mode != SA_OUTPUT_COMPLETE;
 	sa_state_store_touched(store);
@@ -945,7 +937,8 @@ trigger_steps(SaQuery *q)
 	sa_state_checkpoint(store, batch_id, evicting, watermark, closed);
 	phases.state_log_ms = lap_ms(&lap);
 	INSTR_TIME_SUBTRACT(lap, start_time);
-	record_progress(q, batch_id, new_snapshot, has_watermark, watermark, &cp,
+	record_progress(q, batch_id, new_snapshot, has_watermark, watermark,
+					has_max_seen, max_seen, &cp,
 					&counts, started_at, INSTR_TIME_GET_MILLISEC(lap), &phases,
 					sa_state_size(store), work.ntouched,
 					sa_state_memory(store));

@@ -5,7 +5,8 @@
  *	  kind of query, and the watermark rule (3.3).
  *
  * This file is the only place that knows which windows a row falls into,
- * when a window is late, and how the watermark moves.  Times are
+ * when a window is closed (for late rows, emission and eviction alike),
+ * and how the watermark moves.  Times are
  * microseconds since the PostgreSQL epoch, as in a timestamp(tz) Datum;
  * window starts are aligned to the Unix epoch plus the window offset.
  *
@@ -152,32 +153,52 @@ sa_pane_start(const SaQuery *q, int64 t)
 }
 
 /*
- * A row is dropped from a window as late when the window has already closed
- * under the watermark of the previous batch: window_end <= W(N-1).  For a
- * session, the window is the row's own session.  The caller asks only when
- * there is such a watermark (and not in complete mode).
+ * The one test behind lateness, emission and eviction: a window (a
+ * session, or a windowless group bounded by its event time) is closed by a
+ * watermark W when it ends at or before W.  Against W(N-1) it says that a
+ * row of batch N is late for that window (DESIGN.md 3.4 step 2); against
+ * W(N), that batch N emits the window in append mode and evicts it (step 4).
  */
 bool
-sa_window_is_late(int64 window_end, int64 watermark_for_late_rows)
+sa_closed_by(int64 window_end, int64 watermark)
 {
-	return window_end <= watermark_for_late_rows;
+	return window_end <= watermark;
 }
 
 /*
- * W(N) = max(W(N-1), max event time seen so far - delay): it never moves
- * back.  "has_previous" is false before the first batch with rows.  Below
- * the range of timestamps it is the range's start: no window ends there.
+ * The greatest event time seen so far, after a batch: the one before it
+ * (if any) or the batch's (if it had rows with an event time).
  */
-int64
-sa_watermark_advance(bool has_previous, int64 previous,
-					 int64 max_event_time, int64 delay)
+bool
+sa_max_event_time_after(bool has_before, int64 before, bool has_batch,
+						int64 batch_max, int64 *max_seen)
+{
+	*max_seen = has_before && (!has_batch || before > batch_max) ?
+		before : batch_max;
+	return has_before || has_batch;
+}
+
+/*
+ * The watermark rule (DESIGN.md 3.3): W(N) = max(W(N-1), max event time
+ * seen so far - delay).  It never moves back; it is NULL (false returned)
+ * until the first batch with rows, and stays W(N-1) after a batch without
+ * event times or for a query without a watermark.  Below the range of
+ * timestamps it is the range's start: no window ends there.
+ */
+bool
+sa_watermark_after_batch(const SaQuery *q, bool has_previous, int64 previous,
+						 bool batch_has_times, int64 max_seen,
+						 int64 *watermark)
 {
 	int64		candidate;
 
-	if (pg_sub_s64_overflow(max_event_time, delay, &candidate) ||
+	*watermark = previous;
+	if (!q->def.has_watermark || !batch_has_times)
+		return has_previous;
+	if (pg_sub_s64_overflow(max_seen, q->def.watermark_delay, &candidate) ||
 		candidate < MIN_TIMESTAMP)
 		candidate = MIN_TIMESTAMP;
-	if (has_previous && previous > candidate)
-		return previous;
-	return candidate;
+	if (!has_previous || candidate > previous)
+		*watermark = candidate;
+	return true;
 }
