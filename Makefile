@@ -7,6 +7,8 @@
 #   make fuzz [SEED=n] [CALLS=n]  fuzz create_query (test/t/012_create_query_fuzz.pl)
 #                               with a random seed (printed) unless SEED is given;
 #                               FUZZ_ONLY=17,42 replays single calls of a seed
+#   make differential           the randomized differential test at length
+#                               (SEED=, CASES=, CASE=; see test/t/013_differential.pl)
 #
 # The tests never touch a running server: pg_regress and pg_isolation_regress
 # use --temp-instance with test/streamagg.conf, and the TAP tests start their
@@ -57,3 +59,18 @@ fuzz:
 	FUZZ_SEED=$$seed FUZZ_CALLS=$${CALLS:-3000} $(MAKE) installcheck REGRESS= ISOLATION= \
 		PROVE_TESTS=test/t/012_create_query_fuzz.pl; \
 	rc=$$?; echo "create_query fuzz: seed $$seed"; exit $$rc
+
+# The randomized differential test (test/t/013_differential.pl) at length:
+# thousands of cases with a random seed (or SEED=n), some with up to 100 000
+# keys; prints the seed, the case and a minimized psql reproduction of every
+# failure.  CASE=n runs one case of SEED only; LONG=0 generates the cases as
+# the suite does (no large ones).  Run after make install.
+#   make differential [SEED=n] [CASES=n] [CASE=n] [LONG=0]
+CASES ?= 3000
+LONG ?= 1
+.PHONY: differential
+differential: PROVE_TESTS = test/t/013_differential.pl
+differential:
+	export STREAMAGG_DIFF_LONG='$(LONG)' STREAMAGG_DIFF_SEED='$(SEED)' \
+		STREAMAGG_DIFF_CASES='$(CASES)' STREAMAGG_DIFF_CASE='$(CASE)'; \
+	$(prove_installcheck)
