@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * aggregate.c
- *	  Calling an aggregate's own support functions (DESIGN.md 4.4).
+ *	  Calling an aggregate's own support functions, as nodeAgg.c does.
  *
  * Each aggregate of a query is looked up in pg_aggregate once, at compile
  * time; a trigger then calls its transition function per row, its final
@@ -44,6 +44,8 @@
 #include "utils/expandeddatum.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+
+#include "aggregate.h"
 
 /*
  * The Datum of a NULL state: still waiting for its first input (strict

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL-callable functions of DESIGN.md section 2: create_query,
+ *	  The SQL-callable functions of the API (README "API"): create_query,
  *	  process, wait, pause, resume and drop_query.
  *
  * Each runs in the caller's transaction: an error leaves nothing behind.
@@ -28,6 +28,20 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 #include "pgstat.h"
+
+#include "catalog.h"
+#include "batch.h"
+#include "definition.h"
+#include "init.h"
+#include "launcher.h"
+#include "notify.h"
+#include "query_cache.h"
+#include "schedule.h"
+#include "security.h"
+#include "shared_state.h"
+#include "sink.h"
+#include "source.h"
+#include "trigger.h"
 
 
 PG_FUNCTION_INFO_V1(sa_create_query);
@@ -64,27 +78,9 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 static void
 check_sink_unshared(Oid sink)
 {
-	Oid			argtype = OIDOID;
-	Datum		arg = ObjectIdGetDatum(sink);
-	SaRoleSave	role;
-	char	   *other = NULL;
 	Oid			other_owner = InvalidOid;
+	char	   *other = sa_catalog_query_of_sink(sink, &other_owner);
 
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("SELECT name, owner FROM streamagg.query_def WHERE sink = $1",
-						  1, &argtype, &arg, NULL, false, 1);
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-
-		other = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		other_owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 2,
-													 &isnull));
-	}
-	SPI_finish();
-	sa_catalog_access_end(&role);
 	if (other == NULL)
 		return;
 	if (sa_may_see_query(other_owner))
@@ -100,77 +96,32 @@ check_sink_unshared(Oid sink)
 			 errhint("Give this query a sink of its own.")));
 }
 
-/* The text of an interval for the catalog, or NULL. */
-static Datum
-interval_arg_or_null(FunctionCallInfo fcinfo, int argno, char *isnull)
+/* An interval argument as the user gave it, or NULL. */
+static Interval *
+interval_as_given(FunctionCallInfo fcinfo, int argno)
 {
-	*isnull = PG_ARGISNULL(argno) ? 'n' : ' ';
-	return PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_INTERVAL_P(argno);
 }
 
-static int32
+/* Record the new query with the user's texts and intervals as given. */
+static void
 insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
-				  const char *aggregates_sql, const char *group_by_sql,
 				  const char *state_signature)
 {
-	Oid			types[20] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
-		INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID,
-	REGPROCEDUREOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		args[20];
-	char		nulls[20];
-	SaRoleSave	role;
-	int32		query_id;
-	bool		isnull;
+	SaQueryRow	row;
 
-	memset(nulls, ' ', sizeof(nulls));
-	args[0] = PG_GETARG_DATUM(0);
-	args[1] = ObjectIdGetDatum(def->source);
-	args[2] = PG_GETARG_DATUM(2);
-	args[3] = PG_GETARG_DATUM(3);
-	args[4] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
-	nulls[4] = PG_ARGISNULL(4) ? 'n' : ' ';
-	args[5] = CStringGetTextDatum(aggregates_sql);
-	args[6] = group_by_sql ? CStringGetTextDatum(group_by_sql) : (Datum) 0;
-	nulls[6] = group_by_sql ? ' ' : 'n';
-	args[7] = interval_arg_or_null(fcinfo, 5, &nulls[7]);
-	args[8] = interval_arg_or_null(fcinfo, 6, &nulls[8]);
-	args[9] = interval_arg_or_null(fcinfo, 7, &nulls[9]);
-	args[10] = interval_arg_or_null(fcinfo, 8, &nulls[10]);
-	args[11] = interval_arg_or_null(fcinfo, 9, &nulls[11]);
-	args[12] = CStringGetTextDatum(sa_output_mode_name(def->output_mode));
-	args[13] = ObjectIdGetDatum(def->sink);
-	nulls[13] = OidIsValid(def->sink) ? ' ' : 'n';
-	args[14] = interval_arg_or_null(fcinfo, 12, &nulls[14]);
-	args[15] = ObjectIdGetDatum(def->owner);
-	args[16] = ObjectIdGetDatum(def->sink_function);
-	nulls[16] = OidIsValid(def->sink_function) ? ' ' : 'n';
-	args[17] = def->sink_merge ? CStringGetTextDatum(def->sink_merge) : (Datum) 0;
-	nulls[17] = def->sink_merge ? ' ' : 'n';
-	args[18] = def->notify_channel ? CStringGetTextDatum(def->notify_channel) : (Datum) 0;
-	nulls[18] = def->notify_channel ? ' ' : 'n';
-
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	/* no row limit: it would stop the INSERT before its statement triggers */
-	SPI_execute_with_args("INSERT INTO streamagg.query_def (name, source, event_time, "
-						  "aggregates, group_by, aggregates_sql, group_by_sql, "
-						  "window_size, window_slide, window_offset, session_gap, "
-						  "watermark, output_mode, sink, trigger_interval, owner, "
-						  "sink_function, sink_merge, notify_channel) "
-						  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-						  "$12, $13, $14, $15, $16, $17, $18, $19) RETURNING query_id",
-						  19, types, args, nulls, false, 0);
-	query_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
-	args[19] = Int32GetDatum(query_id);
-	args[0] = CStringGetTextDatum(state_signature);
-	SPI_execute_with_args("INSERT INTO streamagg.checkpoint (query_id, state_signature) "
-						  "VALUES ($2, $1)", 2, (Oid[]) {TEXTOID, INT4OID},
-						  (Datum[]) {args[0], args[19]}, NULL, false, 0);
-	SPI_finish();
-	sa_catalog_access_end(&role);
-	return query_id;
+	row.def = def;
+	row.aggregates_text = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	row.group_by_text = PG_ARGISNULL(4) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
+	row.window_size = interval_as_given(fcinfo, 5);
+	row.window_slide = interval_as_given(fcinfo, 6);
+	row.window_offset = interval_as_given(fcinfo, 7);
+	row.session_gap = interval_as_given(fcinfo, 8);
+	row.watermark = interval_as_given(fcinfo, 9);
+	row.trigger_interval = interval_as_given(fcinfo, 12);
+	row.state_signature = state_signature;
+	(void) sa_catalog_insert_query(&row);
 }
 
 /* A text argument of create_query added after version 0.1, or NULL. */
@@ -265,6 +216,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_user_code_begin(def.owner, &owner);
 	q = sa_compile_query(&def);
 	sa_user_code_end(&owner);
+	sa_validate_compiled(q);
 	if (sink_function)
 		def.sink_function = sa_prepare_sink_function(sink_function, q);
 	else
@@ -285,8 +237,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_check_sink_statements(q);
 	sa_user_code_end(&owner);
 
-	(void) insert_definition(fcinfo, &def, aggregates_sql, group_by_sql,
-							 q->state_signature);
+	insert_definition(fcinfo, &def, q->state_signature);
 	MemoryContextDelete(q->cxt);
 	PG_RETURN_VOID();
 }
@@ -349,32 +300,6 @@ sa_process(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(result.rows);
 }
 
-/* The snapshot the last committed trigger of a query consumed, if any. */
-static bool
-consumed_snapshot(SaQuery *q, Datum *snapshot)
-{
-	Oid			idtype = INT4OID;
-	Datum		id = Int32GetDatum(q->def.query_id);
-	SaRoleSave	role;
-	bool		isnull;
-
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("SELECT consumed_snapshot FROM streamagg.checkpoint "
-						  "WHERE query_id = $1", 1, &idtype, &id, NULL, false, 1);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("streaming query \"%s\" was dropped", q->def.name)));
-	*snapshot = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							  &isnull);
-	if (!isnull)
-		*snapshot = SPI_datumTransfer(*snapshot, false, -1);
-	SPI_finish();
-	sa_catalog_access_end(&role);
-	return !isnull;
-}
-
 /*
  * Are there events committed before "snapshot" that the query has not yet
  * consumed?  Runs the batch predicate against the last consumed snapshot,
@@ -386,16 +311,22 @@ has_pending_events(SaQuery *q, Datum snapshot)
 	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
-	bool		has_consumed = consumed_snapshot(q, &args[0]);
+	SaCheckpoint cp;
 	bool		isnull;
 	bool		pending;
 
-	nulls[0] = has_consumed ? ' ' : 'n';
+	if (!sa_catalog_read_checkpoint(q->def.query_id, &cp, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("streaming query \"%s\" was dropped", q->def.name)));
+	args[0] = cp.consumed_snapshot;
+	nulls[0] = cp.has_consumed ? ' ' : 'n';
 	args[1] = snapshot;
 	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
 								   q->source_qualified,
-								   sa_batch_predicate(has_consumed, args[0],
+								   sa_batch_predicate(cp.has_consumed,
+													  cp.consumed_snapshot,
 													  snapshot)),
 						  2, argtypes, args, nulls, false, 1);
 	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -454,24 +385,11 @@ static void
 set_paused(const char *name, bool paused)
 {
 	SaDefinition def;
-	SaRoleSave	role;
-	Oid			types[2] = {INT4OID, BOOLOID};
-	Datum		args[2];
 
 	sa_forbid_in_trigger(paused ? "streamagg.pause()" : "streamagg.resume()");
 	load_own_query(name, &def);
 	sa_lock_query(def.query_id);
-	args[0] = Int32GetDatum(def.query_id);
-	args[1] = BoolGetDatum(paused);
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("UPDATE streamagg.query_def SET paused = $2 WHERE query_id = $1",
-						  2, types, args, NULL, false, 0);
-	if (!paused)
-		SPI_execute_with_args("UPDATE streamagg.checkpoint SET retry_at = NULL WHERE query_id = $1",
-							  1, types, args, NULL, false, 0);
-	SPI_finish();
-	sa_catalog_access_end(&role);
+	sa_catalog_set_paused(def.query_id, paused);
 }
 
 /* streamagg.pause(name): the worker stops running the query. */
@@ -501,28 +419,12 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		drop_sink = PG_GETARG_BOOL(1);
 	SaDefinition def;
-	SaRoleSave	role;
-	Oid			types[2] = {INT4OID, OIDOID};
-	Datum		args[2];
 	bool		source_still_used;
 
 	sa_forbid_in_trigger("streamagg.drop_query()");
 	load_own_query(name, &def);
 	sa_lock_query(def.query_id);
-	args[0] = Int32GetDatum(def.query_id);
-	args[1] = ObjectIdGetDatum(def.source);
-
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("DELETE FROM streamagg.query_def WHERE query_id = $1",
-						  1, types, args, NULL, false, 0);
-	SPI_execute_with_args("DELETE FROM streamagg.state_log WHERE query_id = $1",
-						  1, types, args, NULL, false, 0);
-	SPI_execute_with_args("SELECT FROM streamagg.query_def WHERE source = $2 AND query_id <> $1",
-						  2, types, args, NULL, false, 1);
-	source_still_used = SPI_processed > 0;
-	SPI_finish();
-	sa_catalog_access_end(&role);
+	source_still_used = sa_catalog_delete_query(def.query_id, def.source);
 
 	/* the sink or the source may have been dropped under the query */
 	if (drop_sink && get_rel_name(def.sink) != NULL)

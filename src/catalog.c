@@ -1,132 +1,32 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Reading query definitions from streamagg.query_def, and the lock that
- *	  serialises everything done to one query.
+ *	  Every read and write of streamagg's catalog tables (query_def,
+ *	  checkpoint, batch_log, retention), and the per-query lock.
  *
- * Writes to the catalog are made by the modules that own them (api.c for
- * definitions, trigger.c for checkpoints and progress); reads and writes
- * alike run as the extension owner (security.c).
+ * The tables belong to the extension's owner and have row security for
+ * everyone else; each function here reads or writes them as that owner
+ * (security.c), in the caller's transaction.  Nothing here runs user code:
+ * callers that delete events or write sinks switch to the query's owner
+ * themselves.  streamagg.state_log is written only by the durable log
+ * (state_log.c), and emptied here when a query is dropped.
  *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
 
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
-/*
- * An interval parameter as microseconds.  Months are refused: windows must
- * have a fixed length (DESIGN.md 3.6); a day counts as 24 hours.  So is
- * anything as long as SA_MAX_INTERVAL_USEC (100 000 years), which no window
- * or watermark could use inside the range of timestamps.
- */
-int64
-sa_interval_usec(Interval *iv, const char *param)
-{
-	int64		days;
-	int64		usec;
-
-	if (iv->month != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not contain months or years", param),
-				 errdetail("Calendar months have no fixed length, so windows would not be aligned."),
-				 errhint("Use days, hours, minutes or seconds.")));
-	if (pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days) ||
-		pg_add_s64_overflow(days, iv->time, &usec) ||
-		usec >= SA_MAX_INTERVAL_USEC || usec <= -SA_MAX_INTERVAL_USEC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
-				 errmsg("%s is out of range", param),
-				 errdetail("Intervals must be shorter than 100000 years.")));
-	return usec;
-}
-
-SaOutputMode
-sa_parse_output_mode(const char *mode)
-{
-	if (strcmp(mode, "append") == 0)
-		return SA_OUTPUT_APPEND;
-	if (strcmp(mode, "update") == 0)
-		return SA_OUTPUT_UPDATE;
-	if (strcmp(mode, "complete") == 0)
-		return SA_OUTPUT_COMPLETE;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown output mode \"%s\"", mode),
-			 errhint("Use 'append', 'update' or 'complete'.")));
-	return SA_OUTPUT_APPEND;	/* keep compiler quiet */
-}
-
-const char *
-sa_output_mode_name(SaOutputMode mode)
-{
-	switch (mode)
-	{
-		case SA_OUTPUT_APPEND:
-			return "append";
-		case SA_OUTPUT_UPDATE:
-			return "update";
-		case SA_OUTPUT_COMPLETE:
-			return "complete";
-	}
-	return "?";
-}
-
-static bool
-get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	*value = isnull ? 0 : sa_interval_usec(DatumGetIntervalP(d), "interval");
-	return !isnull;
-}
-
-#define DEFINITION_COLUMNS \
-	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
-	"window_size, window_slide, window_offset, session_gap, watermark, " \
-	"output_mode, sink, trigger_interval, owner, paused, sink_function, " \
-	"sink_merge, notify_channel"
-
-/* Fill "def" from the current row of a DEFINITION_COLUMNS query. */
-static void
-definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
-{
-	bool		isnull;
-	char	   *group_by;
-
-	memset(def, 0, sizeof(*def));
-	def->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
-	def->name = SPI_getvalue(tuple, desc, 2);
-	def->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
-	def->event_time = SPI_getvalue(tuple, desc, 4);
-	def->aggregates = SPI_getvalue(tuple, desc, 5);
-	group_by = SPI_getvalue(tuple, desc, 6);
-	def->group_by = group_by;
-	def->has_window = get_interval(tuple, desc, 7, &def->window_size);
-	if (!get_interval(tuple, desc, 8, &def->window_slide))
-		def->window_slide = def->window_size;
-	(void) get_interval(tuple, desc, 9, &def->window_offset);
-	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
-	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
-	def->output_mode = sa_parse_output_mode(SPI_getvalue(tuple, desc, 12));
-	def->sink = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
-	def->has_trigger_interval = get_interval(tuple, desc, 14,
-											 &def->trigger_interval);
-	def->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 15, &isnull));
-	def->paused = DatumGetBool(SPI_getbinval(tuple, desc, 16, &isnull));
-	def->sink_function = DatumGetObjectId(SPI_getbinval(tuple, desc, 17, &isnull));
-	def->sink_merge = SPI_getvalue(tuple, desc, 18);
-	def->notify_channel = SPI_getvalue(tuple, desc, 19);
-}
+#include "catalog.h"
+#include "definition.h"
+#include "security.h"
 
 /*
  * The version of the catalog (the extension's SQL objects) this library
@@ -134,6 +34,46 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
  * work until ALTER EXTENSION streamagg UPDATE brings the catalog up to it.
  */
 #define SA_CATALOG_VERSION "0.6"
+
+/*
+ * Connect to SPI as the extension's owner; catalog_end undoes both.  Values
+ * read must be copied out before catalog_end (SPI_datumTransfer, or built
+ * in the caller's context).
+ */
+static void
+catalog_begin(SaRoleSave *role)
+{
+	sa_catalog_access_begin(role);
+	SPI_connect();
+}
+
+static void
+catalog_end(SaRoleSave *role)
+{
+	SPI_finish();
+	sa_catalog_access_end(role);
+}
+
+/* Run a catalog statement that must succeed, with its parameters. */
+static void
+catalog_execute(const char *sql, int nargs, Oid *types, Datum *args,
+				const char *nulls, int expected)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, args, nulls,
+											false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "streamagg catalog statement failed (%s): %s",
+			 SPI_result_code_string(ret), sql);
+}
+
+/* Column "col" of the first result row, and whether it is NULL. */
+static Datum
+result_value(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
+						 isnull);
+}
 
 /* Called inside SPI; a backend that saw the right version once is done. */
 static void
@@ -158,6 +98,54 @@ check_catalog_version(void)
 	checked = true;
 }
 
+/* ---- query definitions ---- */
+
+static bool
+get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*value = isnull ? 0 : sa_interval_usec(DatumGetIntervalP(d), "interval");
+	return !isnull;
+}
+
+#define DEFINITION_COLUMNS \
+	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
+	"window_size, window_slide, window_offset, session_gap, watermark, " \
+	"output_mode, sink, trigger_interval, owner, paused, sink_function, " \
+	"sink_merge, notify_channel"
+
+/* Fill "def" from a row of DEFINITION_COLUMNS, in the current context. */
+static void
+definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
+{
+	bool		isnull;
+
+	memset(def, 0, sizeof(*def));
+	def->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+	def->name = SPI_getvalue(tuple, desc, 2);
+	def->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+	def->event_time = SPI_getvalue(tuple, desc, 4);
+	def->aggregates = SPI_getvalue(tuple, desc, 5);
+	def->group_by = SPI_getvalue(tuple, desc, 6);
+	def->has_window = get_interval(tuple, desc, 7, &def->window_size);
+	if (!get_interval(tuple, desc, 8, &def->window_slide))
+		def->window_slide = def->window_size;
+	(void) get_interval(tuple, desc, 9, &def->window_offset);
+	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
+	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
+	def->output_mode = sa_parse_output_mode(SPI_getvalue(tuple, desc, 12));
+	def->sink = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
+	def->has_trigger_interval = get_interval(tuple, desc, 14,
+											 &def->trigger_interval);
+	def->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 15, &isnull));
+	def->paused = DatumGetBool(SPI_getbinval(tuple, desc, 16, &isnull));
+	def->sink_function = DatumGetObjectId(SPI_getbinval(tuple, desc, 17, &isnull));
+	def->sink_merge = SPI_getvalue(tuple, desc, 18);
+	def->notify_channel = SPI_getvalue(tuple, desc, 19);
+}
+
 /*
  * Load a definition by query name or id; the strings are allocated in the
  * caller's memory context.
@@ -169,12 +157,11 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 	bool		found;
 	SaRoleSave	role;
 
-	sa_catalog_access_begin(&role);
-	SPI_connect();
+	catalog_begin(&role);
 	check_catalog_version();
-	SPI_execute_with_args(psprintf("SELECT " DEFINITION_COLUMNS
-								   " FROM streamagg.query_def WHERE %s", where),
-						  1, &argtype, &arg, NULL, false, 1);
+	catalog_execute(psprintf("SELECT " DEFINITION_COLUMNS
+							 " FROM streamagg.query_def WHERE %s", where),
+					1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -184,8 +171,7 @@ load_definition(const char *where, Oid argtype, Datum arg, SaDefinition *def)
 							  def);
 		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
-	sa_catalog_access_end(&role);
+	catalog_end(&role);
 	return found;
 }
 
@@ -223,24 +209,554 @@ sa_load_definition_by_id(int32 query_id, SaDefinition *def)
 				 errmsg("streaming query %d does not exist", query_id)));
 }
 
+/* An interval argument, or NULL (nulls[i] 'n'). */
+static void
+interval_or_null(Interval *iv, Datum *arg, char *null)
+{
+	*arg = PointerGetDatum(iv);
+	*null = iv ? ' ' : 'n';
+}
+
+/* A text argument, or NULL. */
+static void
+text_or_null(const char *s, Datum *arg, char *null)
+{
+	*arg = s ? CStringGetTextDatum(s) : (Datum) 0;
+	*null = s ? ' ' : 'n';
+}
+
+/* An OID argument, NULL when invalid. */
+static void
+oid_or_null(Oid oid, Datum *arg, char *null)
+{
+	*arg = ObjectIdGetDatum(oid);
+	*null = OidIsValid(oid) ? ' ' : 'n';
+}
+
 /*
- * The schema-qualified, quoted name of a query's source or sink, or an
- * error saying that the table is gone (it was dropped under the query).
+ * Insert a new query and its empty checkpoint; returns its id.  The
+ * statement trigger on query_def tells the workers (init.c).
+ */
+int32
+sa_catalog_insert_query(const SaQueryRow *row)
+{
+	const SaDefinition *def = row->def;
+	Oid			types[19] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
+		INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID,
+	REGPROCEDUREOID, TEXTOID, TEXTOID};
+	Datum		args[19];
+	char		nulls[19];
+	Oid			cptypes[2] = {INT4OID, TEXTOID};
+	Datum		cpargs[2];
+	SaRoleSave	role;
+	int32		query_id;
+	bool		isnull;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(def->name);
+	args[1] = ObjectIdGetDatum(def->source);
+	args[2] = CStringGetTextDatum(def->event_time);
+	args[3] = CStringGetTextDatum(row->aggregates_text);
+	text_or_null(row->group_by_text, &args[4], &nulls[4]);
+	args[5] = CStringGetTextDatum(def->aggregates);
+	text_or_null(def->group_by, &args[6], &nulls[6]);
+	interval_or_null(row->window_size, &args[7], &nulls[7]);
+	interval_or_null(row->window_slide, &args[8], &nulls[8]);
+	interval_or_null(row->window_offset, &args[9], &nulls[9]);
+	interval_or_null(row->session_gap, &args[10], &nulls[10]);
+	interval_or_null(row->watermark, &args[11], &nulls[11]);
+	args[12] = CStringGetTextDatum(sa_output_mode_name(def->output_mode));
+	oid_or_null(def->sink, &args[13], &nulls[13]);
+	interval_or_null(row->trigger_interval, &args[14], &nulls[14]);
+	args[15] = ObjectIdGetDatum(def->owner);
+	oid_or_null(def->sink_function, &args[16], &nulls[16]);
+	text_or_null(def->sink_merge, &args[17], &nulls[17]);
+	text_or_null(def->notify_channel, &args[18], &nulls[18]);
+
+	catalog_begin(&role);
+	/* no row limit: it would stop the INSERT before its statement triggers */
+	catalog_execute("INSERT INTO streamagg.query_def (name, source, event_time, "
+					"aggregates, group_by, aggregates_sql, group_by_sql, "
+					"window_size, window_slide, window_offset, session_gap, "
+					"watermark, output_mode, sink, trigger_interval, owner, "
+					"sink_function, sink_merge, notify_channel) "
+					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+					"$12, $13, $14, $15, $16, $17, $18, $19) RETURNING query_id",
+					19, types, args, nulls, SPI_OK_INSERT_RETURNING);
+	query_id = DatumGetInt32(result_value(1, &isnull));
+	cpargs[0] = Int32GetDatum(query_id);
+	cpargs[1] = CStringGetTextDatum(row->state_signature);
+	catalog_execute("INSERT INTO streamagg.checkpoint (query_id, state_signature) "
+					"VALUES ($1, $2)", 2, cptypes, cpargs, NULL, SPI_OK_INSERT);
+	catalog_end(&role);
+	return query_id;
+}
+
+/*
+ * Pause or resume a query.  Resuming also ends the wait before the retry
+ * of a failed trigger.
+ */
+void
+sa_catalog_set_paused(int32 query_id, bool paused)
+{
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		args[2] = {Int32GetDatum(query_id), BoolGetDatum(paused)};
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.query_def SET paused = $2 WHERE query_id = $1",
+					2, types, args, NULL, SPI_OK_UPDATE);
+	if (!paused)
+		catalog_execute("UPDATE streamagg.checkpoint SET retry_at = NULL "
+						"WHERE query_id = $1", 1, types, args, NULL,
+						SPI_OK_UPDATE);
+	catalog_end(&role);
+}
+
+/*
+ * Delete a query with its checkpoint, progress and state log (the foreign
+ * keys cascade); returns whether other queries still read its source.
+ */
+bool
+sa_catalog_delete_query(int32 query_id, Oid source)
+{
+	Oid			types[2] = {INT4OID, OIDOID};
+	Datum		args[2] = {Int32GetDatum(query_id), ObjectIdGetDatum(source)};
+	SaRoleSave	role;
+	bool		source_still_used;
+
+	catalog_begin(&role);
+	catalog_execute("DELETE FROM streamagg.query_def WHERE query_id = $1",
+					1, types, args, NULL, SPI_OK_DELETE);
+	catalog_execute("DELETE FROM streamagg.state_log WHERE query_id = $1",
+					1, types, args, NULL, SPI_OK_DELETE);
+	catalog_execute("SELECT FROM streamagg.query_def WHERE source = $2 "
+					"AND query_id <> $1 LIMIT 1", 2, types, args, NULL,
+					SPI_OK_SELECT);
+	source_still_used = SPI_processed > 0;
+	catalog_end(&role);
+	return source_still_used;
+}
+
+/*
+ * The name of the query whose sink is "sink" (in the caller's context),
+ * with its owner, or NULL.
  */
 char *
-sa_qualified_relation(Oid relid, const char *role, const char *query)
+sa_catalog_query_of_sink(Oid sink, Oid *owner)
 {
-	char	   *relname = get_rel_name(relid);
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(sink);
+	SaRoleSave	role;
+	char	   *name = NULL;
 
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("%s table of streaming query \"%s\" no longer exists",
-						role, query),
-				 errhint("Drop the query with streamagg.drop_query(), and create it again if needed.")));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
+	catalog_begin(&role);
+	catalog_execute("SELECT name, owner FROM streamagg.query_def WHERE sink = $1 LIMIT 1",
+					1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		name = MemoryContextStrdup(caller,
+								   SPI_getvalue(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1));
+		*owner = DatumGetObjectId(result_value(2, &isnull));
+	}
+	catalog_end(&role);
+	return name;
 }
+
+/* Does any query read "source"? */
+bool
+sa_catalog_source_has_queries(Oid source)
+{
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(source);
+	SaRoleSave	role;
+	bool		found;
+
+	catalog_begin(&role);
+	catalog_execute("SELECT FROM streamagg.query_def WHERE source = $1 LIMIT 1",
+					1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	found = SPI_processed > 0;
+	catalog_end(&role);
+	return found;
+}
+
+/*
+ * The queries the workers run: a trigger_interval, not paused; in the
+ * caller's memory context, by query id.
+ */
+List *
+sa_catalog_scheduled_queries(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *queries = NIL;
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("SELECT d.query_id, d.name, d.trigger_interval, "
+					"c.retry_at > pg_catalog.now(), d.source "
+					"FROM streamagg.query_def d "
+					"JOIN streamagg.checkpoint c USING (query_id) "
+					"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
+					"ORDER BY d.query_id", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		SaScheduledQuery *sq = palloc0(sizeof(SaScheduledQuery));
+		bool		isnull;
+		Datum		retry;
+
+		sq->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+		sq->name = SPI_getvalue(tuple, desc, 2);
+		(void) get_interval(tuple, desc, 3, &sq->interval_usec);
+		retry = SPI_getbinval(tuple, desc, 4, &isnull);
+		sq->waiting_retry = !isnull && DatumGetBool(retry);
+		sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+		queries = lappend(queries, sq);
+		MemoryContextSwitchTo(spi);
+	}
+	catalog_end(&role);
+	return queries;
+}
+
+/* ---- checkpoints and progress ---- */
+
+static int64
+timestamp_or(HeapTuple tuple, TupleDesc desc, int col, bool *has)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*has = !isnull;
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/*
+ * Read a query's checkpoint into *cp (snapshots and strings in the caller's
+ * context).  False when the query has none (it was dropped), an error
+ * unless "missing_ok".
+ */
+bool
+sa_catalog_read_checkpoint(int32 query_id, SaCheckpoint *cp, bool missing_ok)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	SaRoleSave	role;
+	MemoryContext spi;
+
+	memset(cp, 0, sizeof(*cp));
+	catalog_begin(&role);
+	catalog_execute("SELECT last_batch_id, consumed_snapshot, planned_batch_id, "
+					"planned_snapshot, watermark, max_event_time, last_batch_at, "
+					"state_signature FROM streamagg.checkpoint WHERE query_id = $1",
+					1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+	{
+		catalog_end(&role);
+		if (!missing_ok)
+			elog(ERROR, "checkpoint of streaming query %d is missing", query_id);
+		return false;
+	}
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tuple, desc, 1, &isnull);
+	cp->has_batch = !isnull;
+	cp->last_batch_id = isnull ? -1 : DatumGetInt64(d);
+	d = SPI_getbinval(tuple, desc, 2, &isnull);
+	cp->has_consumed = !isnull;
+	if (!isnull)
+		cp->consumed_snapshot = SPI_datumTransfer(d, false, -1);
+	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	cp->has_planned = !isnull;
+	cp->planned_batch_id = isnull ? 0 : DatumGetInt64(d);
+	d = SPI_getbinval(tuple, desc, 4, &isnull);
+	if (cp->has_planned && !isnull)
+		cp->planned_snapshot = SPI_datumTransfer(d, false, -1);
+	else
+		cp->has_planned = false;
+	cp->watermark = timestamp_or(tuple, desc, 5, &cp->has_watermark);
+	cp->max_event_time = timestamp_or(tuple, desc, 6, &cp->has_max_event_time);
+	cp->last_batch_at = timestamp_or(tuple, desc, 7, &cp->has_last_batch_at);
+	spi = MemoryContextSwitchTo(caller);
+	cp->state_signature = SPI_getvalue(tuple, desc, 8);
+	MemoryContextSwitchTo(spi);
+	catalog_end(&role);
+	return true;
+}
+
+/*
+ * Plan batch "batch_id" of a query to end at "snapshot", unless that is the
+ * snapshot it already consumed (nothing can have been committed since).
+ * Returns whether it planned.
+ */
+bool
+sa_catalog_plan_batch(int32 query_id, int64 batch_id, Datum snapshot)
+{
+	Oid			types[3] = {INT4OID, INT8OID, PG_SNAPSHOTOID};
+	Datum		args[3] = {Int32GetDatum(query_id), Int64GetDatum(batch_id),
+	snapshot};
+	SaRoleSave	role;
+	bool		planned;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET planned_batch_id = $2, "
+					"planned_snapshot = $3 WHERE query_id = $1 AND "
+					"(consumed_snapshot IS NULL OR "
+					"consumed_snapshot::text <> $3::text)",
+					3, types, args, NULL, SPI_OK_UPDATE);
+	planned = SPI_processed > 0;
+	catalog_end(&role);
+	return planned;
+}
+
+/* A planned batch without rows: the snapshot is consumed, no batch counted. */
+void
+sa_catalog_consume_empty_plan(int32 query_id)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
+					"planned_batch_id = NULL, planned_snapshot = NULL "
+					"WHERE query_id = $1", 1, &argtype, &arg, NULL,
+					SPI_OK_UPDATE);
+	catalog_end(&role);
+}
+
+/* Batches of a query that streamagg.batch_log keeps. */
+#define SA_BATCH_LOG_KEEP 100
+
+/*
+ * Step 5 of a trigger: the new checkpoint (which also clears the plan and
+ * any recorded error) and the batch's row in streamagg.batch_log.
+ */
+void
+sa_catalog_record_batch(const SaBatchRecord *rec)
+{
+	Oid			cptypes[7] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		cpargs[7];
+	char		cpnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			logtypes[19] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
+		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
+	Datum		logargs[19];
+	char		lognulls[19];
+	Oid			trimtypes[2] = {INT4OID, INT8OID};
+	Datum		trimargs[2];
+	double		since_last;
+	SaRoleSave	role;
+
+	cpargs[0] = Int32GetDatum(rec->query_id);
+	cpargs[1] = Int64GetDatum(rec->batch_id);
+	cpargs[2] = rec->snapshot;
+	cpargs[3] = TimestampTzGetDatum(rec->watermark);
+	cpnulls[3] = rec->has_watermark ? ' ' : 'n';
+	cpargs[4] = TimestampTzGetDatum(rec->max_event_time);
+	cpnulls[4] = rec->has_max_event_time ? ' ' : 'n';
+	cpargs[5] = TimestampTzGetDatum(rec->started_at);
+	cpargs[6] = CStringGetTextDatum(rec->state_signature);
+
+	memset(lognulls, ' ', sizeof(lognulls));
+	logargs[0] = Int32GetDatum(rec->query_id);
+	logargs[1] = Int64GetDatum(rec->batch_id);
+	logargs[2] = TimestampTzGetDatum(rec->started_at);
+	logargs[3] = Float8GetDatum(rec->duration_ms);
+	logargs[4] = Int64GetDatum(rec->input_rows);
+	since_last = rec->has_last_batch_at ?
+		(double) (rec->started_at - rec->last_batch_at) / USECS_PER_SEC : 0;
+	logargs[5] = Float8GetDatum(since_last > 0 ? rec->input_rows / since_last : 0);
+	lognulls[5] = since_last > 0 ? ' ' : 'n';
+	logargs[6] = Float8GetDatum(rec->duration_ms > 0 ?
+								rec->input_rows / (rec->duration_ms / 1000.0) : 0);
+	lognulls[6] = rec->duration_ms > 0 ? ' ' : 'n';
+	logargs[7] = TimestampTzGetDatum(rec->event_time_min);
+	logargs[8] = TimestampTzGetDatum(rec->event_time_max);
+	lognulls[7] = lognulls[8] = rec->has_event_time ? ' ' : 'n';
+	logargs[9] = TimestampTzGetDatum(rec->watermark);
+	lognulls[9] = rec->has_watermark ? ' ' : 'n';
+	logargs[10] = Int64GetDatum(rec->state_rows_total);
+	logargs[11] = Int64GetDatum(rec->state_rows_updated);
+	logargs[12] = Int64GetDatum(rec->late_rows);
+	logargs[13] = Int64GetDatum(rec->null_time_rows);
+	logargs[14] = Int64GetDatum(rec->sink_rows);
+	logargs[15] = Float8GetDatum(rec->aggregate_ms);
+	logargs[16] = Float8GetDatum(rec->sink_ms);
+	logargs[17] = Float8GetDatum(rec->state_log_ms);
+	logargs[18] = Int64GetDatum(rec->state_memory_bytes);
+	trimargs[0] = Int32GetDatum(rec->query_id);
+	trimargs[1] = Int64GetDatum(rec->batch_id - SA_BATCH_LOG_KEEP);
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
+					"consumed_snapshot = $3, planned_batch_id = NULL, "
+					"planned_snapshot = NULL, watermark = $4, "
+					"max_event_time = $5, last_batch_at = $6, "
+					"state_signature = $7, "
+					"last_error = NULL, last_error_at = NULL, failures = 0, "
+					"retry_at = NULL WHERE query_id = $1",
+					7, cptypes, cpargs, cpnulls, SPI_OK_UPDATE);
+	catalog_execute("INSERT INTO streamagg.batch_log VALUES "
+					"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+					"$16, $17, $18, $19)",
+					19, logtypes, logargs, lognulls, SPI_OK_INSERT);
+	catalog_execute("DELETE FROM streamagg.batch_log "
+					"WHERE query_id = $1 AND batch_id <= $2",
+					2, trimtypes, trimargs, NULL, SPI_OK_DELETE);
+	catalog_end(&role);
+}
+
+/*
+ * Record that a worker's trigger of a query failed with "message": the
+ * next attempt waits 1, 2, 4... up to 30 seconds.
+ */
+void
+sa_catalog_record_error(int32 query_id, const char *message)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2] = {Int32GetDatum(query_id), CStringGetTextDatum(message)};
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET last_error = $2, "
+					"last_error_at = pg_catalog.now(), failures = failures + 1, "
+					"retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
+					"* interval '1 second' WHERE query_id = $1",
+					2, types, args, NULL, SPI_OK_UPDATE);
+	catalog_end(&role);
+}
+
+/* ---- sources and retentions ---- */
+
+/*
+ * How far the queries of "source" have consumed it: every event whose
+ * transaction id is below h->horizon (valid when h->all_consumed) was
+ * consumed by all of them.  Also the event-time columns they read.
+ */
+void
+sa_catalog_source_horizon(Oid source, SaSourceHorizon *h)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtype = OIDOID;
+	Datum		arg = ObjectIdGetDatum(source);
+	SaRoleSave	role;
+	bool		isnull;
+	Datum		d;
+
+	memset(h, 0, sizeof(*h));
+	catalog_begin(&role);
+	catalog_execute("SELECT count(*), "
+					"pg_catalog.bool_and(c.consumed_snapshot IS NOT NULL), "
+					"pg_catalog.min(pg_catalog.pg_snapshot_xmin(c.consumed_snapshot)), "
+					"pg_catalog.array_agg(DISTINCT d.event_time) "
+					"FROM streamagg.query_def d JOIN streamagg.checkpoint c USING (query_id) "
+					"WHERE d.source = $1", 1, &argtype, &arg, NULL,
+					SPI_OK_SELECT);
+	h->nqueries = (int) DatumGetInt64(result_value(1, &isnull));
+	d = result_value(2, &isnull);
+	h->all_consumed = h->nqueries > 0 && !isnull && DatumGetBool(d);
+	d = result_value(3, &isnull);
+	if (h->all_consumed)
+		h->horizon = d;			/* xid8 is passed by value */
+	d = result_value(4, &isnull);
+	if (!isnull)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		Datum	   *names;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &names, NULL, &n);
+		for (int i = 0; i < n; i++)
+			h->event_times = lappend(h->event_times,
+									 TextDatumGetCString(names[i]));
+		MemoryContextSwitchTo(spi);
+	}
+	catalog_end(&role);
+}
+
+/* Set (or, with "keep" NULL, remove) the retention of a source. */
+void
+sa_catalog_set_retention(Oid source, Interval *keep, Oid owner)
+{
+	Oid			types[3] = {REGCLASSOID, INTERVALOID, REGROLEOID};
+	Datum		args[3] = {ObjectIdGetDatum(source), PointerGetDatum(keep),
+	ObjectIdGetDatum(owner)};
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	if (keep == NULL)
+		catalog_execute("DELETE FROM streamagg.retention WHERE source = $1",
+						1, types, args, NULL, SPI_OK_DELETE);
+	else
+		catalog_execute("INSERT INTO streamagg.retention (source, keep, owner) "
+						"VALUES ($1, $2, $3) ON CONFLICT (source) DO UPDATE "
+						"SET keep = EXCLUDED.keep, owner = EXCLUDED.owner",
+						3, types, args, NULL, SPI_OK_INSERT);
+	catalog_end(&role);
+}
+
+/* The retentions of sources that still exist, in the caller's context. */
+List *
+sa_catalog_retentions(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *retentions = NIL;
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("SELECT r.source, r.keep, r.owner FROM streamagg.retention r "
+					"JOIN pg_catalog.pg_class c ON c.oid = r.source ORDER BY 1",
+					0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		SaRetention *r = palloc(sizeof(SaRetention));
+		bool		isnull;
+
+		r->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
+		r->keep = DatumGetIntervalP(datumCopy(SPI_getbinval(tuple, desc, 2, &isnull),
+											  false, sizeof(Interval)));
+		r->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+		retentions = lappend(retentions, r);
+		MemoryContextSwitchTo(spi);
+	}
+	catalog_end(&role);
+	return retentions;
+}
+
+/* A retention ran and deleted "deleted" events. */
+void
+sa_catalog_retention_ran(Oid source, int64 deleted)
+{
+	Oid			types[2] = {REGCLASSOID, INT8OID};
+	Datum		args[2] = {ObjectIdGetDatum(source), Int64GetDatum(deleted)};
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.retention SET last_run_at = pg_catalog.now(), "
+					"events_deleted = events_deleted + $2 WHERE source = $1",
+					2, types, args, NULL, SPI_OK_UPDATE);
+	catalog_end(&role);
+}
+
+/* ---- the per-query lock ---- */
 
 /*
  * Serialise all work on one query (a trigger, pause, drop) with a

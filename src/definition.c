@@ -10,7 +10,7 @@
  * stored normalized texts are what workers compile, with the same pinned
  * search_path, so that a query means the same thing wherever it runs.
  *
- * This file owns the rejections of DESIGN.md 3.6 that concern parameters
+ * This file owns the rejections of docs/semantics.md §6 that concern parameters
  * and expressions; sink.c owns those about an existing sink.
  *
  *-------------------------------------------------------------------------
@@ -21,6 +21,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parse_oper.h"
@@ -33,6 +34,11 @@
 #include "utils/ruleutils.h"
 #include "utils/typcache.h"
 #include "lib/stringinfo.h"
+
+#include "aggregate.h"
+#include "batch.h"
+#include "definition.h"
+#include "security.h"
 
 static char *
 qualified_relation_name(Oid relid)
@@ -184,6 +190,84 @@ deparse_target_list(Oid source, List *targets)
 }
 
 /*
+ * An interval parameter as microseconds.  Months are refused: windows must
+ * have a fixed length (docs/semantics.md §6); a day counts as 24 hours.  So is
+ * anything as long as SA_MAX_INTERVAL_USEC (100 000 years), which no window
+ * or watermark could use inside the range of timestamps.
+ */
+int64
+sa_interval_usec(Interval *iv, const char *param)
+{
+	int64		days;
+	int64		usec;
+
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain months or years", param),
+				 errdetail("Calendar months have no fixed length, so windows would not be aligned."),
+				 errhint("Use days, hours, minutes or seconds.")));
+	if (pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days) ||
+		pg_add_s64_overflow(days, iv->time, &usec) ||
+		usec >= SA_MAX_INTERVAL_USEC || usec <= -SA_MAX_INTERVAL_USEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
+				 errmsg("%s is out of range", param),
+				 errdetail("Intervals must be shorter than 100000 years.")));
+	return usec;
+}
+
+SaOutputMode
+sa_parse_output_mode(const char *mode)
+{
+	if (strcmp(mode, "append") == 0)
+		return SA_OUTPUT_APPEND;
+	if (strcmp(mode, "update") == 0)
+		return SA_OUTPUT_UPDATE;
+	if (strcmp(mode, "complete") == 0)
+		return SA_OUTPUT_COMPLETE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown output mode \"%s\"", mode),
+			 errhint("Use 'append', 'update' or 'complete'.")));
+	return SA_OUTPUT_APPEND;	/* keep compiler quiet */
+}
+
+const char *
+sa_output_mode_name(SaOutputMode mode)
+{
+	switch (mode)
+	{
+		case SA_OUTPUT_APPEND:
+			return "append";
+		case SA_OUTPUT_UPDATE:
+			return "update";
+		case SA_OUTPUT_COMPLETE:
+			return "complete";
+	}
+	return "?";
+}
+
+/*
+ * The schema-qualified, quoted name of a query's source or sink, or an
+ * error saying that the table is gone (it was dropped under the query).
+ */
+char *
+sa_qualified_relation(Oid relid, const char *role, const char *query)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s table of streaming query \"%s\" no longer exists",
+						role, query),
+				 errhint("Drop the query with streamagg.drop_query(), and create it again if needed.")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+/*
  * Analyse the user's texts with the caller's search_path and return them
  * normalized (see the file header).
  */
@@ -201,7 +285,7 @@ sa_normalize_definition(Oid source, const char *aggregates,
 }
 
 /*
- * Check the parameters of a definition (DESIGN.md 3.5 and 3.6) before
+ * Check the parameters of a definition (docs/semantics.md §5, §6) before
  * anything is created.  Intervals arrive as microseconds: intervals with
  * months were rejected when they were converted (api.c).
  */
@@ -326,16 +410,6 @@ sa_check_xid_column(Oid source)
 				 errhint("Streaming queries read their batches by this column; change it back to xid8, or drop the queries of this source and create them again.")));
 }
 
-/* Add an expression to the batch query's select list. */
-static void
-append_batch_column(SaQuery *q, StringInfo buf, Node *expr, List *context)
-{
-	if (q->batch_ncols > 0)
-		appendStringInfoString(buf, ", ");
-	appendStringInfoString(buf, deparse_expression(expr, context, false, false));
-	q->batch_types[q->batch_ncols++] = exprType(expr);
-}
-
 /* How many batch columns the aggregates need: arguments and filters. */
 static int
 count_aggregate_inputs(List *aggs)
@@ -393,7 +467,7 @@ stored_states_desc(SaQuery *q)
  * typmods, collations) and its stored states (types, and the functions that
  * serialize internal ones), and whether groups hold sessions.  The state
  * log and shared memory are read only by a query with the same signature
- * (trigger.c): DDL on the source can change the types a query computes,
+ * (trigger.c, check_state_signature): DDL on the source can change the types a query computes,
  * and bytes stored for one layout must never be read with another.
  */
 static char *
@@ -421,57 +495,55 @@ state_signature(SaQuery *q)
 	return buf.data;
 }
 
-/*
- * Compile a stored definition: analyse its normalized texts, look up its
- * aggregates and key operators, and build the batch query.  The result and
- * everything it points to live in a new memory context under the current one.
- */
-SaQuery *
-sa_compile_query(const SaDefinition *def)
+/* The batch query's select list as it is built: text and column types. */
+typedef struct BatchColumns
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "streamagg query",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	SaQuery    *q = palloc0(sizeof(SaQuery));
-	int			nestlevel = sa_pin_search_path();
-	List	   *keys = NIL;
-	List	   *aggs;
-	List	   *context;
-	StringInfoData cols;
+	StringInfoData sql;
+	List	   *context;		/* for deparsing over the source */
+} BatchColumns;
+
+/* Add an expression to the batch query's select list. */
+static void
+append_batch_column(SaQuery *q, BatchColumns *cols, Node *expr)
+{
+	if (q->batch_ncols > 0)
+		appendStringInfoString(&cols->sql, ", ");
+	appendStringInfoString(&cols->sql,
+						   deparse_expression(expr, cols->context, false, false));
+	q->batch_types[q->batch_ncols++] = exprType(expr);
+}
+
+/*
+ * The source, which must still exist (locked for the rest of the
+ * transaction), its event-time column and its transaction id column.
+ * Returns the type of the event-time column.
+ */
+static Oid
+compile_source(SaQuery *q)
+{
 	Relation	rel;
 	Oid			et_type;
-	int			i;
 
-	q->cxt = cxt;
-	q->def = *def;
-	q->def.name = pstrdup(def->name);
-	q->def.event_time = pstrdup(def->event_time);
-	if (def->sink_merge)
-		q->def.sink_merge = pstrdup(def->sink_merge);
-	if (def->notify_channel)
-		q->def.notify_channel = pstrdup(def->notify_channel);
-
-	/* the source must still exist: lock it for the rest of the transaction */
-	q->source_qualified = sa_qualified_relation(def->source, "source",
-												def->name);
-	rel = table_open(def->source, AccessShareLock);
+	q->source_qualified = sa_qualified_relation(q->def.source, "source",
+												q->def.name);
+	rel = table_open(q->def.source, AccessShareLock);
 	table_close(rel, NoLock);
-	et_type = event_time_type(def->source, def->event_time);
+	et_type = event_time_type(q->def.source, q->def.event_time);
 	q->window_type = getBaseType(et_type);
-	sa_check_xid_column(def->source);
+	sa_check_xid_column(q->def.source);
+	return et_type;
+}
 
-	if (def->group_by)
-		keys = analyze_group_by(def->source, def->group_by);
-	aggs = analyze_aggregates(def->source, def->aggregates);
-
-	context = deparse_context_for(get_rel_name(def->source), def->source);
-	initStringInfo(&cols);
-	q->batch_ncols = 0;
-	q->batch_types = palloc(sizeof(Oid) * (1 + list_length(keys) +
-										   count_aggregate_inputs(aggs)));
-	q->batch_types[q->batch_ncols++] = et_type;
-	appendStringInfoString(&cols, quote_identifier(def->event_time));
+/*
+ * The group key: per column its type, collation and the equality and hash
+ * functions of its type (as GROUP BY by hashing uses), whether it is the
+ * event-time column itself, and its batch column.
+ */
+static void
+compile_keys(SaQuery *q, List *keys, BatchColumns *cols)
+{
+	AttrNumber	event_time = get_attnum(q->def.source, q->def.event_time);
+	int			i = 0;
 
 	q->nkeys = list_length(keys);
 	q->event_time_key = -1;
@@ -482,7 +554,6 @@ sa_compile_query(const SaDefinition *def)
 	q->key_eq = palloc0(sizeof(FmgrInfo) * (q->nkeys + 1));
 	q->key_hash = palloc0(sizeof(FmgrInfo) * (q->nkeys + 1));
 	q->key_desc = CreateTemplateTupleDesc(q->nkeys);
-	i = 0;
 	sa_foreach_node(TargetEntry, te, keys)
 	{
 		Node	   *expr = (Node *) te->expr;
@@ -491,8 +562,7 @@ sa_compile_query(const SaDefinition *def)
 		bool		hashable;
 
 		q->key_names[i] = pstrdup(te->resname);
-		if (IsA(expr, Var) &&
-			((Var *) expr)->varattno == get_attnum(def->source, def->event_time))
+		if (IsA(expr, Var) && ((Var *) expr)->varattno == event_time)
 			q->event_time_key = i;
 		q->key_types[i] = exprType(expr);
 		q->key_typmods[i] = exprTypmod(expr);
@@ -509,78 +579,157 @@ sa_compile_query(const SaDefinition *def)
 		TupleDescInitEntry(q->key_desc, i + 1, te->resname, q->key_types[i],
 						   q->key_typmods[i], 0);
 		TupleDescInitEntryCollation(q->key_desc, i + 1, q->key_collations[i]);
-		append_batch_column(q, &cols, expr, context);
+		append_batch_column(q, cols, expr);
 		i++;
 	}
+	q->has_event_time_bound = q->def.has_window || q->def.has_session ||
+		q->event_time_key >= 0;
+}
+
+/* The aggregates: their support functions, and their batch columns. */
+static void
+compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
+{
+	int			i = 0;
 
 	q->naggs = list_length(aggs);
 	q->aggs = palloc0(sizeof(SaAggregate) * q->naggs);
-	i = 0;
 	sa_foreach_node(TargetEntry, te, aggs)
 	{
 		Aggref	   *aggref = (Aggref *) te->expr;
 		int			firstarg = q->batch_ncols;
 		int			filterarg = -1;
-		SaAggregate *agg = &q->aggs[i];
 
 		sa_foreach_node(TargetEntry, arg, aggref->args)
-			append_batch_column(q, &cols, (Node *) arg->expr, context);
+			append_batch_column(q, cols, (Node *) arg->expr);
 		if (aggref->aggfilter)
 		{
 			filterarg = q->batch_ncols;
-			append_batch_column(q, &cols, (Node *) aggref->aggfilter,
-								context);
+			append_batch_column(q, cols, (Node *) aggref->aggfilter);
 		}
-		sa_agg_setup(agg, aggref, te->resname, firstarg, filterarg);
-		if (def->has_session && !agg->has_combinefn)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("aggregate \"%s\" cannot be used with session windows",
-							te->resname),
-					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
-							   format_procedure(aggref->aggfnoid))));
-		i++;
+		sa_agg_setup(&q->aggs[i++], aggref, te->resname, firstarg, filterarg);
 	}
+}
+
+/*
+ * How groups are stored: one stored state per aggregate, and for session
+ * queries all open sessions of a key packed in one bytea; and that layout
+ * as text, the state signature.
+ */
+static void
+compile_state_layout(SaQuery *q)
+{
 	q->state_desc = stored_states_desc(q);
-	q->state_signature = state_signature(q);
-
-	q->has_event_time_bound = def->has_window || def->has_session ||
-		q->event_time_key >= 0;
-
-	/*
-	 * Panes pay when a row falls into several windows.  A strict combine
-	 * function would adopt a pane's internal state as a window's state, and
-	 * one pane feeds several windows: those aggregates go row by row.
-	 */
-	q->use_panes = def->has_window && def->window_slide < def->window_size;
-	for (i = 0; i < q->naggs; i++)
-		if (!q->aggs[i].has_combinefn ||
-			(q->aggs[i].combinefn_strict && q->aggs[i].transtype == INTERNALOID))
-			q->use_panes = false;
-	if (def->output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("append output mode requires a window, session windows, or the event-time column as a group key"),
-				 errdetail("In append mode a row is written once, when the watermark passes its event time bound."),
-				 errhint("Give window_size or session_gap, or add \"%s\" to group_by.",
-						 def->event_time)));
-
-	/* a session group stores all open sessions of its key, packed */
-	if (def->has_session)
+	if (q->def.has_session)
 	{
 		q->group_state_desc = CreateTemplateTupleDesc(1);
 		TupleDescInitEntry(q->group_state_desc, 1, "sessions", BYTEAOID, -1, 0);
 	}
 	else
 		q->group_state_desc = q->state_desc;
+	q->state_signature = state_signature(q);
+}
 
+/*
+ * Sliding windows are folded per pane when that pays: a row falls into
+ * several windows, and every aggregate can combine.  A strict combine
+ * function would adopt a pane's internal state as a window's state, and one
+ * pane feeds several windows: those aggregates go row by row.
+ */
+static bool
+folds_by_panes(const SaQuery *q)
+{
+	if (!q->def.has_window || q->def.window_slide >= q->def.window_size)
+		return false;
+	for (int i = 0; i < q->naggs; i++)
+		if (!q->aggs[i].has_combinefn ||
+			(q->aggs[i].combinefn_strict && q->aggs[i].transtype == INTERNALOID))
+			return false;
+	return true;
+}
+
+/*
+ * Compile a stored definition: analyse its normalized texts (with the
+ * pinned search_path), look up its key operators and aggregates, lay out
+ * its state and build the batch query.  The result and everything it
+ * points to live in a new memory context under the current one.
+ */
+SaQuery *
+sa_compile_query(const SaDefinition *def)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "streamagg query",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SaQuery    *q = palloc0(sizeof(SaQuery));
+	int			nestlevel = sa_pin_search_path();
+	List	   *keys = NIL;
+	List	   *aggs;
+	Oid			et_type;
+	BatchColumns cols;
+
+	q->cxt = cxt;
+	q->def = *def;
+	q->def.name = pstrdup(def->name);
+	q->def.event_time = pstrdup(def->event_time);
+	if (def->sink_merge)
+		q->def.sink_merge = pstrdup(def->sink_merge);
+	if (def->notify_channel)
+		q->def.notify_channel = pstrdup(def->notify_channel);
+
+	et_type = compile_source(q);
+	if (def->group_by)
+		keys = analyze_group_by(def->source, def->group_by);
+	aggs = analyze_aggregates(def->source, def->aggregates);
+
+	/* batch columns: the event time, the keys, the aggregates' inputs */
+	q->batch_types = palloc(sizeof(Oid) * (1 + list_length(keys) +
+										   count_aggregate_inputs(aggs)));
+	q->batch_types[q->batch_ncols++] = et_type;
+	initStringInfo(&cols.sql);
+	appendStringInfoString(&cols.sql, quote_identifier(def->event_time));
+	cols.context = deparse_context_for(get_rel_name(def->source), def->source);
+
+	compile_keys(q, keys, &cols);
+	compile_aggregates(q, aggs, &cols);
+	compile_state_layout(q);
+	q->use_panes = folds_by_panes(q);
 	/* the batch query without its predicate: see sa_batch_predicate() */
-	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.data,
+	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.sql.data,
 							   q->source_qualified);
 
 	sa_unpin_search_path(nestlevel);
 	MemoryContextSwitchTo(old);
 	return q;
+}
+
+/*
+ * The rejections of docs/semantics.md §5 and §6 that need the compiled
+ * query (which aggregates, which keys): checked by create_query right
+ * after compiling.
+ */
+void
+sa_validate_compiled(const SaQuery *q)
+{
+	/* names in messages as the stored texts have them */
+	int			nestlevel = sa_pin_search_path();
+
+	for (int i = 0; i < q->naggs; i++)
+		if (q->def.has_session && !q->aggs[i].has_combinefn)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("aggregate \"%s\" cannot be used with session windows",
+							q->aggs[i].name),
+					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
+							   format_procedure(q->aggs[i].aggfnoid))));
+	if (q->def.output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("append output mode requires a window, session windows, or the event-time column as a group key"),
+				 errdetail("In append mode a row is written once, when the watermark passes its event time bound."),
+				 errhint("Give window_size or session_gap, or add \"%s\" to group_by.",
+						 q->def.event_time)));
+	sa_unpin_search_path(nestlevel);
 }
 
 /*

@@ -2,7 +2,7 @@
  *
  * group_table.c
  *	  A compact hash table of fixed-size entries in a DSA area, used by one
- *	  backend at a time: the shared groups of a query (state.c).
+ *	  backend at a time: the shared groups of a query (group_store.c).
  *
  * dshash would serve, but it pays for a concurrency that the state does not
  * use (only the holder of a query's lock touches its groups): a lock taken

@@ -32,6 +32,15 @@
 #include "utils/guc.h"
 #include "utils/rel.h"
 
+#include "init.h"
+#include "inject.h"
+#include "launcher.h"
+#include "schedule.h"
+#include "shared_state.h"
+#include "source.h"
+#include "trigger.h"
+#include "xid_index.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);

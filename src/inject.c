@@ -19,6 +19,10 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
+#include "catalog.h"
+#include "init.h"
+#include "inject.h"
+
 #define MAX_ARMED_FAULTS 16
 
 /* The points of a trigger where a fault can be injected, in order. */

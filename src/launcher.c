@@ -39,6 +39,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "init.h"
+#include "launcher.h"
+#include "worker.h"
+
 #define SA_MAX_DATABASES 64
 
 /* Restart a worker that exited with an error after this long. */

@@ -27,7 +27,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "state.h"
+#include "notify.h"
+#include "emit.h"
 
 /*
  * Longest payload NOTIFY accepts: async.c's NOTIFY_PAYLOAD_MAX_LENGTH
@@ -85,14 +86,15 @@ compare_int64(const void *a, const void *b)
 }
 
 /*
- * Queue the notification of batch "batch_id", whose output is "groups".
+ * Queue the notification of batch "batch_id", whose output is "output".
  * Nothing is sent for a query without notify_channel or a batch without
- * output.
+ * rows to write.
  */
 void
-sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups, int ngroups,
+sa_notify_output(SaQuery *q, int64 batch_id, const SaOutput *output,
 				 bool has_watermark, int64 watermark)
 {
+	int			ngroups = output->nrows;
 	StringInfoData buf;
 	int64	   *starts;
 	int			nstarts = 0;
@@ -120,7 +122,7 @@ sa_notify_output(SaQuery *q, int64 batch_id, SaGroup **groups, int ngroups,
 	/* the distinct window starts, in order */
 	starts = palloc(sizeof(int64) * ngroups);
 	for (int g = 0; g < ngroups; g++)
-		starts[g] = groups[g]->window_start;
+		starts[g] = output->rows[g].window_start;
 	qsort(starts, ngroups, sizeof(int64), compare_int64);
 	for (int g = 0; g < ngroups; g++)
 		if (nstarts == 0 || starts[nstarts - 1] != starts[g])

@@ -33,6 +33,7 @@
 #include "storage/shmem.h"
 
 #include "shared_table.h"
+#include "schedule.h"
 
 /* With trigger_interval '0', run at least this often (a safety net). */
 #define ZERO_INTERVAL_POLL_USEC (1000 * 1000L)

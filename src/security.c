@@ -42,6 +42,8 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "security.h"
+
 /* Pin search_path to pg_catalog, then pg_temp, in the current nest level. */
 static void
 pin_search_path(void)

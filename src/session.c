@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * session.c
- *	  Session windows (DESIGN.md 3.2): per group key, each event opens
+ *	  Session windows (docs/semantics.md §2): per group key, each event opens
  *	  [t, t + gap); sessions merge when the next one starts at or before the
  *	  end of the current one (touching sessions merge); the merged end is
  *	  the greatest end.
@@ -24,7 +24,10 @@
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
 
-#include "state.h"
+#include "session.h"
+#include "window.h"
+#include "aggregate.h"
+#include "group.h"
 
 /* Header of one packed session; its state tuple follows. */
 typedef struct PackedSession
@@ -192,6 +195,19 @@ sa_session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 	return s;
 }
 
+/* The invariant of the file header: sorted by start, never touching. */
+static inline void
+assert_sessions_apart(const SaGroup *group)
+{
+#ifdef USE_ASSERT_CHECKING
+	for (int i = 0; i < group->nsessions; i++)
+	{
+		Assert(group->sessions[i].start < group->sessions[i].end);
+		Assert(i == 0 || group->sessions[i - 1].end < group->sessions[i].start);
+	}
+#endif
+}
+
 static SaSession *
 session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 {
@@ -217,6 +233,7 @@ session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 		for (int i = 0; i < q->naggs; i++)
 			sa_agg_init(rt, &q->aggs[i], &s->values[i], &s->nulls[i]);
 		s->changed = true;
+		assert_sessions_apart(group);
 		return s;
 	}
 
@@ -243,6 +260,7 @@ session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 		group->nsessions -= last - first - 1;
 	}
 	s->changed = true;
+	assert_sessions_apart(group);
 	return s;
 }
 

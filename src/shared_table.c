@@ -6,7 +6,7 @@
  *	  its life, as pgstat_shmem.c shares its hash table.
  *
  * The fixed part (SaSharedTableShmem) lives in the main shared memory of
- * the module that owns the table (state.c, schedule.c), initialised at
+ * the module that owns the table (shared_state.c, schedule.c), initialised at
  * startup; after a crash restart it starts empty, and so does the table.
  * An area of its own lets each module bound its memory (or not) alone.
  *

@@ -2,9 +2,9 @@
  *
  * sink.c
  *	  Where a trigger's rows go: the sink table (created or validated, then
- *	  written with one set-based upsert, DESIGN.md 4.5, or with the user's
- *	  MERGE clauses), or a function sink called once per trigger with the
- *	  batch id and the rows (docs/sinks.md).
+ *	  written with one set-based upsert, or with the user's MERGE clauses),
+ *	  or a function sink called once per trigger with the batch id and the
+ *	  rows (docs/sinks.md).
  *
  * A sink row has window_start and window_end (for windowed queries), then
  * the group-by columns, then one column per aggregate.  A sink table's
@@ -13,6 +13,11 @@
  * passed to the statement as $1, one array of the sink's row type (the
  * table's, or the element type of the function's second argument), and the
  * batch id as $2.  Extra columns of that row type are left NULL.
+ *
+ * The statements are built when the query is compiled, prepared at their
+ * first use and kept with the compiled query (SPI_keepplan); the plan cache
+ * replans them after DDL on the sink, and executing them checks the
+ * owner's privileges every time.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +50,10 @@
 #include "utils/varlena.h"
 #include "lib/stringinfo.h"
 
-#include "state.h"
+#include "definition.h"
+#include "security.h"
+#include "sink.h"
+#include "emit.h"
 
 /* One expected sink column. */
 typedef struct SinkColumn
@@ -55,6 +63,7 @@ typedef struct SinkColumn
 	int32		typmod;
 	Oid			collation;
 	bool		is_key;
+	bool		is_window;		/* window_start or window_end: never NULL */
 } SinkColumn;
 
 /* The columns a sink row must have, in order (palloc'd); *n is how many. */
@@ -66,17 +75,76 @@ sink_columns(const SaQuery *q, int *ncols)
 
 	if (q->def.has_window || q->def.has_session)
 	{
-		cols[n++] = (SinkColumn) {"window_start", q->window_type, -1, InvalidOid, true};
-		cols[n++] = (SinkColumn) {"window_end", q->window_type, -1, InvalidOid, true};
+		cols[n++] = (SinkColumn) {"window_start", q->window_type, -1, InvalidOid, true, true};
+		cols[n++] = (SinkColumn) {"window_end", q->window_type, -1, InvalidOid, true, true};
 	}
 	for (int i = 0; i < q->nkeys; i++)
 		cols[n++] = (SinkColumn) {q->key_names[i], q->key_types[i],
-			q->key_typmods[i], q->key_collations[i], true};
+			q->key_typmods[i], q->key_collations[i], true, false};
 	for (int i = 0; i < q->naggs; i++)
 		cols[n++] = (SinkColumn) {q->aggs[i].name, q->aggs[i].resulttype,
-			q->aggs[i].resulttypmod, InvalidOid, false};
+			q->aggs[i].resulttypmod, InvalidOid, false, false};
 	*ncols = n;
 	return cols;
+}
+
+/* The live column of "desc" named "name", or NULL. */
+static Form_pg_attribute
+find_column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att;
+	}
+	return NULL;
+}
+
+/* The key columns, quoted, as a list "a, b"; "" when there is none. */
+static char *
+key_column_list(const SinkColumn *cols, int n)
+{
+	StringInfoData list;
+
+	initStringInfo(&list);
+	for (int i = 0; i < n; i++)
+		if (cols[i].is_key)
+			appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "",
+							 quote_identifier(cols[i].name));
+	return list.data;
+}
+
+/*
+ * The condition that a sink row "t" has the window and key of row "r",
+ * as the sink's unique key sees it: NULL equal to NULL.  Window bounds are
+ * never NULL and key columns declared NOT NULL in the sink's row type
+ * cannot be, so those compare with "=" (the key's index can serve); the
+ * others with IS NOT DISTINCT FROM.  "true" without key columns.
+ */
+static char *
+key_match_condition(const SaQuery *q, const SinkColumn *cols, int n,
+					const char *r)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(q->sink_rowtype, -1);
+	StringInfoData on;
+
+	initStringInfo(&on);
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = find_column(desc, cols[i].name);
+		const char *name = quote_identifier(cols[i].name);
+		bool		never_null = cols[i].is_window || (att && att->attnotnull);
+
+		if (!cols[i].is_key)
+			continue;
+		appendStringInfo(&on, "%st.%s %s %s.%s", on.len > 0 ? " AND " : "",
+						 name, never_null ? "=" : "IS NOT DISTINCT FROM",
+						 r, name);
+	}
+	ReleaseTupleDesc(desc);
+	return on.len > 0 ? on.data : "true";
 }
 
 /* Sink columns must be distinct, and none named like a system column. */
@@ -105,10 +173,9 @@ static void
 create_sink(RangeVar *rv, SinkColumn *cols, int n)
 {
 	StringInfoData sql;
-	StringInfoData key;
+	char	   *key = key_column_list(cols, n);
 
 	initStringInfo(&sql);
-	initStringInfo(&key);
 	appendStringInfo(&sql, "CREATE TABLE %s (",
 					 quote_qualified_identifier(rv->schemaname, rv->relname));
 	for (int i = 0; i < n; i++)
@@ -122,12 +189,9 @@ create_sink(RangeVar *rv, SinkColumn *cols, int n)
 			cols[i].collation != get_typcollation(cols[i].type))
 			appendStringInfo(&sql, " COLLATE %s",
 							 generate_collation_name(cols[i].collation));
-		if (cols[i].is_key)
-			appendStringInfo(&key, "%s%s", key.len > 0 ? ", " : "",
-							 quote_identifier(cols[i].name));
 	}
-	if (key.len > 0)
-		appendStringInfo(&sql, ", UNIQUE NULLS NOT DISTINCT (%s)", key.data);
+	if (key[0] != '\0')
+		appendStringInfo(&sql, ", UNIQUE NULLS NOT DISTINCT (%s)", key);
 	appendStringInfoChar(&sql, ')');
 
 	SPI_connect();
@@ -198,20 +262,6 @@ has_key_index(Relation rel, SinkColumn *cols, int n)
 	return found;
 }
 
-/* The live column of "desc" named "name", or NULL. */
-static Form_pg_attribute
-find_column(TupleDesc desc, const char *name)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att;
-	}
-	return NULL;
-}
-
 /*
  * Check that the row type "desc" has every expected column with its type;
  * "what" names it in the error ("existing sink table "x"", ...).
@@ -255,19 +305,14 @@ validate_sink(Oid sink, SinkColumn *cols, int n)
 				  psprintf("existing sink table \"%s\"", relname), cols, n);
 	if (!has_key_index(rel, cols, n))
 	{
-		StringInfoData key;
+		char	   *key = key_column_list(cols, n);
 
-		initStringInfo(&key);
-		for (int i = 0; i < n; i++)
-			if (cols[i].is_key)
-				appendStringInfo(&key, "%s%s", key.len > 0 ? ", " : "",
-								 quote_identifier(cols[i].name));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("existing sink table \"%s\" does not fit the query", relname),
 				 errdetail("It has no unique index on (%s) that treats NULLs as equal.",
-						   key.data),
-				 errhint("Add UNIQUE NULLS NOT DISTINCT (%s).", key.data)));
+						   key),
+				 errhint("Add UNIQUE NULLS NOT DISTINCT (%s).", key)));
 	}
 	table_close(rel, NoLock);
 }
@@ -374,49 +419,34 @@ sa_prepare_sink_function(const char *spec, const SaQuery *q)
 	return fn;
 }
 
-/*
- * The ON condition of a custom MERGE: the sink's key columns equal the
- * row's.  Window bounds are never NULL and key columns declared NOT NULL
- * cannot be, so those compare with "=" (the key's index can serve); the
- * others as the unique key does, NULL equal to NULL.
- */
-static char *
-merge_condition(SaQuery *q, SinkColumn *cols, int n)
+/* Does a trigger of q delete sink rows (sessions merged away)? */
+static bool
+deletes_sink_rows(const SaQuery *q)
 {
-	TupleDesc	desc = lookup_rowtype_tupdesc(q->sink_rowtype, -1);
-	StringInfoData on;
-
-	initStringInfo(&on);
-	for (int i = 0; i < n; i++)
-	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
-		const char *name = quote_identifier(cols[i].name);
-
-		if (!cols[i].is_key)
-			continue;
-		appendStringInfo(&on, "%st.%s %s s.%s", on.len > 0 ? " AND " : "",
-						 name, att && att->attnotnull ? "=" :
-						 "IS NOT DISTINCT FROM", name);
-	}
-	ReleaseTupleDesc(desc);
-	return on.len > 0 ? on.data : "true";
+	return OidIsValid(q->def.sink) && q->def.has_session &&
+		q->def.output_mode == SA_OUTPUT_COMPLETE;
 }
 
 /*
- * The statement that delivers a trigger's rows ($1, an array of
- * q->sink_rowtype; $2, the batch id), stored in q->sink_sql:
- *	  - a sink table: one upsert, or the MERGE with the query's clauses
- *		(target alias t, row alias s).  Without any key column the table
- *		holds one row, replaced each time;
- *	  - a function sink: SELECT fn($2, $1).
+ * The statements of a query's sink, stored in q (built in q's memory
+ * context):
+ *	  - sink_sql delivers a trigger's rows ($1, an array of q->sink_rowtype;
+ *		$2, the batch id): for a sink table one upsert, or the MERGE with
+ *		the query's clauses (target alias t, row alias s), and without any
+ *		key column the table holds one row, replaced each time; for a
+ *		function sink, SELECT fn($2, $1);
+ *	  - sink_insert_sql, a plain INSERT for rows new to a table sink with a
+ *		key (window queries), which skips ON CONFLICT's probe;
+ *	  - sink_delete_sql deletes rows by window and key ($1): the rows of
+ *		sessions merged away, in complete mode.
  */
 void
 sa_build_sink_statement(SaQuery *q)
 {
 	int			n;
 	SinkColumn *cols = sink_columns(q, &n);
+	char	   *key = key_column_list(cols, n);
 	StringInfoData list;
-	StringInfoData key;
 	StringInfoData set;
 	StringInfoData sql;
 
@@ -443,81 +473,135 @@ sa_build_sink_statement(SaQuery *q)
 
 	q->sink_qualified = sa_qualified_relation(q->def.sink, "sink", q->def.name);
 	q->sink_rowtype = get_rel_type_id(q->def.sink);
-	initStringInfo(&sql);
+	if (deletes_sink_rows(q))
+		q->sink_delete_sql = psprintf("DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE %s",
+									  q->sink_qualified,
+									  key_match_condition(q, cols, n, "r"));
 	if (q->def.sink_merge)
 	{
-		appendStringInfo(&sql, "MERGE INTO %s AS t USING pg_catalog.unnest($1) AS s ON %s %s",
-						 q->sink_qualified, merge_condition(q, cols, n),
-						 q->def.sink_merge);
-		q->sink_sql = sql.data;
+		q->sink_sql = psprintf("MERGE INTO %s AS t USING pg_catalog.unnest($1) AS s ON %s %s",
+							   q->sink_qualified,
+							   key_match_condition(q, cols, n, "s"),
+							   q->def.sink_merge);
 		return;
 	}
 
 	initStringInfo(&list);
-	initStringInfo(&key);
 	initStringInfo(&set);
 	for (int i = 0; i < n; i++)
 	{
 		const char *name = quote_identifier(cols[i].name);
 
 		appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", name);
-		if (cols[i].is_key)
-			appendStringInfo(&key, "%s%s", key.len > 0 ? ", " : "", name);
-		else
+		if (!cols[i].is_key)
 			appendStringInfo(&set, "%s%s = EXCLUDED.%s",
 							 set.len > 0 ? ", " : "", name, name);
 	}
-	if (key.len == 0)
+	initStringInfo(&sql);
+	if (key[0] == '\0')
 		appendStringInfo(&sql, "WITH cleared AS (DELETE FROM %s) ",
 						 q->sink_qualified);
 	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM pg_catalog.unnest($1) AS r",
 					 q->sink_qualified, list.data, list.data);
-	if (key.len > 0)
+	if (key[0] != '\0')
 	{
-		/* without ON CONFLICT's probe before each row: for rows new to the sink */
 		if (!q->def.has_session)
 			q->sink_insert_sql = pstrdup(sql.data);
 		appendStringInfo(&sql, " ON CONFLICT (%s) DO UPDATE SET %s",
-						 key.data, set.data);
+						 key, set.data);
 	}
 	q->sink_sql = sql.data;
 }
 
+/* The statements of a sink, by what they do. */
+typedef enum SinkStatement
+{
+	SINK_WRITE,					/* sink_sql */
+	SINK_INSERT_NEW,			/* sink_insert_sql */
+	SINK_DELETE,				/* sink_delete_sql */
+	SINK_NSTATEMENTS
+} SinkStatement;
+
+/* Their plans, prepared at first use and kept with the compiled query. */
+struct SaSinkPlans
+{
+	SPIPlanPtr	plans[SINK_NSTATEMENTS];
+};
+
+static const char *
+sink_statement_sql(const SaQuery *q, SinkStatement which)
+{
+	switch (which)
+	{
+		case SINK_WRITE:
+			return q->sink_sql;
+		case SINK_INSERT_NEW:
+			return q->sink_insert_sql;
+		case SINK_DELETE:
+			return q->sink_delete_sql;
+		case SINK_NSTATEMENTS:
+			break;
+	}
+	return NULL;
+}
+
 /*
- * Prepare a sink statement of q (sink_sql or sink_insert_sql: $1 rows, $2
- * batch id) inside SPI; it must be one statement, whatever the MERGE
- * clauses hold.
+ * The kept plan of a sink statement, prepared now if it is the first use;
+ * the caller is in SPI.  A statement must be one statement, whatever the
+ * MERGE clauses hold.
  */
 static SPIPlanPtr
-prepare_sink_statement(SaQuery *q, const char *sql)
+sink_plan(SaQuery *q, SinkStatement which)
 {
+	const char *sql = sink_statement_sql(q, which);
 	Oid			argtypes[2] = {get_array_type(q->sink_rowtype), INT8OID};
-	SPIPlanPtr	plan = SPI_prepare(sql, 2, argtypes);
+	SPIPlanPtr	plan;
 
+	Assert(sql != NULL);
+	if (q->sink_plans == NULL)
+		q->sink_plans = MemoryContextAllocZero(q->cxt, sizeof(SaSinkPlans));
+	if (q->sink_plans->plans[which] != NULL)
+		return q->sink_plans->plans[which];
+	plan = SPI_prepare(sql, which == SINK_DELETE ? 1 : 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
 			 q->def.name, SPI_result_code_string(SPI_result));
 	if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
 		elog(ERROR, "sink statement of streaming query \"%s\" is not one statement",
 			 q->def.name);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the sink statement of streaming query \"%s\"",
+			 q->def.name);
+	q->sink_plans->plans[which] = plan;
 	return plan;
 }
 
-/* Run "sql" (q->sink_sql or q->sink_insert_sql) with "rows" ($1) and "batch_id" ($2). */
+/* The compiled query goes: free its kept plans. */
+void
+sa_sink_release(SaQuery *q)
+{
+	if (q->sink_plans == NULL)
+		return;
+	for (int i = 0; i < SINK_NSTATEMENTS; i++)
+		if (q->sink_plans->plans[i] != NULL)
+			SPI_freeplan(q->sink_plans->plans[i]);
+	pfree(q->sink_plans);
+	q->sink_plans = NULL;
+}
+
+/* Run a sink statement with "rows" ($1) and "batch_id" ($2). */
 static void
-execute_sink_statement(SaQuery *q, const char *sql, Datum rows, int64 batch_id)
+execute_sink_statement(SaQuery *q, SinkStatement which, Datum rows,
+					   int64 batch_id)
 {
 	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
-	SPIPlanPtr	plan;
 	int			ret;
 
 	SPI_connect();
-	plan = prepare_sink_statement(q, sql);
-	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	ret = SPI_execute_plan(sink_plan(q, which), args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "sink statement of streaming query \"%s\" failed: %s",
 			 q->def.name, SPI_result_code_string(ret));
-	SPI_freeplan(plan);
 	SPI_finish();
 }
 
@@ -535,40 +619,6 @@ merge_error_context(void *arg)
 		internalerrquery(q->sink_sql);
 	}
 	errcontext("sink_merge of streaming query \"%s\"", q->def.name);
-}
-
-/*
- * The statement deleting sink rows ($1, an array of q->sink_rowtype, by
- * window and key): in complete mode, the rows of sessions merged away.
- * Keys match as in the sink's unique key, NULL equal to NULL; the window
- * bounds (the first two columns, never NULL) with "=", so the key's index
- * serves.
- */
-static char *
-sink_delete_sql(SaQuery *q)
-{
-	int			n;
-	SinkColumn *cols = sink_columns(q, &n);
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE true",
-					 q->sink_qualified);
-	for (int i = 0; i < n; i++)
-		if (cols[i].is_key)
-			appendStringInfo(&sql, " AND t.%s %s r.%s",
-							 quote_identifier(cols[i].name),
-							 i < 2 ? "=" : "IS NOT DISTINCT FROM",
-							 quote_identifier(cols[i].name));
-	return sql.data;
-}
-
-/* Does a trigger of q delete sink rows (sa_delete_sink_rows)? */
-static bool
-deletes_sink_rows(const SaQuery *q)
-{
-	return OidIsValid(q->def.sink) && q->def.has_session &&
-		q->def.output_mode == SA_OUTPUT_COMPLETE;
 }
 
 /*
@@ -607,18 +657,17 @@ sa_check_sink_statements(SaQuery *q)
 	error_context_stack = context.previous;
 	if (q->sink_insert_sql)
 		sa_check_statement_privileges(q->sink_insert_sql, 2, argtypes);
-	if (deletes_sink_rows(q))
-		sa_check_statement_privileges(sink_delete_sql(q), 1, argtypes);
+	if (q->sink_delete_sql)
+		sa_check_statement_privileges(q->sink_delete_sql, 1, argtypes);
 }
 
 /*
- * Build the array of sink rows for "groups": window, keys and, if
- * "with_values", the final values of the aggregates, as values of
- * q->sink_rowtype (other columns NULL).
+ * The array of sink rows for "rows": window, keys and, if "with_values",
+ * the final values, as values of q->sink_rowtype (other columns NULL).
  */
 static Datum
-sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
-				int ngroups, bool with_values)
+sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
+				bool with_values)
 {
 	TupleDesc	desc;
 	SinkColumn *cols;
@@ -626,9 +675,7 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;
-	Datum	   *rows;
-	Datum	   *aggvalues = palloc(sizeof(Datum) * q->naggs);
-	bool	   *aggnulls = palloc(sizeof(bool) * q->naggs);
+	Datum	   *tuples;
 	ArrayType  *array;
 
 	/* a sink table dropped or altered since: say so, by name */
@@ -652,38 +699,38 @@ sink_rows_array(SaQuery *q, SaStateStore *store, SaGroup **groups,
 	}
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
-	rows = palloc(sizeof(Datum) * ngroups);
-	for (int g = 0; g < ngroups; g++)
+	tuples = palloc(sizeof(Datum) * nrows);
+	for (int r = 0; r < nrows; r++)
 	{
-		SaGroup    *group = groups[g];
+		const SaOutputRow *row = &rows[r];
 		int			c = 0;
 
 		memset(nulls, true, sizeof(bool) * desc->natts);
 		if (q->def.has_window || q->def.has_session)
 		{
-			values[positions[c]] = TimestampTzGetDatum(group->window_start);
+			values[positions[c]] = TimestampTzGetDatum(row->window_start);
 			nulls[positions[c++]] = false;
-			values[positions[c]] = TimestampTzGetDatum(group->window_end);
+			values[positions[c]] = TimestampTzGetDatum(row->window_end);
 			nulls[positions[c++]] = false;
 		}
 		for (int i = 0; i < q->nkeys; i++, c++)
 		{
-			values[positions[c]] = group->keyvals[i];
-			nulls[positions[c]] = group->keynulls[i];
+			values[positions[c]] = row->keyvals[i];
+			nulls[positions[c]] = row->keynulls[i];
 		}
 		if (with_values)
 		{
-			sa_state_finalize(store, group, aggvalues, aggnulls);
+			Assert(row->values != NULL);
 			for (int i = 0; i < q->naggs; i++, c++)
 			{
-				values[positions[c]] = aggvalues[i];
-				nulls[positions[c]] = aggnulls[i];
+				values[positions[c]] = row->values[i];
+				nulls[positions[c]] = row->nulls[i];
 			}
 		}
-		rows[g] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls),
-										   desc);
+		tuples[r] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls),
+											 desc);
 	}
-	array = construct_array(rows, ngroups, q->sink_rowtype, -1, false,
+	array = construct_array(tuples, nrows, q->sink_rowtype, -1, false,
 							TYPALIGN_DOUBLE);
 	FreeTupleDesc(desc);
 	return PointerGetDatum(array);
@@ -706,7 +753,7 @@ insert_new_rows(SaQuery *q, Datum rows, int64 batch_id)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		execute_sink_statement(q, q->sink_insert_sql, rows, batch_id);
+		execute_sink_statement(q, SINK_INSERT_NEW, rows, batch_id);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -731,87 +778,70 @@ insert_new_rows(SaQuery *q, Datum rows, int64 batch_id)
 }
 
 /*
- * Deliver the final values of "groups" (an array of SaGroup pointers), the
- * output of batch "batch_id"; returns the number of rows.  Statements are
- * set-based: a table sink with a key gets its rows new to the sink (groups
- * that were not in the state before this trigger, or every row in append
- * mode, which emits a window once) with a plain INSERT, which skips ON
- * CONFLICT's probe of the key before each row, and the others with the
- * upsert.  A group not in the state is not in the sink either, unless the
- * sink held rows before the query: a closed window gets no more rows (they
- * are late), and the state keeps every window it does not close.  A
- * function sink is called only when there is output.
+ * Write the rows of an output with set-based statements.  A table sink
+ * with a key gets its rows new to the sink (groups that were not in the
+ * state before this trigger, or every row in append mode, which emits a
+ * window once) with a plain INSERT, which skips ON CONFLICT's probe of the
+ * key before each row, and the others with the upsert.  A group not in the
+ * state is not in the sink either, unless the sink held rows before the
+ * query: a closed window gets no more rows (they are late), and the state
+ * keeps every window it does not close.
  */
-int64
-sa_write_sink(SaQuery *q, SaStateStore *store, SaGroup **groups,
-			  int ngroups, int64 batch_id)
+static void
+write_rows(SaQuery *q, const SaOutput *output, int64 batch_id)
 {
 	bool		all_new = q->def.output_mode == SA_OUTPUT_APPEND;
-	SaGroup   **fresh;
-	SaGroup   **known;
+	SaOutputRow *fresh;
+	SaOutputRow *known;
 	int			nfresh = 0;
 	int			nknown = 0;
 
-	if (ngroups == 0)
-		return 0;
 	if (q->sink_insert_sql == NULL)
 	{
-		execute_sink_statement(q, q->sink_sql,
-							   sink_rows_array(q, store, groups, ngroups, true),
+		execute_sink_statement(q, SINK_WRITE,
+							   sink_rows_array(q, output->rows, output->nrows, true),
 							   batch_id);
-		return ngroups;
+		return;
 	}
-	fresh = palloc(sizeof(SaGroup *) * ngroups);
-	known = palloc(sizeof(SaGroup *) * ngroups);
-	for (int g = 0; g < ngroups; g++)
+	fresh = palloc(sizeof(SaOutputRow) * output->nrows);
+	known = palloc(sizeof(SaOutputRow) * output->nrows);
+	for (int r = 0; r < output->nrows; r++)
 	{
-		if (all_new || groups[g]->fresh)
-			fresh[nfresh++] = groups[g];
+		if (all_new || output->rows[r].fresh)
+			fresh[nfresh++] = output->rows[r];
 		else
-			known[nknown++] = groups[g];
+			known[nknown++] = output->rows[r];
 	}
 	if (nfresh > 0)
 	{
-		Datum		rows = sink_rows_array(q, store, fresh, nfresh, true);
+		Datum		rows = sink_rows_array(q, fresh, nfresh, true);
 
 		if (!insert_new_rows(q, rows, batch_id))
-			execute_sink_statement(q, q->sink_sql, rows, batch_id);
+			execute_sink_statement(q, SINK_WRITE, rows, batch_id);
 	}
 	if (nknown > 0)
-		execute_sink_statement(q, q->sink_sql,
-							   sink_rows_array(q, store, known, nknown, true),
+		execute_sink_statement(q, SINK_WRITE,
+							   sink_rows_array(q, known, nknown, true),
 							   batch_id);
-	return ngroups;
 }
 
 /*
- * Delete the sink rows of "rows" (SaGroups: window and key), with one
- * statement (sink_delete_sql).
+ * Deliver the output of batch "batch_id" to the sink: first delete the
+ * rows to delete (with one statement), then write the rows.  A function
+ * sink is called only when there is output.  Returns the rows written.
  */
 int64
-sa_delete_sink_rows(SaQuery *q, List *rows)
+sa_sink_deliver(SaQuery *q, const SaOutput *output, int64 batch_id)
 {
-	Oid			argtype;
-	Datum		arg;
-	SaGroup   **groups;
-	int			ngroups = list_length(rows);
-	int			g = 0;
-	ListCell   *lc;
-
-	if (ngroups == 0)
-		return 0;
-	Assert(deletes_sink_rows(q));
-	groups = palloc(sizeof(SaGroup *) * ngroups);
-	foreach(lc, rows)
-		groups[g++] = lfirst(lc);
-	arg = sink_rows_array(q, NULL, groups, ngroups, false);
-	argtype = get_array_type(q->sink_rowtype);
-
-	SPI_connect();
-	if (SPI_execute_with_args(sink_delete_sql(q), 1, &argtype, &arg, NULL,
-							  false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete rows of the sink of streaming query \"%s\"",
-			 q->def.name);
-	SPI_finish();
-	return ngroups;
+	if (output->ndeleted > 0)
+	{
+		Assert(deletes_sink_rows(q));
+		execute_sink_statement(q, SINK_DELETE,
+							   sink_rows_array(q, output->deleted,
+											   output->ndeleted, false),
+							   batch_id);
+	}
+	if (output->nrows > 0)
+		write_rows(q, output, batch_id);
+	return output->nrows;
 }

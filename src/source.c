@@ -4,7 +4,7 @@
  *	  What streamagg adds to a table that queries read (a source), and the
  *	  rules it keeps there so that every row is counted exactly once.
  *
- * The first query on a table prepares it (DESIGN.md 4.2):
+ * The first query on a table prepares it (see batch.c for why):
  *	  - a column streamagg_xid xid8 DEFAULT pg_current_xact_id(): each row's
  *	    inserting transaction, by which batches are read;
  *	  - a streamagg_brin index on it (xid_index.c), whose insert path also
@@ -27,6 +27,7 @@
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/partition.h"
@@ -40,6 +41,11 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+
+#include "definition.h"
+#include "init.h"
+#include "launcher.h"
+#include "source.h"
 
 #define COMMITTED_TRIGGER "streamagg_source_committed"
 #define APPEND_ONLY_TRIGGER "streamagg_source_append_only"
@@ -265,19 +271,10 @@ source_has_queries(Oid source)
 	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
 	static Oid	cached_source = InvalidOid;
 	static bool cached_answer = false;
-	Oid			argtype = OIDOID;
-	Datum		arg = ObjectIdGetDatum(source);
-	SaRoleSave	role;
 
 	if (cached_lxid == MyProc->lxid && cached_source == source)
 		return cached_answer;
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("SELECT FROM streamagg.query_def WHERE source = $1",
-						  1, &argtype, &arg, NULL, true, 1);
-	cached_answer = SPI_processed > 0;
-	SPI_finish();
-	sa_catalog_access_end(&role);
+	cached_answer = sa_catalog_source_has_queries(source);
 	cached_lxid = MyProc->lxid;
 	cached_source = source;
 	return cached_answer;
@@ -348,45 +345,26 @@ sa_source_append_only(PG_FUNCTION_ARGS)
 void
 sa_check_attach_partition(Oid parent, Oid partition)
 {
-	Oid			argtype = OIDOID;
-	Datum		arg = ObjectIdGetDatum(parent);
-	SaRoleSave	role;
-	bool		isnull;
-	Datum		horizon;
-	bool		has_queries;
-	bool		all_consumed;
+	SaSourceHorizon h;
 	bool		uncounted;
 
 	if (sa_allow_source_changes || !OidIsValid(partition) ||
 		get_attnum(partition, SA_XID_COLUMN) == InvalidAttrNumber)
 		return;
-	sa_catalog_access_begin(&role);
-	SPI_connect();
-	SPI_execute_with_args("SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin(c.consumed_snapshot)), "
-						  "pg_catalog.bool_and(c.consumed_snapshot IS NOT NULL), count(*) > 0 "
-						  "FROM streamagg.query_def d JOIN streamagg.checkpoint c USING (query_id) "
-						  "WHERE d.source = $1", 1, &argtype, &arg, NULL, true, 1);
-	horizon = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	all_consumed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 2, &isnull));
-	all_consumed = !isnull && all_consumed;
-	has_queries = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 3, &isnull));
-	SPI_finish();
-	sa_catalog_access_end(&role);
-	if (!has_queries)
+	sa_catalog_source_horizon(parent, &h);
+	if (h.nqueries == 0)
 		return;
 
 	/* as the caller, who owns both tables */
 	SPI_connect();
 	{
 		Oid			xidtype = XID8OID;
-		char		nulls = all_consumed ? ' ' : 'n';
+		char		nulls = h.all_consumed ? ' ' : 'n';
 
 		SPI_execute_with_args(psprintf("SELECT FROM %s WHERE %s IS NULL OR $1 IS NULL OR %s >= $1 LIMIT 1",
 									   qualified_name(partition), SA_XID_COLUMN,
 									   SA_XID_COLUMN),
-							  1, &xidtype, &horizon, &nulls, true, 1);
+							  1, &xidtype, &h.horizon, &nulls, true, 1);
 	}
 	uncounted = SPI_processed > 0;
 	SPI_finish();

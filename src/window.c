@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * window.c
- *	  The window formula (DESIGN.md 3.1), the windows of a row for every
- *	  kind of query, and the watermark rule (3.3).
+ *	  The window formula (docs/semantics.md §1), the windows of a row for
+ *	  every kind of query, the closed-by rule and the watermark rule (§3).
  *
  * This file is the only place that knows which windows a row falls into,
  * when a window is closed (for late rows, emission and eviction alike),
@@ -22,6 +22,8 @@
 #include "streamagg.h"
 
 #include "common/int.h"
+
+#include "window.h"
 
 /* Floor modulo: the result has the sign of the divisor (d > 0 here). */
 static inline int64
@@ -117,11 +119,14 @@ sa_row_windows(const SaQuery *q, int64 t, int64 *starts, int64 *ends)
 			continue;			/* the last candidate, when slide does not divide size */
 		if (!window_in_range(start, end))
 			return -1;
+		/* [start, end) holds t, and starts are aligned to the slide */
+		Assert(start <= t && t < end);
+		Assert(aligned_mod(start, q->def.window_offset, slide) == 0);
 		starts[n] = start;
 		ends[n] = end;
 		n++;
 	}
-	Assert(n > 0);
+	Assert(n > 0 && n <= count);
 	return n;
 }
 
@@ -156,13 +161,27 @@ sa_pane_start(const SaQuery *q, int64 t)
  * The one test behind lateness, emission and eviction: a window (a
  * session, or a windowless group bounded by its event time) is closed by a
  * watermark W when it ends at or before W.  Against W(N-1) it says that a
- * row of batch N is late for that window (DESIGN.md 3.4 step 2); against
- * W(N), that batch N emits the window in append mode and evicts it (step 4).
+ * row of batch N is late for that window (docs/semantics.md §4, step 2);
+ * against W(N), that batch N emits the window in append mode and evicts it
+ * (step 4).
  */
 bool
 sa_closed_by(int64 window_end, int64 watermark)
 {
 	return window_end <= watermark;
+}
+
+/*
+ * Does a watermark close windows of q at all (for late rows and eviction
+ * alike)?  Only once there is a watermark, only for queries whose groups
+ * end (a window, a session, or the event time as a key), and never in
+ * complete mode, which keeps every window and takes every row.
+ */
+bool
+sa_watermark_closes_windows(const SaQuery *q, bool has_watermark)
+{
+	return has_watermark && q->has_event_time_bound &&
+		q->def.output_mode != SA_OUTPUT_COMPLETE;
 }
 
 /*
@@ -179,7 +198,7 @@ sa_max_event_time_after(bool has_before, int64 before, bool has_batch,
 }
 
 /*
- * The watermark rule (DESIGN.md 3.3): W(N) = max(W(N-1), max event time
+ * The watermark rule (docs/semantics.md §3): W(N) = max(W(N-1), max event time
  * seen so far - delay).  It never moves back; it is NULL (false returned)
  * until the first batch with rows, and stays W(N-1) after a batch without
  * event times or for a query without a watermark.  Below the range of

@@ -13,7 +13,7 @@
  *	    query and none runs a query another has just run;
  *	  - each trigger first records the batch it will process (its id and
  *	    snapshot) in a transaction of its own, so that whatever happens next
- *	    the retry reads the same events (DESIGN.md 3.8).  Both transactions
+ *	    the retry reads the same events (docs/semantics.md §8).  Both transactions
  *	    only try the query's lock: if process() holds it, the worker moves
  *	    on and comes back;
  *	  - a trigger runs for at most streamagg.trigger_timeout: then it is
@@ -27,11 +27,12 @@
  *	  - worker 0 exits when the database has no scheduled query left, the
  *	    others when the pool is larger than the queries need.
  * Memory used by the loop is reset every round; nothing outlives a trigger
- * but the compiled queries and state caches (trigger.c, state.c).
+ * but the compiled queries and state caches (query_cache.c, shared_state.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -52,6 +53,15 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "batch.h"
+#include "init.h"
+#include "launcher.h"
+#include "query_cache.h"
+#include "retention.h"
+#include "schedule.h"
+#include "trigger.h"
+#include "worker.h"
+
 /* Longest wait between two rounds, to notice new queries. */
 #define MAX_NAP_MS 1000
 
@@ -60,16 +70,6 @@
 
 /* While a trigger overruns streamagg.trigger_timeout, cancel it this often. */
 #define CANCEL_REPEAT_MS 1000
-
-/* One scheduled query as the worker sees it. */
-typedef struct ScheduledQuery
-{
-	int32		query_id;
-	char	   *name;
-	Oid			source;
-	int64		interval_usec;
-	bool		waiting_retry;	/* retry_at is in the future */
-} ScheduledQuery;
 
 static Oid	worker_dboid;
 static int	worker_index;
@@ -127,34 +127,10 @@ load_schedule(MemoryContext cxt)
 											get_database_name(MyDatabaseId));
 	if (OidIsValid(get_extension_oid("streamagg", true)))
 	{
-		SPI_connect();
-		if (SPI_execute("SELECT d.query_id, d.name, d.trigger_interval, "
-						"c.retry_at > pg_catalog.now(), d.source "
-						"FROM streamagg.query_def d "
-						"JOIN streamagg.checkpoint c USING (query_id) "
-						"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
-						"ORDER BY d.query_id", true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the scheduled streaming queries");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-			ScheduledQuery *sq = palloc0(sizeof(ScheduledQuery));
-			bool		isnull;
-			Datum		retry;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-			sq->query_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
-			sq->name = SPI_getvalue(tuple, desc, 2);
-			sq->interval_usec = sa_interval_usec(DatumGetIntervalP(SPI_getbinval(tuple, desc, 3, &isnull)),
-												 "trigger_interval");
-			retry = SPI_getbinval(tuple, desc, 4, &isnull);
-			sq->waiting_retry = !isnull && DatumGetBool(retry);
-			sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
-			queries = lappend(queries, sq);
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
+		queries = sa_catalog_scheduled_queries();
+		MemoryContextSwitchTo(old);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -211,7 +187,7 @@ run_in_transaction(TransactionStep step, void *arg, const char *activity)
 /* The state of one trigger run across its transactions. */
 typedef struct TriggerRun
 {
-	ScheduledQuery *sq;
+	SaScheduledQuery *sq;
 	bool		busy;			/* process() holds the query's lock */
 	bool		planned;
 	const char *error;
@@ -250,26 +226,14 @@ static void
 record_error_step(void *arg)
 {
 	TriggerRun *run = arg;
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		args[2];
 
-	args[0] = Int32GetDatum(run->sq->query_id);
-	args[1] = CStringGetTextDatum(run->error);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE streamagg.checkpoint SET last_error = $2, "
-							  "last_error_at = pg_catalog.now(), failures = failures + 1, "
-							  "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
-							  "* interval '1 second' WHERE query_id = $1",
-							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the error of streaming query %d",
-			 run->sq->query_id);
-	SPI_finish();
+	sa_catalog_record_error(run->sq->query_id, run->error);
 }
 
 static void
 record_error(TriggerRun *run)
 {
-	/* recompile before the next attempt; state.c sees the abort itself */
+	/* recompile before the next attempt; shared_state.c sees the abort itself */
 	sa_forget_compiled(run->sq->query_id);
 	(void) run_in_transaction(record_error_step, run,
 							  "streamagg recording an error");
@@ -279,7 +243,7 @@ record_error(TriggerRun *run)
 static void
 trigger_error_context(void *arg)
 {
-	ScheduledQuery *sq = arg;
+	SaScheduledQuery *sq = arg;
 
 	errcontext("streamagg trigger of query \"%s\" in database \"%s\"",
 			   sq->name, worker_dbname);
@@ -315,7 +279,7 @@ disarm_trigger_timeout(void)
  * failed (the failure is recorded).
  */
 static int64
-run_trigger(ScheduledQuery *sq)
+run_trigger(SaScheduledQuery *sq)
 {
 	TriggerRun	run = {sq, false, false, NULL, 0};
 	char	   *activity = psprintf("streamagg trigger of query %s", sq->name);
@@ -354,7 +318,7 @@ run_trigger(ScheduledQuery *sq)
  * that it is retried only after the backoff.
  */
 static void
-record_termination(ScheduledQuery *sq)
+record_termination(SaScheduledQuery *sq)
 {
 	TriggerRun	run = {sq, false, false, NULL, 0};
 
@@ -423,7 +387,7 @@ sa_worker_main(Datum arg)
 
 		foreach(lc, queries)
 		{
-			ScheduledQuery *sq = lfirst(lc);
+			SaScheduledQuery *sq = lfirst(lc);
 			TimestampTz now = GetCurrentTimestamp();
 			TimestampTz due_at;
 			SaClaim		claim;

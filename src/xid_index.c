@@ -4,7 +4,7 @@
  *	  The streamagg_brin index access method: BRIN, minus the per-row cost
  *	  of inserting the same transaction id into the same block range again.
  *
- * create_query indexes each source's streamagg_xid column (DESIGN.md 4.2) so
+ * create_query indexes each source's streamagg_xid column (batch.c) so
  * that a trigger reads only the block ranges that can hold its batch.  A
  * plain BRIN index does that, but every inserted row pays for a metapage
  * read and two buffer lock pairs to learn that its range's summary already
@@ -79,6 +79,11 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+
+#include "init.h"
+#include "security.h"
+#include "source.h"
+#include "xid_index.h"
 
 PG_FUNCTION_INFO_V1(xid_brin_handler);
 

@@ -1,0 +1,400 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  The batch of a trigger: the events it reads, and steps 1 to 3 of the
+ *	  trigger (docs/semantics.md §4), which fold them into the state.
+ *
+ * A batch is the events committed between the snapshot the last trigger
+ * consumed and a new one: rows whose inserting transaction (the source's
+ * streamagg_xid column) is visible in the new snapshot and was not in the
+ * old (sa_batch_predicate).  A worker plans its batch (sa_plan_batch) and
+ * commits the plan before running the trigger, so that a retry after an
+ * error, a kill or a crash reads exactly the same events.
+ *
+ * Rows come straight from the executor into a DestReceiver and are folded
+ * one by one: rows without event time are skipped, rows of windows that
+ * the previous watermark closed are late (not in complete mode), the others
+ * update the groups of their windows (or sessions) in the working set.
+ * Sliding windows whose aggregates combine are folded per pane, and each
+ * pane then into its windows (sa_row_windows).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "batch.h"
+#include "catalog.h"
+#include "window.h"
+#include "aggregate.h"
+#include "group.h"
+#include "state.h"
+#include "working_set.h"
+
+/*
+ * The snapshot a new batch ends at: every transaction committed now,
+ * with the current transaction counted as still running if it has a
+ * transaction id.  process() may run in a transaction that inserted into
+ * the source: its own events are not committed, so they belong to a later
+ * batch, and its id must stay in the snapshot's running list, or the
+ * predicate of later batches would take it for consumed (see the file header).
+ */
+Datum
+sa_committed_snapshot(void)
+{
+	bool		isnull;
+	Datum		snapshot;
+
+	SPI_connect();
+	if (SPI_execute("SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
+					"ELSE (LEAST(pg_catalog.pg_snapshot_xmin(s), x)::text || ':' || "
+					"pg_catalog.pg_snapshot_xmax(s)::text || ':' || "
+					"(SELECT pg_catalog.string_agg(v::text, ',' ORDER BY v) FROM "
+					"(SELECT pg_catalog.pg_snapshot_xip(s) UNION SELECT x) u(v)))::pg_catalog.pg_snapshot "
+					"END FROM (SELECT pg_catalog.pg_current_snapshot(), "
+					"pg_catalog.pg_current_xact_id_if_assigned()) n(s, x)",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not take the snapshot of a batch");
+	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull),
+								 false, -1);
+	SPI_finish();
+	return snapshot;
+}
+
+/*
+ * Record, in the current transaction, the batch that the next trigger of a
+ * query will process: its batch id and snapshot (docs/semantics.md §8).
+ * Returns false when nothing can have been committed since the last
+ * trigger (the new snapshot equals the consumed one): then there is
+ * nothing to run.
+ */
+bool
+sa_plan_batch(int32 query_id)
+{
+	SaCheckpoint cp;
+
+	sa_lock_query(query_id);
+	(void) sa_catalog_read_checkpoint(query_id, &cp, false);
+	if (cp.has_planned)
+		return true;
+	return sa_catalog_plan_batch(query_id, cp.last_batch_id + 1,
+								 sa_committed_snapshot());
+}
+
+/*
+ * A consumed snapshot from the future means transaction ids restarted: the
+ * catalog was restored from a dump into another cluster.  Batches would
+ * then skip events, so refuse to run rather than lose them.
+ */
+void
+sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
+{
+	Oid			types[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2] = {cp->consumed_snapshot, snapshot};
+	bool		isnull;
+	bool		ahead;
+
+	if (!cp->has_consumed)
+		return;
+	SPI_connect();
+	SPI_execute_with_args("SELECT pg_catalog.pg_snapshot_xmax($1) > pg_catalog.pg_snapshot_xmax($2)",
+						  2, types, args, NULL, true, 1);
+	ahead = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (ahead)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("checkpoint of streaming query \"%s\" is ahead of this server's transaction ids",
+						q->def.name),
+				 errdetail("The query's position in its source was recorded by another cluster, probably before a dump and restore."),
+				 errhint("Drop the query and create it again; its first batch reads every event still in the source.")));
+}
+
+/*
+ * The predicate, over the source, of the batch between the snapshot $1
+ * (previous, consumed) and $2 (new): rows whose inserting
+ * transaction is visible in $2 and was not in $1.  Those are the rows of
+ * transactions from $1's xmax on, plus those of the transactions that were
+ * still running at $1 (its xip list) and are visible in $2; they are
+ * written out as constants, so that the index on the transaction id
+ * serves every part and no old event is read again, however long a
+ * producer's transaction stays open.  Rows from before the source was
+ * prepared have no transaction id and belong to the first batch.
+ */
+char *
+sa_batch_predicate(bool has_previous, Datum previous, Datum snapshot)
+{
+	StringInfoData buf;
+	Oid			types[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2] = {previous, snapshot};
+
+	initStringInfo(&buf);
+	if (!has_previous)
+	{
+		appendStringInfo(&buf, "%s IS NULL OR pg_catalog.pg_visible_in_snapshot(%s, $2)",
+						 SA_XID_COLUMN, SA_XID_COLUMN);
+		return buf.data;
+	}
+	appendStringInfo(&buf, "pg_catalog.pg_visible_in_snapshot(%s, $2) AND "
+					 "(%s >= pg_catalog.pg_snapshot_xmax($1) AND "
+					 "%s < pg_catalog.pg_snapshot_xmax($2)",
+					 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN);
+	SPI_connect();
+	SPI_execute_with_args("SELECT x::text FROM pg_catalog.pg_snapshot_xip($1) x "
+						  "WHERE pg_catalog.pg_visible_in_snapshot(x, $2)",
+						  2, types, args, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, " OR %s = '%s'::pg_catalog.xid8", SA_XID_COLUMN,
+						 SPI_getvalue(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * Receives the rows of a batch straight from the executor (no copies) and
+ * folds each into the state.  Per-row garbage goes to rowcxt, reset every
+ * ROW_RESET_INTERVAL rows; whatever must last is copied by the working
+ * set, session.c and aggregate.c into the trigger's context.
+ */
+typedef struct BatchReceiver
+{
+	DestReceiver pub;
+	SaQuery    *q;
+	SaStateStore *store;
+	SaBatchCounts *counts;
+	int64	   *starts;			/* windows of the current row */
+	int64	   *ends;
+	bool		late_check;		/* the previous watermark closes windows */
+	int64		previous_watermark;
+	MemoryContext rowcxt;
+	int			rows_since_reset;
+} BatchReceiver;
+
+#define ROW_RESET_INTERVAL 1000
+
+/* Is a row late for a window ending at window_end (step 2)? */
+static inline bool
+late_for(BatchReceiver *r, int64 window_end)
+{
+	return r->late_check && sa_closed_by(window_end, r->previous_watermark);
+}
+
+/* The group of (window, key) of a row, in the working set. */
+static inline SaGroup *
+touch(BatchReceiver *r, int64 window_start, int64 window_end, Datum *keyvals,
+	  bool *keynulls)
+{
+	return sa_ws_touch(r->store->work, r->store->groups, window_start,
+					   window_end, keyvals, keynulls);
+}
+
+/*
+ * Steps 2 and 3 for one row: its windows, late rows, the aggregates.  A
+ * row without event time, or whose windows would leave the range of
+ * timestamps, is skipped and counted (null_event_time_rows).
+ */
+static void
+fold_row(BatchReceiver *r, Datum *values, bool *nulls)
+{
+	SaQuery    *q = r->q;
+	SaAggRuntime *rt = r->store->work->rt;
+	SaBatchCounts *counts = r->counts;
+	int64		t = DatumGetTimestampTz(values[0]);
+	int			nwindows;
+
+	counts->input_rows++;
+	if (nulls[0] || TIMESTAMP_NOT_FINITE(t) ||
+		(nwindows = sa_row_windows(q, t, r->starts, r->ends)) < 0)
+	{
+		counts->null_time_rows++;
+		return;
+	}
+	if (!counts->has_event_time || t < counts->event_time_min)
+		counts->event_time_min = t;
+	if (!counts->has_event_time || t > counts->event_time_max)
+		counts->event_time_max = t;
+	counts->has_event_time = true;
+
+	if (q->def.has_session)
+	{
+		/* a session event is late when its own session [t, t + gap) is */
+		if (late_for(r, r->ends[0]))
+			counts->late_rows++;
+		else
+			sa_group_advance(rt, q, touch(r, 0, 0, values + 1, nulls + 1), t,
+							 values, nulls);
+		return;
+	}
+
+	if (q->use_panes)
+	{
+		SaGroup    *pane = sa_ws_touch_pane(r->store->work, sa_pane_start(q, t),
+											values + 1, nulls + 1);
+
+		pane->rows++;
+		sa_group_advance(rt, q, pane, t, values, nulls);
+		return;
+	}
+	for (int w = 0; w < nwindows; w++)
+	{
+		if (late_for(r, r->ends[w]))
+			counts->late_rows++;
+		else
+			sa_group_advance(rt, q, touch(r, r->starts[w], r->ends[w],
+										  values + 1, nulls + 1),
+							 t, values, nulls);
+	}
+}
+
+/*
+ * Sliding windows by panes: combine each pane of the batch into every
+ * window containing it that is not late.  A pane's rows all fall into the
+ * same windows (those of its start), so lateness is counted per (row,
+ * window) as row by row.
+ */
+static void
+fold_panes(BatchReceiver *r)
+{
+	SaQuery    *q = r->q;
+
+	sa_foreach_ptr(SaGroup, pane, r->store->work->pane_list)
+	{
+		int			nwindows = sa_row_windows(q, pane->window_start, r->starts,
+											  r->ends);
+
+		/* its rows' windows were in range, and they are the pane's */
+		Assert(nwindows > 0);
+		for (int w = 0; w < nwindows; w++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (late_for(r, r->ends[w]))
+				r->counts->late_rows += pane->rows;
+			else
+				sa_group_combine(r->store->work->rt, q,
+								 touch(r, r->starts[w], r->ends[w],
+									   pane->keyvals, pane->keynulls),
+								 pane);
+		}
+	}
+}
+
+static bool
+batch_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	BatchReceiver *r = (BatchReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
+
+	CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	fold_row(r, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	if (++r->rows_since_reset >= ROW_RESET_INTERVAL)
+	{
+		MemoryContextReset(r->rowcxt);
+		r->rows_since_reset = 0;
+	}
+	return true;
+}
+
+/* Check that the batch query still yields the types the query was compiled for. */
+static void
+batch_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	SaQuery    *q = ((BatchReceiver *) self)->q;
+
+	for (int i = 0; i < q->batch_ncols; i++)
+		if (desc->natts != q->batch_ncols ||
+			TupleDescAttr(desc, i)->atttypid != q->batch_types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source of streaming query \"%s\" has changed",
+							q->def.name),
+					 errdetail("A column used by the query has a different type than when the query was compiled.")));
+}
+
+static void
+batch_shutdown(DestReceiver *self)
+{
+}
+
+static void
+batch_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Steps 1 to 3: read the batch that ends at "snapshot" and fold it into
+ * the working set.  Runs as the query's owner.
+ */
+void
+sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
+			  SaBatchCounts *counts)
+{
+	SaQuery    *q = store->q;
+	BatchReceiver r;
+	SPIExecuteOptions options;
+	ParamListInfo params = makeParamList(2);
+	char	   *sql;
+	int			ret;
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = batch_receive;
+	r.pub.rStartup = batch_startup;
+	r.pub.rShutdown = batch_shutdown;
+	r.pub.rDestroy = batch_destroy;
+	r.pub.mydest = DestNone;
+	r.q = q;
+	r.store = store;
+	r.counts = counts;
+	r.starts = palloc(sizeof(int64) * sa_window_count(q));
+	r.ends = palloc(sizeof(int64) * sa_window_count(q));
+	r.late_check = sa_watermark_closes_windows(q, cp->has_watermark);
+	r.previous_watermark = cp->watermark;
+	r.rowcxt = AllocSetContextCreate(store->work->cxt, "streamagg row",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	params->params[0].value = cp->consumed_snapshot;
+	params->params[0].isnull = !cp->has_consumed;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = PG_SNAPSHOTOID;
+	params->params[1].value = snapshot;
+	params->params[1].isnull = false;
+	params->params[1].pflags = PARAM_FLAG_CONST;
+	params->params[1].ptype = PG_SNAPSHOTOID;
+
+	/*
+	 * read_only false: the executor takes a snapshot newer than
+	 * snapshot, so every row of the batch is visible to it.
+	 */
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	options.dest = (DestReceiver *) &r;
+
+	sql = psprintf("%s%s", q->batch_select,
+				   sa_batch_predicate(cp->has_consumed, cp->consumed_snapshot,
+									  snapshot));
+	SPI_connect();
+	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
+	ret = SPI_execute_extended(sql, &options);
+	if (ret < 0)
+		elog(ERROR, "batch query failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	if (q->use_panes)
+		fold_panes(&r);
+	MemoryContextDelete(r.rowcxt);
+}
+

@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.h
+ *	  The batch of a trigger: which events it reads, and folding them into
+ *	  the state (batch.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STREAMAGG_BATCH_H
+#define STREAMAGG_BATCH_H
+
+#include "streamagg.h"
+
+#include "catalog.h"
+#include "state.h"
+
+/* Counters of one batch (docs/semantics.md §7). */
+typedef struct SaBatchCounts
+{
+	int64		input_rows;
+	int64		late_rows;
+	int64		null_time_rows;
+	bool		has_event_time;
+	int64		event_time_min;
+	int64		event_time_max;
+} SaBatchCounts;
+
+extern Datum sa_committed_snapshot(void);
+extern char *sa_batch_predicate(bool has_previous, Datum previous,
+								Datum snapshot);
+extern bool sa_plan_batch(int32 query_id);
+extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
+									Datum snapshot);
+extern void sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp,
+						  Datum snapshot, SaBatchCounts *counts);
+
+#endif							/* STREAMAGG_BATCH_H */

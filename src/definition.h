@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * definition.h
+ *	  Checking a query definition and compiling it (definition.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STREAMAGG_DEFINITION_H
+#define STREAMAGG_DEFINITION_H
+
+#include "streamagg.h"
+
+extern SaQuery *sa_compile_query(const SaDefinition *def);
+extern void sa_validate_compiled(const SaQuery *q);
+extern void sa_normalize_definition(Oid source, const char *aggregates,
+									const char *group_by,
+									char **aggregates_out,
+									char **group_by_out);
+extern void sa_validate_definition(const SaDefinition *def);
+extern void sa_check_xid_column(Oid source);
+extern void sa_check_batch_statement(SaQuery *q);
+
+extern int64 sa_interval_usec(Interval *iv, const char *param);
+extern SaOutputMode sa_parse_output_mode(const char *mode);
+extern const char *sa_output_mode_name(SaOutputMode mode);
+extern char *sa_qualified_relation(Oid relid, const char *role,
+								   const char *query);
+
+#endif							/* STREAMAGG_DEFINITION_H */

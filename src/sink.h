@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * sink.h
+ *	  Creating, checking and writing a query's sink (sink.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STREAMAGG_SINK_H
+#define STREAMAGG_SINK_H
+
+#include "streamagg.h"
+
+#include "emit.h"
+
+extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
+							bool *created);
+extern Oid	sa_prepare_sink_function(const char *spec, const SaQuery *q);
+extern void sa_build_sink_statement(SaQuery *q);
+extern void sa_check_sink_statements(SaQuery *q);
+extern int64 sa_sink_deliver(SaQuery *q, const SaOutput *output,
+							 int64 batch_id);
+extern void sa_sink_release(SaQuery *q);
+
+#endif							/* STREAMAGG_SINK_H */
