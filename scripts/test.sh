@@ -2,8 +2,10 @@
 # Run every streamagg test suite: the command of the README and of CI.
 #
 #   1. install missing dependencies (scripts/install-deps.sh)
-#   2. make, then make install (with sudo when not root)
-#   3. make installcheck, one suite at a time so that a failing suite does not
+#   2. build with assertions (-DUSE_ASSERT_CHECKING -Werror), install, and run
+#      pg_regress on that build: every Assert of the code is checked
+#   3. make, then make install (with sudo when not root): the build users get
+#   4. make installcheck, one suite at a time so that a failing suite does not
 #      hide the others: pg_regress (sql/, expected/), pg_isolation_regress
 #      (test/specs/) and the TAP tests (test/t/*.pl). Each suite starts its own
 #      temporary cluster with streamagg preloaded; no running server is used.
@@ -74,11 +76,15 @@ else
 	sudo=(sudo)
 fi
 
-step "build"
-must make -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
+# build_and_install LABEL [COPT]: a clean build of the extension, installed.
+build_and_install() {
+	step "build ($1)"
+	must make clean PG_CONFIG="$PG_CONFIG" >/dev/null
+	must make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" COPT="${2:-}"
+	must "${sudo[@]}" make install PG_CONFIG="$PG_CONFIG"
+}
 
-step "install"
-must "${sudo[@]}" make install PG_CONFIG="$PG_CONFIG"
+build_and_install "with assertions" "-DUSE_ASSERT_CHECKING -Werror"
 
 # Where the tests run, and as whom.
 if ((EUID == 0)); then
@@ -163,6 +169,12 @@ count_prove() {
 		}' "$1"
 }
 
+run_suite regress-assert ISOLATION= TAP_TESTS=
+# the next pg_regress run overwrites its diffs: keep them for the diagnostics
+[[ -f $workdir/regression.diffs ]] &&
+	mv "$workdir/regression.diffs" "$workdir/regression-assert.diffs"
+
+build_and_install "as shipped"
 run_suite regress ISOLATION= TAP_TESTS=
 run_suite isolation REGRESS= TAP_TESTS=
 run_suite tap REGRESS= ISOLATION=
@@ -181,6 +193,9 @@ if ((failed > 0)); then
 	shopt -s nullglob
 	for suite in "${failed_suites[@]}"; do
 		case $suite in
+		regress-assert)
+			show "$workdir/regression-assert.diffs"
+			;;
 		regress)
 			show "$workdir/regression.diffs" "$workdir"/tmp_check_regress/log/*
 			;;
