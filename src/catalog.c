@@ -67,6 +67,24 @@ catalog_execute(const char *sql, int nargs, Oid *types, Datum *args,
 			 SPI_result_code_string(ret), sql);
 }
 
+/*
+ * One catalog statement on its own, as the extension's owner; returns the
+ * number of rows it processed.
+ */
+static uint64
+catalog_run(const char *sql, int nargs, Oid *types, Datum *args,
+			const char *nulls, int expected)
+{
+	SaRoleSave	role;
+	uint64		processed;
+
+	catalog_begin(&role);
+	catalog_execute(sql, nargs, types, args, nulls, expected);
+	processed = SPI_processed;
+	catalog_end(&role);
+	return processed;
+}
+
 /* Column "col" of the first result row, and whether it is NULL. */
 static Datum
 result_value(int col, bool *isnull)
@@ -374,15 +392,9 @@ sa_catalog_source_has_queries(Oid source)
 {
 	Oid			argtype = OIDOID;
 	Datum		arg = ObjectIdGetDatum(source);
-	SaRoleSave	role;
-	bool		found;
 
-	catalog_begin(&role);
-	catalog_execute("SELECT FROM streamagg.query_def WHERE source = $1 LIMIT 1",
-					1, &argtype, &arg, NULL, SPI_OK_SELECT);
-	found = SPI_processed > 0;
-	catalog_end(&role);
-	return found;
+	return catalog_run("SELECT FROM streamagg.query_def WHERE source = $1 LIMIT 1",
+					   1, &argtype, &arg, NULL, SPI_OK_SELECT) > 0;
 }
 
 /*
@@ -506,18 +518,12 @@ sa_catalog_plan_batch(int32 query_id, int64 batch_id, Datum snapshot)
 	Oid			types[3] = {INT4OID, INT8OID, PG_SNAPSHOTOID};
 	Datum		args[3] = {Int32GetDatum(query_id), Int64GetDatum(batch_id),
 	snapshot};
-	SaRoleSave	role;
-	bool		planned;
 
-	catalog_begin(&role);
-	catalog_execute("UPDATE streamagg.checkpoint SET planned_batch_id = $2, "
-					"planned_snapshot = $3 WHERE query_id = $1 AND "
-					"(consumed_snapshot IS NULL OR "
-					"consumed_snapshot::text <> $3::text)",
-					3, types, args, NULL, SPI_OK_UPDATE);
-	planned = SPI_processed > 0;
-	catalog_end(&role);
-	return planned;
+	return catalog_run("UPDATE streamagg.checkpoint SET planned_batch_id = $2, "
+					   "planned_snapshot = $3 WHERE query_id = $1 AND "
+					   "(consumed_snapshot IS NULL OR "
+					   "consumed_snapshot::text <> $3::text)",
+					   3, types, args, NULL, SPI_OK_UPDATE) > 0;
 }
 
 /* A planned batch without rows: the snapshot is consumed, no batch counted. */
@@ -526,14 +532,11 @@ sa_catalog_consume_empty_plan(int32 query_id)
 {
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(query_id);
-	SaRoleSave	role;
 
-	catalog_begin(&role);
-	catalog_execute("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
-					"planned_batch_id = NULL, planned_snapshot = NULL "
-					"WHERE query_id = $1", 1, &argtype, &arg, NULL,
-					SPI_OK_UPDATE);
-	catalog_end(&role);
+	(void) catalog_run("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
+					   "planned_batch_id = NULL, planned_snapshot = NULL "
+					   "WHERE query_id = $1", 1, &argtype, &arg, NULL,
+					   SPI_OK_UPDATE);
 }
 
 /* Batches of a query that streamagg.batch_log keeps. */
@@ -629,15 +632,12 @@ sa_catalog_record_error(int32 query_id, const char *message)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(query_id), CStringGetTextDatum(message)};
-	SaRoleSave	role;
 
-	catalog_begin(&role);
-	catalog_execute("UPDATE streamagg.checkpoint SET last_error = $2, "
-					"last_error_at = pg_catalog.now(), failures = failures + 1, "
-					"retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
-					"* interval '1 second' WHERE query_id = $1",
-					2, types, args, NULL, SPI_OK_UPDATE);
-	catalog_end(&role);
+	(void) catalog_run("UPDATE streamagg.checkpoint SET last_error = $2, "
+					   "last_error_at = pg_catalog.now(), failures = failures + 1, "
+					   "retry_at = pg_catalog.now() + LEAST(30, 2 ^ LEAST(failures, 5)) "
+					   "* interval '1 second' WHERE query_id = $1",
+					   2, types, args, NULL, SPI_OK_UPDATE);
 }
 
 /* ---- sources and retentions ---- */
@@ -696,18 +696,15 @@ sa_catalog_set_retention(Oid source, Interval *keep, Oid owner)
 	Oid			types[3] = {REGCLASSOID, INTERVALOID, REGROLEOID};
 	Datum		args[3] = {ObjectIdGetDatum(source), PointerGetDatum(keep),
 	ObjectIdGetDatum(owner)};
-	SaRoleSave	role;
 
-	catalog_begin(&role);
 	if (keep == NULL)
-		catalog_execute("DELETE FROM streamagg.retention WHERE source = $1",
-						1, types, args, NULL, SPI_OK_DELETE);
+		(void) catalog_run("DELETE FROM streamagg.retention WHERE source = $1",
+						   1, types, args, NULL, SPI_OK_DELETE);
 	else
-		catalog_execute("INSERT INTO streamagg.retention (source, keep, owner) "
-						"VALUES ($1, $2, $3) ON CONFLICT (source) DO UPDATE "
-						"SET keep = EXCLUDED.keep, owner = EXCLUDED.owner",
-						3, types, args, NULL, SPI_OK_INSERT);
-	catalog_end(&role);
+		(void) catalog_run("INSERT INTO streamagg.retention (source, keep, owner) "
+						   "VALUES ($1, $2, $3) ON CONFLICT (source) DO UPDATE "
+						   "SET keep = EXCLUDED.keep, owner = EXCLUDED.owner",
+						   3, types, args, NULL, SPI_OK_INSERT);
 }
 
 /* The retentions of sources that still exist, in the caller's context. */
@@ -747,13 +744,10 @@ sa_catalog_retention_ran(Oid source, int64 deleted)
 {
 	Oid			types[2] = {REGCLASSOID, INT8OID};
 	Datum		args[2] = {ObjectIdGetDatum(source), Int64GetDatum(deleted)};
-	SaRoleSave	role;
 
-	catalog_begin(&role);
-	catalog_execute("UPDATE streamagg.retention SET last_run_at = pg_catalog.now(), "
-					"events_deleted = events_deleted + $2 WHERE source = $1",
-					2, types, args, NULL, SPI_OK_UPDATE);
-	catalog_end(&role);
+	(void) catalog_run("UPDATE streamagg.retention SET last_run_at = pg_catalog.now(), "
+					   "events_deleted = events_deleted + $2 WHERE source = $1",
+					   2, types, args, NULL, SPI_OK_UPDATE);
 }
 
 /* ---- the per-query lock ---- */
