@@ -28,7 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "notify.h"
-#include "emit.h"
+#include "output.h"
 
 /*
  * Longest payload NOTIFY accepts: async.c's NOTIFY_PAYLOAD_MAX_LENGTH

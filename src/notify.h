@@ -10,7 +10,7 @@
 
 #include "streamagg.h"
 
-#include "emit.h"
+#include "output.h"
 
 extern void sa_check_notify_channel(const SaDefinition *def);
 extern void sa_notify_output(SaQuery *q, int64 batch_id,

@@ -53,7 +53,7 @@
 #include "definition.h"
 #include "security.h"
 #include "sink.h"
-#include "emit.h"
+#include "output.h"
 
 /* One expected sink column. */
 typedef struct SinkColumn

@@ -10,7 +10,7 @@
 
 #include "streamagg.h"
 
-#include "emit.h"
+#include "output.h"
 
 extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
 							bool *created);
