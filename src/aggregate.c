@@ -179,6 +179,7 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 	agg->nulled_attno = -1;
 	agg->resulttype = aggref->aggtype;
 	agg->resulttypmod = -1;
+	get_typlenbyval(agg->resulttype, &agg->resulttyplen, &agg->resulttypbyval);
 	agg->numargs = numargs;
 	agg->firstarg = firstarg;
 	agg->filterarg = filterarg;
@@ -535,17 +536,19 @@ state_to_stored(SaAggRuntime *rt, SaAggregate *agg, Datum state)
 }
 
 /*
- * A working state from its stored form, allocated in the aggregate context
- * so that transition functions may modify it in place.
+ * A working state from its stored form, allocated in "cxt": the aggregate
+ * context, so that transition functions may modify it in place, or a
+ * temporary one for a state that is only finalized.
  */
 static Datum
-state_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored)
+state_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored,
+				  MemoryContext cxt)
 {
 	MemoryContext old;
 	Datum		result;
 	bool		resnull;
 
-	old = MemoryContextSwitchTo(rt->aggcontext);
+	old = MemoryContextSwitchTo(cxt);
 	if (agg->has_serialfn)
 	{
 		result = call_support(rt, &agg->deserialfn, 2, stored, &resnull);
@@ -571,10 +574,16 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 					const bool *livenulls)
 {
 	int			natts = q->state_desc->natts;
-	Datum	   *values = palloc0(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
+	MemoryContext caller;
+	Datum	   *values;
+	bool	   *nulls;
 	MinimalTuple stored;
 
+	/* serializations are garbage once the tuple holds them */
+	MemoryContextReset(rt->rowcontext);
+	caller = MemoryContextSwitchTo(rt->rowcontext);
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
 	memset(nulls, true, sizeof(bool) * natts);
 	for (int a = 0; a < q->naggs; a++)
 	{
@@ -591,19 +600,16 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 														livenulls[a]);
 		}
 	}
+	MemoryContextSwitchTo(caller);
 	stored = heap_form_minimal_tuple(q->state_desc, values, nulls);
-	pfree(values);
-	pfree(nulls);
+	MemoryContextReset(rt->rowcontext);
 	return stored;
 }
 
-/*
- * Live states (in the aggregate context) from their stored form; "live" and
- * "livenulls" have room for q->naggs states.
- */
-void
-sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
-					  Datum *live, bool *livenulls)
+/* Live states in "cxt" from their stored form (see sa_aggs_deform_stored). */
+static void
+deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
+			  Datum *live, bool *livenulls, MemoryContext cxt)
 {
 	int			natts = q->state_desc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -616,7 +622,7 @@ sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 
 		livenulls[a] = nulls[a];
 		if (!nulls[a])
-			live[a] = state_from_stored(rt, agg, values[a]);
+			live[a] = state_from_stored(rt, agg, values[a], cxt);
 		else if (agg->nulled_attno >= 0 && !nulls[agg->nulled_attno])
 			live[a] = SA_NULLED_STATE;
 		else
@@ -624,6 +630,17 @@ sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 	}
 	pfree(values);
 	pfree(nulls);
+}
+
+/*
+ * Live states (in the aggregate context) from their stored form; "live" and
+ * "livenulls" have room for q->naggs states.
+ */
+void
+sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
+					  Datum *live, bool *livenulls)
+{
+	deform_stored(rt, q, stored, live, livenulls, rt->aggcontext);
 }
 
 /*
@@ -666,4 +683,38 @@ sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
 		*result_isnull = fcinfo->isnull;
 		return result;
 	}
+}
+
+/*
+ * The final value of each aggregate of a stored group (or session), in
+ * the current memory context.  The states are brought back to life, and
+ * finalized, in the runtime's temporary context, which is reset: finishing
+ * many rows keeps no memory but their values.
+ */
+void
+sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
+						MinimalTuple stored, Datum *results, bool *resultnulls)
+{
+	MemoryContext caller;
+	Datum	   *live;
+	bool	   *livenulls;
+
+	MemoryContextReset(rt->rowcontext);
+	caller = MemoryContextSwitchTo(rt->rowcontext);
+	live = palloc(sizeof(Datum) * q->naggs);
+	livenulls = palloc(sizeof(bool) * q->naggs);
+	deform_stored(rt, q, stored, live, livenulls, rt->rowcontext);
+	for (int i = 0; i < q->naggs; i++)
+	{
+		SaAggregate *agg = &q->aggs[i];
+		Datum		value = sa_agg_finalize(rt, agg, live[i], livenulls[i],
+											&resultnulls[i]);
+
+		MemoryContextSwitchTo(caller);
+		results[i] = resultnulls[i] ? (Datum) 0 :
+			datumCopy(value, agg->resulttypbyval, agg->resulttyplen);
+		MemoryContextSwitchTo(rt->rowcontext);
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(rt->rowcontext);
 }

@@ -32,6 +32,9 @@ extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
 extern MinimalTuple sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q,
 										const Datum *live,
 										const bool *livenulls);
+extern void sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
+									MinimalTuple stored, Datum *results,
+									bool *resultnulls);
 extern void sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q,
 								  MinimalTuple stored, Datum *live,
 								  bool *livenulls);

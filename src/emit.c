@@ -140,7 +140,6 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 		   SaOutputRow *row)
 {
 	SaQuery    *q = store->q;
-	SaAggRuntime *rt = store->work->rt;
 
 	row->window_start = group->window_start;
 	row->window_end = group->window_end;
@@ -153,10 +152,8 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 		return;
 	row->values = palloc(sizeof(Datum) * (q->naggs + 1));
 	row->nulls = palloc(sizeof(bool) * (q->naggs + 1));
-	sa_aggs_deform_stored(rt, q, group->states, row->values, row->nulls);
-	for (int i = 0; i < q->naggs; i++)
-		row->values[i] = sa_agg_finalize(rt, &q->aggs[i], row->values[i],
-										 row->nulls[i], &row->nulls[i]);
+	sa_aggs_finalize_stored(store->work->rt, q, group->states, row->values,
+							row->nulls);
 }
 
 static SaOutputRow *

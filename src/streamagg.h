@@ -138,6 +138,8 @@ typedef struct SaAggregate
 	Oid			aggfnoid;
 	Oid			resulttype;
 	int32		resulttypmod;
+	int16		resulttyplen;
+	bool		resulttypbyval;
 	int			numargs;		/* aggregated arguments */
 	int			firstarg;		/* index of its first argument in a batch row */
 	int			filterarg;		/* index of its FILTER value, or -1 */
