@@ -40,13 +40,6 @@
 #include "definition.h"
 #include "security.h"
 
-static char *
-qualified_relation_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /*
  * Parse and analyse "SELECT <targets> FROM <source>", making sure that the
  * text is only a target list: one statement, reading only the source.
@@ -60,7 +53,7 @@ analyze_target_list(Oid source, const char *targets, const char *param)
 	SelectStmt *select;
 
 	sql = psprintf("SELECT %s\nFROM %s", targets,
-				   qualified_relation_name(source));
+				   sa_relation_name(source));
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	rawstmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw) : NULL;
 	select = (rawstmt && IsA(rawstmt->stmt, SelectStmt)) ?
@@ -255,16 +248,21 @@ sa_output_mode_name(SaOutputMode mode)
 char *
 sa_qualified_relation(Oid relid, const char *role, const char *query)
 {
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
+	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("%s table of streaming query \"%s\" no longer exists",
 						role, query),
 				 errhint("Drop the query with streamagg.drop_query(), and create it again if needed.")));
+	return sa_relation_name(relid);
+}
+
+/* The schema-qualified, quoted name of a relation that exists. */
+char *
+sa_relation_name(Oid relid)
+{
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
+									  get_rel_name(relid));
 }
 
 /*

@@ -25,5 +25,6 @@ extern SaOutputMode sa_parse_output_mode(const char *mode);
 extern const char *sa_output_mode_name(SaOutputMode mode);
 extern char *sa_qualified_relation(Oid relid, const char *role,
 								   const char *query);
+extern char *sa_relation_name(Oid relid);
 
 #endif							/* STREAMAGG_DEFINITION_H */

@@ -487,8 +487,14 @@ sa_group_store_open(SaQuery *q, dsa_area *area, dsa_pointer table,
 	gs->state_values = palloc(sizeof(Datum) * (nstates + 1));
 	gs->state_nulls = palloc(sizeof(bool) * (nstates + 1));
 	gs->min_window_end = PG_INT64_MAX;
-	Assert(sa_gt_entry_size(gs->table) == MAXALIGN(layout->size));
 	return gs;
+}
+
+/* Are the store's entries of the size "layout" says? */
+bool
+sa_group_store_fits(SaGroupStore *gs, const SaEntryLayout *layout)
+{
+	return sa_gt_entry_size(gs->table) == MAXALIGN(layout->size);
 }
 
 /*

@@ -58,6 +58,8 @@ extern uint32 sa_entry_layout_size(const SaEntryLayout *layout);
 extern SaGroupStore *sa_group_store_open(SaQuery *q, dsa_area *area,
 										 dsa_pointer table,
 										 SaEntryLayout *layout);
+extern bool sa_group_store_fits(SaGroupStore *gs,
+								const SaEntryLayout *layout);
 extern dsa_pointer sa_group_store_create(dsa_area *area,
 										 const SaEntryLayout *layout);
 extern void sa_group_store_destroy(dsa_area *area, dsa_pointer table,

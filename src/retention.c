@@ -34,6 +34,7 @@
 #include "lib/stringinfo.h"
 
 #include "catalog.h"
+#include "definition.h"
 #include "retention.h"
 #include "security.h"
 #include "source.h"
@@ -88,8 +89,7 @@ apply_to_source(const SaRetention *r)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "DELETE FROM %s WHERE (%s IS NULL OR %s < $1)",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->source)),
-												get_rel_name(r->source)),
+					 sa_relation_name(r->source),
 					 SA_XID_COLUMN, SA_XID_COLUMN);
 	sa_foreach_ptr(char, column, h.event_times)
 	{

@@ -242,10 +242,14 @@ sa_state_begin(SaQuery *q, SaWorkingSet *ws, int64 committed_batch_id)
 		sq->log_records = 0;
 	}
 	stale = !DsaPointerIsValid(sq->groups) ||
-		sq->batch_id != committed_batch_id || !writer_committed(sq->writer) ||
-		sq->packed != packed ||
-		sa_gt_entry_size(sa_gt_attach(state_area, sq->groups)) !=
-		MAXALIGN(sa_entry_layout_size(layout));
+		sq->batch_id != committed_batch_id || !writer_committed(sq->writer);
+	if (!stale)
+	{
+		store->groups = sa_group_store_open(q, state_area, sq->groups, layout);
+		/* a table laid out for another definition of this query id */
+		stale = sq->packed != packed ||
+			!sa_group_store_fits(store->groups, layout);
+	}
 	if (stale)
 	{
 		dsa_pointer groups;
@@ -268,8 +272,9 @@ sa_state_begin(SaQuery *q, SaWorkingSet *ws, int64 committed_batch_id)
 		sq->log_records = 0;
 		/* until the replay below is complete, nobody may trust this table */
 		sq->writer = FullTransactionIdFromEpochAndXid(0, FrozenTransactionId);
+		store->groups = sa_group_store_open(q, state_area, groups, layout);
 	}
-	store->groups = sa_group_store_open(q, state_area, sq->groups, layout);
+	Assert(sa_group_store_fits(store->groups, layout));
 	counters_to_store(sq, store);
 	dshash_release_lock(query_table, sq);
 

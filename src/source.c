@@ -71,13 +71,6 @@ sa_run_sql(const char *sql)
 	SPI_finish();
 }
 
-static char *
-qualified_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /* Does "relid" have a trigger of that name (calling which function)? */
 static bool
 has_trigger(Oid relid, const char *name, bool other_function)
@@ -151,7 +144,7 @@ sa_check_source(Oid source)
 void
 sa_prepare_source(Oid source)
 {
-	char	   *qualified = qualified_name(source);
+	char	   *qualified = sa_relation_name(source);
 	bool		has_column = get_attnum(source, SA_XID_COLUMN) != InvalidAttrNumber;
 	bool		has_committed = has_trigger(source, COMMITTED_TRIGGER, false);
 	bool		has_append_only = has_trigger(source, APPEND_ONLY_TRIGGER, false);
@@ -220,7 +213,7 @@ sa_release_source(Oid source)
 	if (get_rel_name(source) == NULL ||
 		!pg_class_ownercheck(source, GetUserId()))
 		return;
-	qualified = qualified_name(source);
+	qualified = sa_relation_name(source);
 	sa_run_sql(psprintf("DROP TRIGGER IF EXISTS %s ON %s; "
 					 "DROP TRIGGER IF EXISTS %s ON %s; "
 					 "DROP TRIGGER IF EXISTS %s ON %s",
@@ -362,7 +355,7 @@ sa_check_attach_partition(Oid parent, Oid partition)
 		char		nulls = h.all_consumed ? ' ' : 'n';
 
 		SPI_execute_with_args(psprintf("SELECT FROM %s WHERE %s IS NULL OR $1 IS NULL OR %s >= $1 LIMIT 1",
-									   qualified_name(partition), SA_XID_COLUMN,
+									   sa_relation_name(partition), SA_XID_COLUMN,
 									   SA_XID_COLUMN),
 							  1, &xidtype, &h.horizon, &nulls, true, 1);
 	}
