@@ -65,7 +65,7 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 				  int64 *value)
 {
 	*value = 0;
-	if (PG_ARGISNULL(argno))
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return false;
 	*value = sa_interval_usec(PG_GETARG_INTERVAL_P(argno), name);
 	return true;
@@ -100,7 +100,18 @@ check_sink_unshared(Oid sink)
 static Interval *
 interval_as_given(FunctionCallInfo fcinfo, int argno)
 {
-	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_INTERVAL_P(argno);
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return PG_GETARG_INTERVAL_P(argno);
+}
+
+/* A text argument, or NULL. */
+static char *
+optional_text_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /* Record the new query with the user's texts and intervals as given. */
@@ -111,9 +122,13 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	SaQueryRow	row;
 
 	row.def = def;
-	row.aggregates_text = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	row.group_by_text = PG_ARGISNULL(4) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(4));
+	row.aggregates_text = optional_text_argument(fcinfo, 3);
+	row.group_by_text = optional_text_argument(fcinfo, 4);
+	row.filter_text = optional_text_argument(fcinfo, 16);
+	row.join_text = optional_text_argument(fcinfo, 17);
+	row.columns_text = optional_text_argument(fcinfo, 18);
+	row.dedup_text = optional_text_argument(fcinfo, 19);
+	row.idle_timeout = interval_as_given(fcinfo, 20);
 	row.window_size = interval_as_given(fcinfo, 5);
 	row.window_slide = interval_as_given(fcinfo, 6);
 	row.window_offset = interval_as_given(fcinfo, 7);
@@ -124,20 +139,12 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	(void) sa_catalog_insert_query(&row);
 }
 
-/* A text argument of create_query added after version 0.1, or NULL. */
-static char *
-optional_text_argument(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 /*
  * streamagg.create_query(name, source, event_time, aggregates, group_by,
  *		window_size, window_slide, window_offset, session_gap, watermark,
  *		output_mode, sink, trigger_interval, sink_function, notify_channel,
- *		sink_merge)
+ *		sink_merge, filter, join, columns, dedup, idle_timeout, late_sink,
+ *		time_zone, max_batch_rows)
  */
 Datum
 sa_create_query(PG_FUNCTION_ARGS)
@@ -147,6 +154,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 	char	   *group_by_sql;
 	char	   *sink_name;
 	char	   *sink_function;
+	char	   *late_sink_name;
 	SaQuery    *q;
 	bool		sink_created;
 	SaRoleSave	owner;
@@ -156,15 +164,14 @@ sa_create_query(PG_FUNCTION_ARGS)
 	require_argument(fcinfo, 0, "name");
 	require_argument(fcinfo, 1, "source");
 	require_argument(fcinfo, 2, "event_time");
-	require_argument(fcinfo, 3, "aggregates");
 	require_argument(fcinfo, 10, "output_mode");
 
 	memset(&def, 0, sizeof(def));
 	def.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	def.source = PG_GETARG_OID(1);
 	def.event_time = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	def.aggregates = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	def.group_by = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	def.aggregates = optional_text_argument(fcinfo, 3);
+	def.group_by = optional_text_argument(fcinfo, 4);
 	def.has_window = interval_argument(fcinfo, 5, "window_size", &def.window_size);
 	if (!interval_argument(fcinfo, 6, "window_slide", &def.window_slide))
 		def.window_slide = def.window_size;
@@ -186,6 +193,22 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sink_function = optional_text_argument(fcinfo, 13);
 	def.notify_channel = optional_text_argument(fcinfo, 14);
 	def.sink_merge = optional_text_argument(fcinfo, 15);
+	def.filter = optional_text_argument(fcinfo, 16);
+	def.join = optional_text_argument(fcinfo, 17);
+	def.columns = optional_text_argument(fcinfo, 18);
+	def.dedup = optional_text_argument(fcinfo, 19);
+	def.has_idle_timeout = interval_argument(fcinfo, 20, "idle_timeout",
+											 &def.idle_timeout);
+	late_sink_name = optional_text_argument(fcinfo, 21);
+	def.time_zone = optional_text_argument(fcinfo, 22);
+	if (PG_NARGS() > 23 && !PG_ARGISNULL(23))
+	{
+		def.max_batch_rows = PG_GETARG_INT64(23);
+		if (def.max_batch_rows <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_batch_rows must be positive")));
+	}
 	def.owner = GetUserId();
 
 	if (sink_function && !PG_ARGISNULL(11))
@@ -198,6 +221,10 @@ sa_create_query(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sink_merge needs a sink table, not a sink_function"),
 				 errhint("A function sink decides itself how rows are written.")));
+	if (late_sink_name)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("late_sink is not supported yet")));
 	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
 	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))

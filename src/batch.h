@@ -20,6 +20,9 @@ typedef struct SaBatchCounts
 	int64		input_rows;
 	int64		late_rows;
 	int64		null_time_rows;
+	int64		filtered_rows;	/* dropped by filter or an inner join */
+	int64		duplicate_rows; /* dropped by dedup */
+	int64		late_rows_written;	/* into the late sink */
 	bool		has_event_time;
 	int64		event_time_min;
 	int64		event_time_max;

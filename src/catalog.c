@@ -33,7 +33,7 @@
  * reads and writes.  A library installed over an older catalog refuses to
  * work until ALTER EXTENSION streamagg UPDATE brings the catalog up to it.
  */
-#define SA_CATALOG_VERSION "0.6"
+#define SA_CATALOG_VERSION "0.7"
 
 /*
  * Connect to SPI as the extension's owner; catalog_end undoes both.  Values
@@ -132,7 +132,8 @@ get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
 	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
 	"window_size, window_slide, window_offset, session_gap, watermark, " \
 	"output_mode, sink, trigger_interval, owner, paused, sink_function, " \
-	"sink_merge, notify_channel"
+	"sink_merge, notify_channel, filter_sql, join_sql, columns_sql, " \
+	"dedup_sql, idle_timeout, late_sink, time_zone, max_batch_rows"
 
 /* Fill "def" from a row of DEFINITION_COLUMNS, in the current context. */
 static void
@@ -162,6 +163,16 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
 	def->sink_function = DatumGetObjectId(SPI_getbinval(tuple, desc, 17, &isnull));
 	def->sink_merge = SPI_getvalue(tuple, desc, 18);
 	def->notify_channel = SPI_getvalue(tuple, desc, 19);
+	def->filter = SPI_getvalue(tuple, desc, 20);
+	def->join = SPI_getvalue(tuple, desc, 21);
+	def->columns = SPI_getvalue(tuple, desc, 22);
+	def->dedup = SPI_getvalue(tuple, desc, 23);
+	def->has_idle_timeout = get_interval(tuple, desc, 24, &def->idle_timeout);
+	def->late_sink = DatumGetObjectId(SPI_getbinval(tuple, desc, 25, &isnull));
+	def->time_zone = SPI_getvalue(tuple, desc, 26);
+	def->max_batch_rows = DatumGetInt64(SPI_getbinval(tuple, desc, 27, &isnull));
+	if (isnull)
+		def->max_batch_rows = 0;
 }
 
 /*
@@ -259,12 +270,14 @@ int32
 sa_catalog_insert_query(const SaQueryRow *row)
 {
 	const SaDefinition *def = row->def;
-	Oid			types[19] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			types[31] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
 		INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID,
-	REGPROCEDUREOID, TEXTOID, TEXTOID};
-	Datum		args[19];
-	char		nulls[19];
+		REGPROCEDUREOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, REGCLASSOID, TEXTOID,
+	INT8OID};
+	Datum		args[31];
+	char		nulls[31];
 	Oid			cptypes[2] = {INT4OID, TEXTOID};
 	Datum		cpargs[2];
 	SaRoleSave	role;
@@ -275,9 +288,9 @@ sa_catalog_insert_query(const SaQueryRow *row)
 	args[0] = CStringGetTextDatum(def->name);
 	args[1] = ObjectIdGetDatum(def->source);
 	args[2] = CStringGetTextDatum(def->event_time);
-	args[3] = CStringGetTextDatum(row->aggregates_text);
+	text_or_null(row->aggregates_text, &args[3], &nulls[3]);
 	text_or_null(row->group_by_text, &args[4], &nulls[4]);
-	args[5] = CStringGetTextDatum(def->aggregates);
+	text_or_null(def->aggregates, &args[5], &nulls[5]);
 	text_or_null(def->group_by, &args[6], &nulls[6]);
 	interval_or_null(row->window_size, &args[7], &nulls[7]);
 	interval_or_null(row->window_slide, &args[8], &nulls[8]);
@@ -291,6 +304,19 @@ sa_catalog_insert_query(const SaQueryRow *row)
 	oid_or_null(def->sink_function, &args[16], &nulls[16]);
 	text_or_null(def->sink_merge, &args[17], &nulls[17]);
 	text_or_null(def->notify_channel, &args[18], &nulls[18]);
+	text_or_null(row->filter_text, &args[19], &nulls[19]);
+	text_or_null(def->filter, &args[20], &nulls[20]);
+	text_or_null(row->join_text, &args[21], &nulls[21]);
+	text_or_null(def->join, &args[22], &nulls[22]);
+	text_or_null(row->columns_text, &args[23], &nulls[23]);
+	text_or_null(def->columns, &args[24], &nulls[24]);
+	text_or_null(row->dedup_text, &args[25], &nulls[25]);
+	text_or_null(def->dedup, &args[26], &nulls[26]);
+	interval_or_null(row->idle_timeout, &args[27], &nulls[27]);
+	oid_or_null(def->late_sink, &args[28], &nulls[28]);
+	text_or_null(def->time_zone, &args[29], &nulls[29]);
+	args[30] = Int64GetDatum(def->max_batch_rows);
+	nulls[30] = def->max_batch_rows > 0 ? ' ' : 'n';
 
 	catalog_begin(&role);
 	/* no row limit: it would stop the INSERT before its statement triggers */
@@ -298,10 +324,15 @@ sa_catalog_insert_query(const SaQueryRow *row)
 					"aggregates, group_by, aggregates_sql, group_by_sql, "
 					"window_size, window_slide, window_offset, session_gap, "
 					"watermark, output_mode, sink, trigger_interval, owner, "
-					"sink_function, sink_merge, notify_channel) "
+					"sink_function, sink_merge, notify_channel, filter, "
+					"filter_sql, \"join\", join_sql, columns, columns_sql, "
+					"dedup, dedup_sql, idle_timeout, late_sink, time_zone, "
+					"max_batch_rows) "
 					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-					"$12, $13, $14, $15, $16, $17, $18, $19) RETURNING query_id",
-					19, types, args, nulls, SPI_OK_INSERT_RETURNING);
+					"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+					"$23, $24, $25, $26, $27, $28, $29, $30, $31) "
+					"RETURNING query_id",
+					31, types, args, nulls, SPI_OK_INSERT_RETURNING);
 	query_id = DatumGetInt32(result_value(1, &isnull));
 	cpargs[0] = Int32GetDatum(query_id);
 	cpargs[1] = CStringGetTextDatum(row->state_signature);
@@ -553,12 +584,12 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		cpargs[7];
 	char		cpnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			logtypes[19] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
+	Oid			logtypes[22] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID};
-	Datum		logargs[19];
-	char		lognulls[19];
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		logargs[22];
+	char		lognulls[22];
 	Oid			trimtypes[2] = {INT4OID, INT8OID};
 	Datum		trimargs[2];
 	double		since_last;
@@ -601,6 +632,9 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 	logargs[16] = Float8GetDatum(rec->sink_ms);
 	logargs[17] = Float8GetDatum(rec->state_log_ms);
 	logargs[18] = Int64GetDatum(rec->state_memory_bytes);
+	logargs[19] = Int64GetDatum(rec->filtered_rows);
+	logargs[20] = Int64GetDatum(rec->duplicate_rows);
+	logargs[21] = Int64GetDatum(rec->late_rows_written);
 	trimargs[0] = Int32GetDatum(rec->query_id);
 	trimargs[1] = Int64GetDatum(rec->batch_id - SA_BATCH_LOG_KEEP);
 
@@ -615,8 +649,8 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 					7, cptypes, cpargs, cpnulls, SPI_OK_UPDATE);
 	catalog_execute("INSERT INTO streamagg.batch_log VALUES "
 					"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-					"$16, $17, $18, $19)",
-					19, logtypes, logargs, lognulls, SPI_OK_INSERT);
+					"$16, $17, $18, $19, $20, $21, $22)",
+					22, logtypes, logargs, lognulls, SPI_OK_INSERT);
 	catalog_execute("DELETE FROM streamagg.batch_log "
 					"WHERE query_id = $1 AND batch_id <= $2",
 					2, trimtypes, trimargs, NULL, SPI_OK_DELETE);

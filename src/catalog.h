@@ -17,8 +17,13 @@
 typedef struct SaQueryRow
 {
 	const SaDefinition *def;	/* checked; aggregates and group_by normalized */
-	const char *aggregates_text;	/* as the user wrote them */
-	const char *group_by_text;	/* or NULL */
+	/* the expressions as the user wrote them, or NULL */
+	const char *aggregates_text;
+	const char *group_by_text;
+	const char *filter_text;
+	const char *join_text;
+	const char *columns_text;
+	const char *dedup_text;
 	/* the intervals as the user gave them, or NULL */
 	Interval   *window_size;
 	Interval   *window_slide;
@@ -26,6 +31,7 @@ typedef struct SaQueryRow
 	Interval   *session_gap;
 	Interval   *watermark;
 	Interval   *trigger_interval;
+	Interval   *idle_timeout;
 	const char *state_signature;
 } SaQueryRow;
 
@@ -76,6 +82,9 @@ typedef struct SaBatchRecord
 	double		sink_ms;
 	double		state_log_ms;
 	int64		state_memory_bytes;
+	int64		filtered_rows;
+	int64		duplicate_rows;
+	int64		late_rows_written;
 } SaBatchRecord;
 
 /* A scheduled, unpaused query, as the workers see it. */

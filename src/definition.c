@@ -282,6 +282,16 @@ sa_normalize_definition(Oid source, const char *aggregates,
 											analyze_group_by(source, group_by));
 }
 
+/* A parameter of the 0.7 API whose feature is still being built. */
+static void
+reject_not_yet_supported(const char *param, bool given)
+{
+	if (given)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported yet", param)));
+}
+
 /*
  * Check the parameters of a definition (docs/semantics.md §5, §6) before
  * anything is created.  Intervals arrive as microseconds: intervals with
@@ -290,6 +300,24 @@ sa_normalize_definition(Oid source, const char *aggregates,
 void
 sa_validate_definition(const SaDefinition *def)
 {
+	if (def->aggregates == NULL && def->columns == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("aggregates must not be NULL"),
+				 errhint("A query without aggregates lists its output in columns.")));
+	if (def->aggregates != NULL && def->columns != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns cannot be combined with aggregates"),
+				 errdetail("columns lists the output of a stateless query, which has aggregates => NULL.")));
+	reject_not_yet_supported("filter", def->filter != NULL);
+	reject_not_yet_supported("join", def->join != NULL);
+	reject_not_yet_supported("columns", def->columns != NULL);
+	reject_not_yet_supported("dedup", def->dedup != NULL);
+	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
+	reject_not_yet_supported("time_zone", def->time_zone != NULL);
+	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
+
 	/* a name is also the default sink's name: an identifier, untruncated */
 	if (def->name[0] == '\0' || strlen(def->name) >= NAMEDATALEN)
 		ereport(ERROR,

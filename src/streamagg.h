@@ -110,8 +110,14 @@ typedef struct SaDefinition
 	char	   *name;
 	Oid			source;
 	char	   *event_time;
-	char	   *aggregates;		/* normalized, fully qualified text */
+	char	   *aggregates;		/* normalized, fully qualified text; NULL
+								 * for a stateless query */
 	char	   *group_by;		/* normalized text, or NULL */
+	char	   *filter;			/* normalized boolean expression, or NULL */
+	char	   *join;			/* normalized JOIN clauses, or NULL */
+	char	   *columns;		/* normalized select list of a stateless
+								 * query, or NULL */
+	char	   *dedup;			/* normalized dedup key expressions, or NULL */
 	bool		has_window;
 	int64		window_size;
 	int64		window_slide;
@@ -127,6 +133,11 @@ typedef struct SaDefinition
 	char	   *notify_channel; /* pg_notify per trigger with output, or NULL */
 	bool		has_trigger_interval;
 	int64		trigger_interval;
+	bool		has_idle_timeout;
+	int64		idle_timeout;
+	Oid			late_sink;		/* table of rows dropped as late, or InvalidOid */
+	char	   *time_zone;		/* zone of calendar windows, or NULL */
+	int64		max_batch_rows; /* bound on a batch's events; 0: none */
 	Oid			owner;
 	bool		paused;
 } SaDefinition;

@@ -253,6 +253,9 @@ record_checkpoint(Trigger *t)
 	rec.state_rows_updated = t->work->ntouched;
 	rec.late_rows = t->counts.late_rows;
 	rec.null_time_rows = t->counts.null_time_rows;
+	rec.filtered_rows = t->counts.filtered_rows;
+	rec.duplicate_rows = t->counts.duplicate_rows;
+	rec.late_rows_written = t->counts.late_rows_written;
 	rec.sink_rows = t->sink_rows;
 	rec.aggregate_ms = t->aggregate_ms;
 	rec.sink_ms = t->sink_ms;
