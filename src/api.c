@@ -150,8 +150,6 @@ Datum
 sa_create_query(PG_FUNCTION_ARGS)
 {
 	SaDefinition def;
-	char	   *aggregates_sql;
-	char	   *group_by_sql;
 	char	   *sink_name;
 	char	   *sink_function;
 	char	   *late_sink_name;
@@ -234,12 +232,9 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_check_source(def.source);
 
 	/* analyse with the caller's search_path; store the normalized form */
-	sa_normalize_definition(def.source, def.aggregates, def.group_by,
-							&aggregates_sql, &group_by_sql);
+	sa_normalize_definition(&def);
 	sa_prepare_source(def.source);
 
-	def.aggregates = aggregates_sql;
-	def.group_by = group_by_sql;
 	sa_user_code_begin(def.owner, &owner);
 	q = sa_compile_query(&def);
 	sa_user_code_end(&owner);
@@ -352,7 +347,8 @@ has_pending_events(SaQuery *q, Datum snapshot)
 	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
 								   q->source_qualified,
-								   sa_batch_predicate(cp.has_consumed,
+								   sa_batch_predicate(SA_XID_COLUMN,
+													  cp.has_consumed,
 													  cp.consumed_snapshot,
 													  snapshot)),
 						  2, argtypes, args, nulls, false, 1);

@@ -23,11 +23,13 @@
 #include "streamagg.h"
 
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "tcop/dest.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -123,7 +125,8 @@ sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
 
 /*
  * The predicate, over the source, of the batch between the snapshot $1
- * (previous, consumed) and $2 (new): rows whose inserting
+ * (previous, consumed) and $2 (new), with the source's streamagg_xid
+ * column written "xid_column": rows whose inserting
  * transaction is visible in $2 and was not in $1.  Those are the rows of
  * transactions from $1's xmax on, plus those of the transactions that were
  * still running at $1 (its xip list) and are visible in $2; they are
@@ -133,7 +136,8 @@ sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
  * prepared have no transaction id and belong to the first batch.
  */
 char *
-sa_batch_predicate(bool has_previous, Datum previous, Datum snapshot)
+sa_batch_predicate(const char *xid_column, bool has_previous, Datum previous,
+				   Datum snapshot)
 {
 	StringInfoData buf;
 	Oid			types[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
@@ -143,25 +147,65 @@ sa_batch_predicate(bool has_previous, Datum previous, Datum snapshot)
 	if (!has_previous)
 	{
 		appendStringInfo(&buf, "%s IS NULL OR pg_catalog.pg_visible_in_snapshot(%s, $2)",
-						 SA_XID_COLUMN, SA_XID_COLUMN);
+						 xid_column, xid_column);
 		return buf.data;
 	}
 	appendStringInfo(&buf, "pg_catalog.pg_visible_in_snapshot(%s, $2) AND "
 					 "(%s >= pg_catalog.pg_snapshot_xmax($1) AND "
 					 "%s < pg_catalog.pg_snapshot_xmax($2)",
-					 SA_XID_COLUMN, SA_XID_COLUMN, SA_XID_COLUMN);
+					 xid_column, xid_column, xid_column);
 	SPI_connect();
 	SPI_execute_with_args("SELECT x::text FROM pg_catalog.pg_snapshot_xip($1) x "
 						  "WHERE pg_catalog.pg_visible_in_snapshot(x, $2)",
 						  2, types, args, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&buf, " OR %s = '%s'::pg_catalog.xid8", SA_XID_COLUMN,
+		appendStringInfo(&buf, " OR %s = '%s'::pg_catalog.xid8", xid_column,
 						 SPI_getvalue(SPI_tuptable->vals[i],
 									  SPI_tuptable->tupdesc, 1));
 	SPI_finish();
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
+
+/*
+ * With joins a source row reaches the batch once per row it joined to, or
+ * once with NULLs (join.c reads inner joins as left joins), so the rows
+ * seen are kept by identity, (tableoid, ctid), to count each source row
+ * once: in num_input_rows, and in filtered_rows when none of its joined
+ * rows passed the inner joins and the filter.
+ */
+typedef struct SourceRowKey
+{
+	Oid			tableoid;
+	ItemPointerData ctid;
+} SourceRowKey;
+
+typedef struct SourceRow
+{
+	SourceRowKey key;
+	char		status;			/* for simplehash */
+	bool		passed;			/* one of its joined rows passed */
+} SourceRow;
+
+static inline uint32
+source_row_hash(SourceRowKey key)
+{
+	return hash_combine(murmurhash32(key.tableoid),
+						murmurhash32(ItemPointerGetBlockNumberNoCheck(&key.ctid) ^
+									 ((uint32) ItemPointerGetOffsetNumberNoCheck(&key.ctid) << 24)));
+}
+
+#define SH_PREFIX source_rows
+#define SH_ELEMENT_TYPE SourceRow
+#define SH_KEY_TYPE SourceRowKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) source_row_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).tableoid == (b).tableoid && \
+							ItemPointerEquals(&(a).ctid, &(b).ctid))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /*
  * Receives the rows of a batch straight from the executor (no copies) and
@@ -175,6 +219,8 @@ typedef struct BatchReceiver
 	SaQuery    *q;
 	SaStateStore *store;
 	SaBatchCounts *counts;
+	struct source_rows_hash *source_rows;	/* with joins: the source rows
+											 * seen */
 	int64	   *starts;			/* windows of the current row */
 	int64	   *ends;
 	bool		late_check;		/* the previous watermark closes windows */
@@ -202,8 +248,8 @@ touch(BatchReceiver *r, int64 window_start, int64 window_end, Datum *keyvals,
 }
 
 /*
- * Steps 2 and 3 for one row: its windows, late rows, the aggregates.  A
- * row without event time, or whose windows would leave the range of
+ * Steps 2 and 3 for one row that passed the joins and the filter: its
+ * windows, late rows, the aggregates.  A row without event time, or whose windows would leave the range of
  * timestamps, is skipped and counted (null_event_time_rows).
  */
 static void
@@ -215,7 +261,6 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 	int64		t = DatumGetTimestampTz(values[0]);
 	int			nwindows;
 
-	counts->input_rows++;
 	if (nulls[0] || TIMESTAMP_NOT_FINITE(t) ||
 		(nwindows = sa_row_windows(q, t, r->starts, r->ends)) < 0)
 	{
@@ -291,6 +336,57 @@ fold_panes(BatchReceiver *r)
 	}
 }
 
+/*
+ * One row of the batch query: count it, drop it if it does not pass the
+ * joins and the filter (see SaQuery's control columns), fold it otherwise.
+ */
+static void
+receive_row(BatchReceiver *r, Datum *values, bool *nulls)
+{
+	int			lead = r->q->batch_lead;
+	bool		passes = lead == 0 || DatumGetBool(values[0]);
+
+	Assert(lead == 0 || !nulls[0]);
+	if (lead == 3)
+	{
+		SourceRowKey key;
+		SourceRow  *row;
+		bool		found;
+
+		key.tableoid = DatumGetObjectId(values[1]);
+		key.ctid = *(ItemPointer) DatumGetPointer(values[2]);
+		row = source_rows_insert(r->source_rows, key, &found);
+		if (!found)
+		{
+			r->counts->input_rows++;
+			row->passed = false;
+		}
+		row->passed |= passes;
+	}
+	else
+	{
+		r->counts->input_rows++;
+		if (!passes)
+			r->counts->filtered_rows++;
+	}
+	if (passes)
+		fold_row(r, values + lead, nulls + lead);
+}
+
+/* With joins: the source rows none of whose joined rows passed. */
+static int64
+source_rows_filtered(struct source_rows_hash *rows)
+{
+	source_rows_iterator it;
+	SourceRow  *row;
+	int64		filtered = 0;
+
+	source_rows_start_iterate(rows, &it);
+	while ((row = source_rows_iterate(rows, &it)) != NULL)
+		filtered += !row->passed;
+	return filtered;
+}
+
 static bool
 batch_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -299,7 +395,7 @@ batch_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	CHECK_FOR_INTERRUPTS();
 	slot_getallattrs(slot);
-	fold_row(r, slot->tts_values, slot->tts_isnull);
+	receive_row(r, slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
 	if (++r->rows_since_reset >= ROW_RESET_INTERVAL)
 	{
@@ -365,6 +461,8 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	r.previous_watermark = cp->watermark;
 	r.rowcxt = AllocSetContextCreate(store->work->cxt, "streamagg row",
 									 ALLOCSET_DEFAULT_SIZES);
+	if (q->batch_lead == 3)
+		r.source_rows = source_rows_create(store->work->cxt, 1024, NULL);
 
 	params->params[0].value = cp->consumed_snapshot;
 	params->params[0].isnull = !cp->has_consumed;
@@ -385,14 +483,19 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	options.dest = (DestReceiver *) &r;
 
 	sql = psprintf("%s%s", q->batch_select,
-				   sa_batch_predicate(cp->has_consumed, cp->consumed_snapshot,
-									  snapshot));
+				   sa_batch_predicate(q->xid_column, cp->has_consumed,
+									  cp->consumed_snapshot, snapshot));
 	SPI_connect();
 	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
 	ret = SPI_execute_extended(sql, &options);
 	if (ret < 0)
 		elog(ERROR, "batch query failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
+	if (r.source_rows)
+	{
+		counts->filtered_rows += source_rows_filtered(r.source_rows);
+		source_rows_destroy(r.source_rows);
+	}
 	if (q->use_panes)
 		fold_panes(&r);
 	MemoryContextDelete(r.rowcxt);

@@ -29,8 +29,8 @@ typedef struct SaBatchCounts
 } SaBatchCounts;
 
 extern Datum sa_committed_snapshot(void);
-extern char *sa_batch_predicate(bool has_previous, Datum previous,
-								Datum snapshot);
+extern char *sa_batch_predicate(const char *xid_column, bool has_previous,
+								Datum previous, Datum snapshot);
 extern bool sa_plan_batch(int32 query_id);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);

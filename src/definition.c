@@ -38,40 +38,79 @@
 #include "aggregate.h"
 #include "batch.h"
 #include "definition.h"
+#include "join.h"
 #include "security.h"
 
 /*
- * Parse and analyse "SELECT <targets> FROM <source>", making sure that the
- * text is only a target list: one statement, reading only the source.
+ * The FROM clause expressions are analysed over: the source, followed by
+ * the join clauses.  When the user creates the query, "text" is the source
+ * and the user's join text; once normalized, the stored join text, which
+ * starts with the source.  "tree" is its raw parse tree (join.c).
+ */
+typedef struct SaFrom
+{
+	Oid			source;
+	bool		has_join;
+	char	   *text;
+	List	   *tree;
+} SaFrom;
+
+static SaFrom
+from_clause(Oid source, const char *join, bool normalized)
+{
+	SaFrom		from;
+
+	from.source = source;
+	from.has_join = join != NULL;
+	if (join == NULL)
+		from.text = sa_relation_name(source);
+	else if (normalized)
+		from.text = pstrdup(join);
+	else
+		from.text = psprintf("%s %s", sa_relation_name(source), join);
+	from.tree = sa_parse_from(source, from.text);
+	return from;
+}
+
+/*
+ * Parse and analyse "SELECT <targets> FROM <from> [WHERE <where>]", making
+ * sure that the user's text is only what parameter "param" may hold: one
+ * statement whose FROM clause is exactly from's, with nothing else.
  */
 static Query *
-analyze_target_list(Oid source, const char *targets, const char *param)
+analyze_over_from(const SaFrom *from, const char *targets, const char *where,
+				  const char *param)
 {
 	char	   *sql;
 	List	   *raw;
 	RawStmt    *rawstmt;
 	SelectStmt *select;
 
-	sql = psprintf("SELECT %s\nFROM %s", targets,
-				   sa_relation_name(source));
+	sql = psprintf("SELECT %s\nFROM %s%s%s", targets, from->text,
+				   where ? "\nWHERE " : "", where ? where : "");
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	rawstmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw) : NULL;
 	select = (rawstmt && IsA(rawstmt->stmt, SelectStmt)) ?
 		(SelectStmt *) rawstmt->stmt : NULL;
 	if (select == NULL || select->op != SETOP_NONE ||
 		select->distinctClause || select->intoClause ||
-		list_length(select->fromClause) != 1 ||
-		!IsA(linitial(select->fromClause), RangeVar) ||
-		RangeVarGetRelid(linitial_node(RangeVar, select->fromClause),
-						 NoLock, true) != source ||
-		select->whereClause || select->groupClause || select->havingClause ||
+		!equal(select->fromClause, from->tree) ||
+		(select->whereClause != NULL) != (where != NULL) ||
+		select->groupClause || select->havingClause ||
 		select->windowClause || select->valuesLists || select->sortClause ||
 		select->limitOffset || select->limitCount || select->lockingClause ||
 		select->withClause)
+	{
+		if (where != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("%s must be one boolean expression", param),
+					 errdetail("Got: %s", where)));
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("%s must be a comma-separated list of expressions", param),
 				 errdetail("Got: %s", targets)));
+	}
 	return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
 }
 
@@ -93,33 +132,56 @@ check_no_unsupported_nodes(Query *query, const char *param)
 				 errmsg("set-returning functions are not supported in %s", param)));
 }
 
-/* The group_by expressions, each checked to be groupable. */
+/*
+ * Row expressions (group_by, columns, dedup): no aggregates, subqueries,
+ * set-returning or window functions; with "named", each must have a name,
+ * which becomes a sink column's.
+ */
 static List *
-analyze_group_by(Oid source, const char *group_by)
+analyze_row_expressions(const SaFrom *from, const char *text,
+						const char *param, bool named)
 {
-	Query	   *query = analyze_target_list(source, group_by, "group_by");
+	Query	   *query = analyze_over_from(from, text, NULL, param);
 
-	check_no_unsupported_nodes(query, "group_by");
+	check_no_unsupported_nodes(query, param);
 	if (query->hasAggs)
 		ereport(ERROR,
 				(errcode(ERRCODE_GROUPING_ERROR),
-				 errmsg("aggregate functions are not allowed in group_by")));
+				 errmsg("aggregate functions are not allowed in %s", param)));
+	if (query->targetList == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must name at least one expression", param)));
 	sa_foreach_node(TargetEntry, te, query->targetList)
 	{
-		if (strcmp(te->resname, "?column?") == 0)
+		if (named && strcmp(te->resname, "?column?") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("group_by expression needs a name"),
+					 errmsg("%s expression needs a name", param),
 					 errhint("Write the expression with an alias, as in \"lower(page) AS page\".")));
 	}
 	return query->targetList;
 }
 
+/*
+ * The filter: one expression, true for the rows the query keeps.  The
+ * parser refuses aggregates, window and set-returning functions in WHERE.
+ */
+static Node *
+analyze_filter(const SaFrom *from, const char *filter)
+{
+	Query	   *query = analyze_over_from(from, "", filter, "filter");
+
+	check_no_unsupported_nodes(query, "filter");
+	Assert(query->jointree->quals != NULL);
+	return query->jointree->quals;
+}
+
 /* The aggregate calls, each a bare call that streamagg can maintain. */
 static List *
-analyze_aggregates(Oid source, const char *aggregates)
+analyze_aggregates(const SaFrom *from, const char *aggregates)
 {
-	Query	   *query = analyze_target_list(source, aggregates, "aggregates");
+	Query	   *query = analyze_over_from(from, aggregates, NULL, "aggregates");
 
 	check_no_unsupported_nodes(query, "aggregates");
 	if (query->targetList == NIL)
@@ -160,25 +222,24 @@ analyze_aggregates(Oid source, const char *aggregates)
 	return query->targetList;
 }
 
-/* Deparse analysed expressions back to text, each followed by its alias. */
+/*
+ * Deparse analysed expressions back to text, each followed by its alias
+ * when "named".  The caller has pinned the search_path.
+ */
 static char *
-deparse_target_list(Oid source, List *targets)
+deparse_target_list(const SaScope *scope, List *targets, bool named)
 {
-	List	   *context = deparse_context_for(get_rel_name(source), source);
 	StringInfoData buf;
-	int			nestlevel = sa_pin_search_path();
 
 	initStringInfo(&buf);
 	sa_foreach_node(TargetEntry, te, targets)
 	{
 		if (buf.len > 0)
 			appendStringInfoString(&buf, ", ");
-		appendStringInfo(&buf, "%s AS %s",
-						 deparse_expression((Node *) te->expr, context,
-											false, false),
-						 quote_identifier(te->resname));
+		appendStringInfoString(&buf, sa_scope_deparse(scope, (Node *) te->expr));
+		if (named)
+			appendStringInfo(&buf, " AS %s", quote_identifier(te->resname));
 	}
-	sa_unpin_search_path(nestlevel);
 	return buf.data;
 }
 
@@ -266,20 +327,48 @@ sa_relation_name(Oid relid)
 }
 
 /*
- * Analyse the user's texts with the caller's search_path and return them
- * normalized (see the file header).
+ * Analyse the user's texts with the caller's search_path and replace them
+ * in def by their normalized forms (see the file header).
  */
 void
-sa_normalize_definition(Oid source, const char *aggregates,
-						const char *group_by, char **aggregates_out,
-						char **group_by_out)
+sa_normalize_definition(SaDefinition *def)
 {
-	*aggregates_out = deparse_target_list(source,
-										  analyze_aggregates(source, aggregates));
-	*group_by_out = NULL;
-	if (group_by != NULL)
-		*group_by_out = deparse_target_list(source,
-											analyze_group_by(source, group_by));
+	SaFrom		from = from_clause(def->source, def->join, false);
+	Query	   *over_from = analyze_over_from(&from, "", NULL, "join");
+	SaScope		scope = sa_scope_for(over_from, def->source, from.has_join);
+	List	   *aggregates = NIL;
+	List	   *group_by = NIL;
+	List	   *columns = NIL;
+	List	   *dedup = NIL;
+	Node	   *filter = NULL;
+	int			nestlevel;
+
+	check_no_unsupported_nodes(over_from, "join");
+	if (def->aggregates)
+		aggregates = analyze_aggregates(&from, def->aggregates);
+	if (def->group_by)
+		group_by = analyze_row_expressions(&from, def->group_by, "group_by", true);
+	if (def->columns)
+		columns = analyze_row_expressions(&from, def->columns, "columns", true);
+	if (def->dedup)
+		dedup = analyze_row_expressions(&from, def->dedup, "dedup", false);
+	if (def->filter)
+		filter = analyze_filter(&from, def->filter);
+
+	nestlevel = sa_pin_search_path();
+	if (def->aggregates)
+		def->aggregates = deparse_target_list(&scope, aggregates, true);
+	if (def->group_by)
+		def->group_by = deparse_target_list(&scope, group_by, true);
+	if (def->columns)
+		def->columns = deparse_target_list(&scope, columns, true);
+	if (def->dedup)
+		def->dedup = deparse_target_list(&scope, dedup, false);
+	if (def->filter)
+		def->filter = sa_scope_deparse(&scope, filter);
+	if (def->join)
+		def->join = sa_normalized_from(&scope);
+	sa_unpin_search_path(nestlevel);
 }
 
 /* A parameter of the 0.7 API whose feature is still being built. */
@@ -310,8 +399,6 @@ sa_validate_definition(const SaDefinition *def)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("columns cannot be combined with aggregates"),
 				 errdetail("columns lists the output of a stateless query, which has aggregates => NULL.")));
-	reject_not_yet_supported("filter", def->filter != NULL);
-	reject_not_yet_supported("join", def->join != NULL);
 	reject_not_yet_supported("columns", def->columns != NULL);
 	reject_not_yet_supported("dedup", def->dedup != NULL);
 	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
@@ -525,18 +612,25 @@ state_signature(SaQuery *q)
 typedef struct BatchColumns
 {
 	StringInfoData sql;
-	List	   *context;		/* for deparsing over the source */
+	SaScope		scope;			/* for deparsing over the FROM clause */
 } BatchColumns;
+
+/* Add a column, given as text of type "type", to the batch's select list. */
+static void
+append_batch_text(SaQuery *q, BatchColumns *cols, const char *text, Oid type)
+{
+	if (q->batch_ncols > 0)
+		appendStringInfoString(&cols->sql, ", ");
+	appendStringInfoString(&cols->sql, text);
+	q->batch_types[q->batch_ncols++] = type;
+}
 
 /* Add an expression to the batch query's select list. */
 static void
 append_batch_column(SaQuery *q, BatchColumns *cols, Node *expr)
 {
-	if (q->batch_ncols > 0)
-		appendStringInfoString(&cols->sql, ", ");
-	appendStringInfoString(&cols->sql,
-						   deparse_expression(expr, cols->context, false, false));
-	q->batch_types[q->batch_ncols++] = exprType(expr);
+	append_batch_text(q, cols, sa_scope_deparse(&cols->scope, expr),
+					  exprType(expr));
 }
 
 /*
@@ -588,7 +682,8 @@ compile_keys(SaQuery *q, List *keys, BatchColumns *cols)
 		bool		hashable;
 
 		q->key_names[i] = pstrdup(te->resname);
-		if (IsA(expr, Var) && ((Var *) expr)->varattno == event_time)
+		if (IsA(expr, Var) && ((Var *) expr)->varno == 1 &&
+			((Var *) expr)->varattno == event_time)
 			q->event_time_key = i;
 		q->key_types[i] = exprType(expr);
 		q->key_typmods[i] = exprTypmod(expr);
@@ -623,14 +718,14 @@ compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
 	sa_foreach_node(TargetEntry, te, aggs)
 	{
 		Aggref	   *aggref = (Aggref *) te->expr;
-		int			firstarg = q->batch_ncols;
+		int			firstarg = q->batch_ncols - q->batch_lead;
 		int			filterarg = -1;
 
 		sa_foreach_node(TargetEntry, arg, aggref->args)
 			append_batch_column(q, cols, (Node *) arg->expr);
 		if (aggref->aggfilter)
 		{
-			filterarg = q->batch_ncols;
+			filterarg = q->batch_ncols - q->batch_lead;
 			append_batch_column(q, cols, (Node *) aggref->aggfilter);
 		}
 		sa_agg_setup(&q->aggs[i++], aggref, te->resname, firstarg, filterarg);
@@ -657,6 +752,42 @@ compile_state_layout(SaQuery *q)
 }
 
 /*
+ * The batch's FROM clause and its control columns (see SaQuery): with
+ * joins, the source row's identity and whether it passes the inner joins
+ * (read as left joins, join.c) and the filter; with a filter alone,
+ * whether it passes.  Returns the FROM clause.
+ */
+static const char *
+compile_from(SaQuery *q, BatchColumns *cols, Node *filter)
+{
+	const char *from = q->source_qualified;
+	char	   *passes = NULL;
+
+	q->xid_column = SA_XID_COLUMN;
+	if (q->def.join)
+	{
+		const char *source = sa_scope_source_name(&cols->scope);
+
+		from = sa_batch_from(&cols->scope, &passes);
+		q->xid_column = psprintf("%s.%s", source, SA_XID_COLUMN);
+		if (filter)
+			passes = psprintf("%s AND (%s) IS TRUE", passes,
+							  sa_scope_deparse(&cols->scope, filter));
+		append_batch_text(q, cols, passes, BOOLOID);
+		append_batch_text(q, cols, psprintf("%s.tableoid", source), OIDOID);
+		append_batch_text(q, cols, psprintf("%s.ctid", source), TIDOID);
+	}
+	else if (filter)
+		append_batch_text(q, cols,
+						  psprintf("(%s) IS TRUE",
+								   sa_scope_deparse(&cols->scope, filter)),
+						  BOOLOID);
+	q->batch_lead = q->batch_ncols;
+	Assert(q->batch_lead == 0 || q->batch_lead == 1 || q->batch_lead == 3);
+	return from;
+}
+
+/*
  * Sliding windows are folded per pane when that pays: a row falls into
  * several windows, and every aggregate can combine.  A strict combine
  * function would adopt a pane's internal state as a window's state, and one
@@ -680,6 +811,12 @@ folds_by_panes(const SaQuery *q)
  * its state and build the batch query.  The result and everything it
  * points to live in a new memory context under the current one.
  */
+static char *
+copy_or_null(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
 SaQuery *
 sa_compile_query(const SaDefinition *def)
 {
@@ -691,39 +828,55 @@ sa_compile_query(const SaDefinition *def)
 	int			nestlevel = sa_pin_search_path();
 	List	   *keys = NIL;
 	List	   *aggs;
+	Node	   *filter = NULL;
 	Oid			et_type;
+	SaFrom		from;
+	const char *batch_from;
 	BatchColumns cols;
 
 	q->cxt = cxt;
 	q->def = *def;
 	q->def.name = pstrdup(def->name);
 	q->def.event_time = pstrdup(def->event_time);
-	if (def->sink_merge)
-		q->def.sink_merge = pstrdup(def->sink_merge);
-	if (def->notify_channel)
-		q->def.notify_channel = pstrdup(def->notify_channel);
+	q->def.sink_merge = copy_or_null(def->sink_merge);
+	q->def.notify_channel = copy_or_null(def->notify_channel);
+	q->def.filter = copy_or_null(def->filter);
+	q->def.join = copy_or_null(def->join);
+	q->def.columns = copy_or_null(def->columns);
+	q->def.dedup = copy_or_null(def->dedup);
+	q->def.time_zone = copy_or_null(def->time_zone);
 
 	et_type = compile_source(q);
+	from = from_clause(def->source, def->join, true);
+	cols.scope = sa_scope_for(analyze_over_from(&from, "", NULL, "join"),
+							  def->source, from.has_join);
 	if (def->group_by)
-		keys = analyze_group_by(def->source, def->group_by);
-	aggs = analyze_aggregates(def->source, def->aggregates);
+		keys = analyze_row_expressions(&from, def->group_by, "group_by", true);
+	aggs = analyze_aggregates(&from, def->aggregates);
+	if (def->filter)
+		filter = analyze_filter(&from, def->filter);
 
-	/* batch columns: the event time, the keys, the aggregates' inputs */
-	q->batch_types = palloc(sizeof(Oid) * (1 + list_length(keys) +
+	/*
+	 * batch columns: the control columns, the event time, the keys, the
+	 * aggregates' inputs
+	 */
+	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(keys) +
 										   count_aggregate_inputs(aggs)));
-	q->batch_types[q->batch_ncols++] = et_type;
 	initStringInfo(&cols.sql);
-	appendStringInfoString(&cols.sql, quote_identifier(def->event_time));
-	cols.context = deparse_context_for(get_rel_name(def->source), def->source);
-
+	batch_from = compile_from(q, &cols, filter);
+	append_batch_text(q, &cols,
+					  from.has_join ?
+					  psprintf("%s.%s", sa_scope_source_name(&cols.scope),
+							   quote_identifier(def->event_time)) :
+					  quote_identifier(def->event_time),
+					  et_type);
 	compile_keys(q, keys, &cols);
 	compile_aggregates(q, aggs, &cols);
 	compile_state_layout(q);
 	q->use_panes = folds_by_panes(q);
 	/* the batch query without its predicate: see sa_batch_predicate() */
 	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.sql.data,
-							   q->source_qualified);
-
+							   batch_from);
 	sa_unpin_search_path(nestlevel);
 	MemoryContextSwitchTo(old);
 	return q;
@@ -770,7 +923,7 @@ sa_check_batch_statement(SaQuery *q)
 	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
 
 	sa_check_statement_privileges(psprintf("%s%s", q->batch_select,
-										   sa_batch_predicate(false, (Datum) 0,
-															  (Datum) 0)),
+										   sa_batch_predicate(q->xid_column, false,
+															  (Datum) 0, (Datum) 0)),
 								  2, argtypes);
 }

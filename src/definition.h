@@ -12,10 +12,7 @@
 
 extern SaQuery *sa_compile_query(const SaDefinition *def);
 extern void sa_validate_compiled(const SaQuery *q);
-extern void sa_normalize_definition(Oid source, const char *aggregates,
-									const char *group_by,
-									char **aggregates_out,
-									char **group_by_out);
+extern void sa_normalize_definition(SaDefinition *def);
 extern void sa_validate_definition(const SaDefinition *def);
 extern void sa_check_xid_column(Oid source);
 extern void sa_check_batch_statement(SaQuery *q);

@@ -152,7 +152,8 @@ typedef struct SaAggregate
 	int16		resulttyplen;
 	bool		resulttypbyval;
 	int			numargs;		/* aggregated arguments */
-	int			firstarg;		/* index of its first argument in a batch row */
+	int			firstarg;		/* index of its first argument in a batch row,
+								 * counted after the control columns */
 	int			filterarg;		/* index of its FILTER value, or -1 */
 	Oid			inputcollation;
 	Oid			transtype;
@@ -217,10 +218,18 @@ typedef struct SaQuery
 	int			naggs;
 	SaAggregate *aggs;
 
-	/* batch row layout: event time, keys, aggregate arguments and filters */
+	/*
+	 * Batch row layout: first batch_lead control columns (with a filter or
+	 * joins: whether the row passes them; with joins, also the source row's
+	 * tableoid and ctid, which identify it among the rows it joined to),
+	 * then the event time, keys, aggregate arguments and FILTERs.
+	 */
 	int			batch_ncols;
 	Oid		   *batch_types;	/* type of each batch column */
-	char	   *batch_select;	/* "SELECT ... FROM source WHERE " */
+	int			batch_lead;		/* 0, 1 (passes) or 3 (passes, tableoid,
+								 * ctid) */
+	char	   *batch_select;	/* "SELECT ... FROM source ... WHERE " */
+	char	   *xid_column;		/* the source's streamagg_xid in it */
 
 	TupleDesc	key_desc;		/* the group key columns */
 	TupleDesc	state_desc;		/* one stored state per aggregate */
