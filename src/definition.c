@@ -72,6 +72,49 @@ from_clause(Oid source, const char *join, bool normalized)
 	return from;
 }
 
+/* What an error context of analyze_parameter knows. */
+typedef struct ParameterContext
+{
+	const char *sql;
+	const char *param;
+} ParameterContext;
+
+/*
+ * Errors found while analysing a parameter point into the statement that
+ * holds its text, not into the caller's create_query(...) call, and say
+ * which parameter they are about.
+ */
+static void
+parameter_error_context(void *arg)
+{
+	ParameterContext *pc = arg;
+	int			position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery(pc->sql);
+	}
+	errcontext("%s of a streaming query", pc->param);
+}
+
+static Query *
+analyze_parameter(RawStmt *rawstmt, const char *sql, const char *param)
+{
+	ParameterContext pc = {sql, param};
+	ErrorContextCallback callback;
+	Query	   *query;
+
+	callback.callback = parameter_error_context;
+	callback.arg = &pc;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	query = parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
+	error_context_stack = callback.previous;
+	return query;
+}
+
 /*
  * Parse and analyse "SELECT <targets> FROM <from> [WHERE <where>]", making
  * sure that the user's text is only what parameter "param" may hold: one
@@ -111,7 +154,7 @@ analyze_over_from(const SaFrom *from, const char *targets, const char *where,
 				 errmsg("%s must be a comma-separated list of expressions", param),
 				 errdetail("Got: %s", targets)));
 	}
-	return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
+	return analyze_parameter(rawstmt, sql, param);
 }
 
 /* Reject what a query cannot compute row by row. */
