@@ -6,9 +6,11 @@
  * The parameters of pipelines and event time.  As for aggregates and
  * group_by, each expression is kept as the user wrote it and normalized
  * (*_sql: every name outside pg_catalog schema-qualified) for the workers.
- * A stateless query has columns instead of aggregates.
+ * A stateless query has columns instead of aggregates, and may have no
+ * event time.
  */
 ALTER TABLE streamagg.query_def
+	ALTER COLUMN event_time DROP NOT NULL,
 	ALTER COLUMN aggregates DROP NOT NULL,
 	ALTER COLUMN aggregates_sql DROP NOT NULL,
 	ADD COLUMN filter text,

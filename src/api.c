@@ -161,13 +161,12 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_forbid_in_trigger("streamagg.create_query()");
 	require_argument(fcinfo, 0, "name");
 	require_argument(fcinfo, 1, "source");
-	require_argument(fcinfo, 2, "event_time");
 	require_argument(fcinfo, 10, "output_mode");
 
 	memset(&def, 0, sizeof(def));
 	def.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	def.source = PG_GETARG_OID(1);
-	def.event_time = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	def.event_time = optional_text_argument(fcinfo, 2);
 	def.aggregates = optional_text_argument(fcinfo, 3);
 	def.group_by = optional_text_argument(fcinfo, 4);
 	def.has_window = interval_argument(fcinfo, 5, "window_size", &def.window_size);

@@ -31,10 +31,12 @@
 #include "tcop/dest.h"
 #include "storage/itemptr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "output.h"
 #include "catalog.h"
 #include "window.h"
 #include "aggregate.h"
@@ -221,6 +223,9 @@ typedef struct BatchReceiver
 	SaBatchCounts *counts;
 	struct source_rows_hash *source_rows;	/* with joins: the source rows
 											 * seen */
+	SaOutput   *appended;		/* a stateless query's rows, in the working
+								 * set's context */
+	int			appended_size;
 	int64	   *starts;			/* windows of the current row */
 	int64	   *ends;
 	bool		late_check;		/* the previous watermark closes windows */
@@ -247,6 +252,17 @@ touch(BatchReceiver *r, int64 window_start, int64 window_end, Datum *keyvals,
 					   window_end, keyvals, keynulls);
 }
 
+/* The batch's least and greatest event time, of rows that passed. */
+static inline void
+note_event_time(SaBatchCounts *counts, int64 t)
+{
+	if (!counts->has_event_time || t < counts->event_time_min)
+		counts->event_time_min = t;
+	if (!counts->has_event_time || t > counts->event_time_max)
+		counts->event_time_max = t;
+	counts->has_event_time = true;
+}
+
 /*
  * Steps 2 and 3 for one row that passed the joins and the filter: its
  * windows, late rows, the aggregates.  A row without event time, or whose windows would leave the range of
@@ -267,11 +283,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		counts->null_time_rows++;
 		return;
 	}
-	if (!counts->has_event_time || t < counts->event_time_min)
-		counts->event_time_min = t;
-	if (!counts->has_event_time || t > counts->event_time_max)
-		counts->event_time_max = t;
-	counts->has_event_time = true;
+	note_event_time(counts, t);
 
 	if (q->def.has_session)
 	{
@@ -302,6 +314,44 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 										  values + 1, nulls + 1),
 							 t, values, nulls);
 	}
+}
+
+/*
+ * A stateless query's row that passed: the row itself, its columns copied
+ * out of the executor's slot, is the output.  Its event time, if any,
+ * only feeds the progress figures.
+ */
+static void
+append_row(BatchReceiver *r, Datum *values, bool *nulls)
+{
+	SaQuery    *q = r->q;
+	SaOutput   *out = r->appended;
+	SaOutputRow *row;
+	MemoryContext old = MemoryContextSwitchTo(r->store->work->cxt);
+
+	Assert(q->stateless);
+	if (!nulls[0])
+		note_event_time(r->counts, DatumGetTimestampTz(values[0]));
+	if (out->nrows == r->appended_size)
+	{
+		r->appended_size = Max(1024, r->appended_size * 2);
+		out->rows = out->rows ?
+			repalloc_huge(out->rows, sizeof(SaOutputRow) * r->appended_size) :
+			palloc_extended(sizeof(SaOutputRow) * r->appended_size,
+							MCXT_ALLOC_HUGE);
+	}
+	row = &out->rows[out->nrows++];
+	memset(row, 0, sizeof(*row));
+	row->values = palloc(sizeof(Datum) * q->ncolumns);
+	row->nulls = palloc(sizeof(bool) * q->ncolumns);
+	row->fresh = true;
+	for (int i = 0; i < q->ncolumns; i++)
+	{
+		row->nulls[i] = nulls[1 + i];
+		row->values[i] = nulls[1 + i] ? (Datum) 0 :
+			datumCopy(values[1 + i], q->column_typbyvals[i], q->column_typlens[i]);
+	}
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -369,7 +419,9 @@ receive_row(BatchReceiver *r, Datum *values, bool *nulls)
 		if (!passes)
 			r->counts->filtered_rows++;
 	}
-	if (passes)
+	if (passes && r->q->stateless)
+		append_row(r, values + lead, nulls + lead);
+	else if (passes)
 		fold_row(r, values + lead, nulls + lead);
 }
 
@@ -432,17 +484,59 @@ batch_destroy(DestReceiver *self)
 }
 
 /*
+ * A stateless query's batch read and written to its sink table by one
+ * statement (see build_move_statement in sink.c): the rows written are
+ * the output, already delivered; only their number is kept.
+ */
+static void
+move_batch(SaQuery *q, const char *predicate, ParamListInfo params,
+		   SaBatchCounts *counts, SaOutput *moved)
+{
+	SPIExecuteOptions options;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	SPI_connect();
+	if (SPI_execute_extended(psprintf("%s%s%s", q->move_sql_head, predicate,
+									  q->move_sql_tail),
+							 &options) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not move the batch of streaming query \"%s\"",
+			 q->def.name);
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	counts->input_rows = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	counts->filtered_rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	if (!isnull)
+	{
+		note_event_time(counts, DatumGetTimestampTz(d));
+		note_event_time(counts,
+						DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull)));
+	}
+	SPI_finish();
+	moved->nrows = counts->input_rows - counts->filtered_rows;
+	moved->delivered = true;
+}
+
+/*
  * Steps 1 to 3: read the batch that ends at "snapshot" and fold it into
- * the working set.  Runs as the query's owner.
+ * the working set; a stateless query's rows go to "appended" instead.
+ * Runs as the query's owner.
  */
 void
 sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
-			  SaBatchCounts *counts)
+			  SaBatchCounts *counts, SaOutput *appended)
 {
 	SaQuery    *q = store->q;
 	BatchReceiver r;
 	SPIExecuteOptions options;
 	ParamListInfo params = makeParamList(2);
+	char	   *predicate;
 	char	   *sql;
 	int			ret;
 
@@ -455,6 +549,7 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	r.q = q;
 	r.store = store;
 	r.counts = counts;
+	r.appended = appended;
 	r.starts = palloc(sizeof(int64) * sa_window_count(q));
 	r.ends = palloc(sizeof(int64) * sa_window_count(q));
 	r.late_check = sa_watermark_closes_windows(q, cp->has_watermark);
@@ -482,9 +577,14 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 
-	sql = psprintf("%s%s", q->batch_select,
-				   sa_batch_predicate(q->xid_column, cp->has_consumed,
-									  cp->consumed_snapshot, snapshot));
+	predicate = sa_batch_predicate(q->xid_column, cp->has_consumed,
+								   cp->consumed_snapshot, snapshot);
+	if (q->move_sql_head)
+	{
+		move_batch(q, predicate, params, counts, appended);
+		return;
+	}
+	sql = psprintf("%s%s", q->batch_select, predicate);
 	SPI_connect();
 	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
 	ret = SPI_execute_extended(sql, &options);

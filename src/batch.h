@@ -10,6 +10,7 @@
 #define STREAMAGG_BATCH_H
 
 #include "streamagg.h"
+#include "output.h"
 
 #include "catalog.h"
 #include "state.h"
@@ -35,6 +36,7 @@ extern bool sa_plan_batch(int32 query_id);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
 extern void sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp,
-						  Datum snapshot, SaBatchCounts *counts);
+						  Datum snapshot, SaBatchCounts *counts,
+						  SaOutput *appended);
 
 #endif							/* STREAMAGG_BATCH_H */

@@ -287,7 +287,7 @@ sa_catalog_insert_query(const SaQueryRow *row)
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(def->name);
 	args[1] = ObjectIdGetDatum(def->source);
-	args[2] = CStringGetTextDatum(def->event_time);
+	text_or_null(def->event_time, &args[2], &nulls[2]);
 	text_or_null(row->aggregates_text, &args[3], &nulls[3]);
 	text_or_null(row->group_by_text, &args[4], &nulls[4]);
 	text_or_null(def->aggregates, &args[5], &nulls[5]);
@@ -697,6 +697,7 @@ sa_catalog_source_horizon(Oid source, SaSourceHorizon *h)
 					"pg_catalog.bool_and(c.consumed_snapshot IS NOT NULL), "
 					"pg_catalog.min(pg_catalog.pg_snapshot_xmin(c.consumed_snapshot)), "
 					"pg_catalog.array_agg(DISTINCT d.event_time) "
+					"FILTER (WHERE d.event_time IS NOT NULL) "
 					"FROM streamagg.query_def d JOIN streamagg.checkpoint c USING (query_id) "
 					"WHERE d.source = $1", 1, &argtype, &arg, NULL,
 					SPI_OK_SELECT);

@@ -414,6 +414,43 @@ sa_normalize_definition(SaDefinition *def)
 	sa_unpin_search_path(nestlevel);
 }
 
+/*
+ * A stateless query appends each row that passes to its sink, once: it
+ * has no groups, windows or state to complete or merge, and without dedup
+ * no row is ever late, so a watermark would do nothing.
+ */
+static void
+validate_stateless(const SaDefinition *def)
+{
+	const char *what = NULL;
+
+	if (def->group_by != NULL)
+		what = "group_by";
+	else if (def->has_window)
+		what = "window_size";
+	else if (def->has_session)
+		what = "session_gap";
+	else if (def->sink_merge != NULL)
+		what = "sink_merge";
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a stateless query cannot have %s", what),
+				 errdetail("A query with columns instead of aggregates appends each row to its sink as it is.")));
+	if (def->output_mode == SA_OUTPUT_COMPLETE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("complete output mode is not allowed for a stateless query"),
+				 errdetail("A stateless query keeps no result table to write again each time."),
+				 errhint("Use output_mode 'append'.")));
+	if (def->has_watermark && def->dedup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a stateless query without dedup cannot have a watermark"),
+				 errdetail("It never drops late rows, so a watermark would do nothing."),
+				 errhint("Remove the watermark, or give dedup keys whose memory it bounds.")));
+}
+
 /* A parameter of the 0.7 API whose feature is still being built. */
 static void
 reject_not_yet_supported(const char *param, bool given)
@@ -442,7 +479,13 @@ sa_validate_definition(const SaDefinition *def)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("columns cannot be combined with aggregates"),
 				 errdetail("columns lists the output of a stateless query, which has aggregates => NULL.")));
-	reject_not_yet_supported("columns", def->columns != NULL);
+	if (def->event_time == NULL && (def->columns == NULL || def->dedup != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event_time must not be NULL"),
+				 errdetail("Only a stateless query without dedup can do without event time.")));
+	if (def->columns != NULL)
+		validate_stateless(def);
 	reject_not_yet_supported("dedup", def->dedup != NULL);
 	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
 	reject_not_yet_supported("time_zone", def->time_zone != NULL);
@@ -508,7 +551,8 @@ sa_validate_definition(const SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("trigger_interval must not be negative")));
-	if (def->output_mode == SA_OUTPUT_APPEND && !def->has_watermark)
+	if (def->output_mode == SA_OUTPUT_APPEND && !def->has_watermark &&
+		def->columns == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("append output mode requires a watermark"),
@@ -691,7 +735,9 @@ compile_source(SaQuery *q)
 												q->def.name);
 	rel = table_open(q->def.source, AccessShareLock);
 	table_close(rel, NoLock);
-	et_type = event_time_type(q->def.source, q->def.event_time);
+	/* a stateless query may do without: its rows have a NULL event time */
+	et_type = q->def.event_time ?
+		event_time_type(q->def.source, q->def.event_time) : TIMESTAMPTZOID;
 	q->window_type = getBaseType(et_type);
 	sa_check_xid_column(q->def.source);
 	return et_type;
@@ -705,7 +751,8 @@ compile_source(SaQuery *q)
 static void
 compile_keys(SaQuery *q, List *keys, BatchColumns *cols)
 {
-	AttrNumber	event_time = get_attnum(q->def.source, q->def.event_time);
+	AttrNumber	event_time = q->def.event_time ?
+		get_attnum(q->def.source, q->def.event_time) : InvalidAttrNumber;
 	int			i = 0;
 
 	q->nkeys = list_length(keys);
@@ -772,6 +819,38 @@ compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
 			append_batch_column(q, cols, (Node *) aggref->aggfilter);
 		}
 		sa_agg_setup(&q->aggs[i++], aggref, te->resname, firstarg, filterarg);
+	}
+}
+
+/*
+ * The columns of a stateless query, and their batch columns, which come
+ * right after the event time.
+ */
+static void
+compile_columns(SaQuery *q, List *columns, BatchColumns *cols)
+{
+	int			i = 0;
+
+	q->stateless = columns != NIL;
+	q->ncolumns = list_length(columns);
+	q->column_names = palloc0(sizeof(char *) * (q->ncolumns + 1));
+	q->column_types = palloc0(sizeof(Oid) * (q->ncolumns + 1));
+	q->column_typmods = palloc0(sizeof(int32) * (q->ncolumns + 1));
+	q->column_collations = palloc0(sizeof(Oid) * (q->ncolumns + 1));
+	q->column_typlens = palloc0(sizeof(int16) * (q->ncolumns + 1));
+	q->column_typbyvals = palloc0(sizeof(bool) * (q->ncolumns + 1));
+	sa_foreach_node(TargetEntry, te, columns)
+	{
+		Node	   *expr = (Node *) te->expr;
+
+		q->column_names[i] = pstrdup(te->resname);
+		q->column_types[i] = exprType(expr);
+		q->column_typmods[i] = exprTypmod(expr);
+		q->column_collations[i] = exprCollation(expr);
+		get_typlenbyval(q->column_types[i], &q->column_typlens[i],
+						&q->column_typbyvals[i]);
+		append_batch_column(q, cols, expr);
+		i++;
 	}
 }
 
@@ -870,7 +949,8 @@ sa_compile_query(const SaDefinition *def)
 	SaQuery    *q = palloc0(sizeof(SaQuery));
 	int			nestlevel = sa_pin_search_path();
 	List	   *keys = NIL;
-	List	   *aggs;
+	List	   *aggs = NIL;
+	List	   *columns = NIL;
 	Node	   *filter = NULL;
 	Oid			et_type;
 	SaFrom		from;
@@ -880,7 +960,7 @@ sa_compile_query(const SaDefinition *def)
 	q->cxt = cxt;
 	q->def = *def;
 	q->def.name = pstrdup(def->name);
-	q->def.event_time = pstrdup(def->event_time);
+	q->def.event_time = copy_or_null(def->event_time);
 	q->def.sink_merge = copy_or_null(def->sink_merge);
 	q->def.notify_channel = copy_or_null(def->notify_channel);
 	q->def.filter = copy_or_null(def->filter);
@@ -895,7 +975,10 @@ sa_compile_query(const SaDefinition *def)
 							  def->source, from.has_join);
 	if (def->group_by)
 		keys = analyze_row_expressions(&from, def->group_by, "group_by", true);
-	aggs = analyze_aggregates(&from, def->aggregates);
+	if (def->aggregates)
+		aggs = analyze_aggregates(&from, def->aggregates);
+	if (def->columns)
+		columns = analyze_row_expressions(&from, def->columns, "columns", true);
 	if (def->filter)
 		filter = analyze_filter(&from, def->filter);
 
@@ -904,17 +987,22 @@ sa_compile_query(const SaDefinition *def)
 	 * aggregates' inputs
 	 */
 	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(keys) +
-										   count_aggregate_inputs(aggs)));
+										   count_aggregate_inputs(aggs) +
+										   list_length(columns)));
 	initStringInfo(&cols.sql);
 	batch_from = compile_from(q, &cols, filter);
-	append_batch_text(q, &cols,
-					  from.has_join ?
-					  psprintf("%s.%s", sa_scope_source_name(&cols.scope),
-							   quote_identifier(def->event_time)) :
-					  quote_identifier(def->event_time),
-					  et_type);
+	if (def->event_time == NULL)
+		append_batch_text(q, &cols, "NULL::pg_catalog.timestamptz", et_type);
+	else if (from.has_join)
+		append_batch_text(q, &cols,
+						  psprintf("%s.%s", sa_scope_source_name(&cols.scope),
+								   quote_identifier(def->event_time)),
+						  et_type);
+	else
+		append_batch_text(q, &cols, quote_identifier(def->event_time), et_type);
 	compile_keys(q, keys, &cols);
 	compile_aggregates(q, aggs, &cols);
+	compile_columns(q, columns, &cols);
 	compile_state_layout(q);
 	q->use_panes = folds_by_panes(q);
 	/* the batch query without its predicate: see sa_batch_predicate() */
@@ -944,7 +1032,8 @@ sa_validate_compiled(const SaQuery *q)
 							q->aggs[i].name),
 					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
 							   format_procedure(q->aggs[i].aggfnoid))));
-	if (q->def.output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
+	if (q->def.output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound &&
+		!q->stateless)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("append output mode requires a window, session windows, or the event-time column as a group key"),

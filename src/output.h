@@ -30,6 +30,8 @@ typedef struct SaOutput
 	int			nrows;
 	SaOutputRow *deleted;		/* to delete from the sink (windows and keys) */
 	int			ndeleted;
+	bool		delivered;		/* nrows rows were written to the sink by
+								 * the batch read itself (rows is NULL) */
 } SaOutput;
 
 #endif							/* STREAMAGG_OUTPUT_H */

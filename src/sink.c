@@ -7,7 +7,8 @@
  *	  rows (docs/sinks.md).
  *
  * A sink row has window_start and window_end (for windowed queries), then
- * the group-by columns, then one column per aggregate.  A sink table's
+ * the group-by columns, then one column per aggregate; a stateless query's
+ * sink row has its columns, and its sink table no key.  A sink table's
  * unique key is (window_start, window_end, group columns) with NULLS NOT
  * DISTINCT, so that NULL keys upsert like any other value.  Rows are always
  * passed to the statement as $1, one array of the sink's row type (the
@@ -50,6 +51,7 @@
 #include "utils/varlena.h"
 #include "lib/stringinfo.h"
 
+#include "batch.h"
 #include "definition.h"
 #include "security.h"
 #include "sink.h"
@@ -70,7 +72,8 @@ typedef struct SinkColumn
 static SinkColumn *
 sink_columns(const SaQuery *q, int *ncols)
 {
-	SinkColumn *cols = palloc(sizeof(SinkColumn) * (2 + q->nkeys + q->naggs));
+	SinkColumn *cols = palloc(sizeof(SinkColumn) *
+							  (2 + q->nkeys + q->naggs + q->ncolumns));
 	int			n = 0;
 
 	if (q->def.has_window || q->def.has_session)
@@ -84,6 +87,9 @@ sink_columns(const SaQuery *q, int *ncols)
 	for (int i = 0; i < q->naggs; i++)
 		cols[n++] = (SinkColumn) {q->aggs[i].name, q->aggs[i].resulttype,
 			q->aggs[i].resulttypmod, InvalidOid, false, false};
+	for (int i = 0; i < q->ncolumns; i++)
+		cols[n++] = (SinkColumn) {q->column_names[i], q->column_types[i],
+			q->column_typmods[i], q->column_collations[i], false, false};
 	*ncols = n;
 	return cols;
 }
@@ -165,7 +171,7 @@ check_column_names(SinkColumn *cols, int n)
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("sink column \"%s\" would appear twice",
 								cols[i].name),
-						 errhint("Give the group_by expressions and aggregates distinct aliases (window_start and window_end are taken).")));
+						 errhint("Give the expressions distinct aliases (window_start and window_end are taken).")));
 	}
 }
 
@@ -428,13 +434,54 @@ deletes_sink_rows(const SaQuery *q)
 }
 
 /*
+ * A stateless query whose rows need no look at each (no join to count
+ * source rows by, no dedup) reads its batch and appends it to its sink
+ * table in one statement, as fast as the INSERT ... SELECT a user would
+ * write: the batch, with the filter as column p and the event time as t,
+ * is a CTE that the INSERT and the progress figures both read.  Its text
+ * is q->move_sql_head, the batch predicate (batch.c), q->move_sql_tail;
+ * it returns num_input_rows, filtered_rows, and the least and greatest
+ * event time of the rows written.
+ */
+static void
+build_move_statement(SaQuery *q, const SinkColumn *cols, int n)
+{
+	StringInfoData names;
+	StringInfoData list;
+	StringInfoData cte;
+	const char *passes = q->batch_lead == 1 ? "p" : "true";
+
+	Assert(n == q->ncolumns);
+	initStringInfo(&names);
+	initStringInfo(&list);
+	initStringInfo(&cte);
+	appendStringInfoString(&cte, q->batch_lead == 1 ? "p, t" : "t");
+	for (int i = 0; i < n; i++)
+	{
+		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
+						 quote_identifier(cols[i].name));
+		appendStringInfo(&list, "%sc%d", i > 0 ? ", " : "", i);
+		appendStringInfo(&cte, ", c%d", i);
+	}
+	q->move_sql_head = psprintf("WITH b(%s) AS (%s", cte.data, q->batch_select);
+	q->move_sql_tail = psprintf("), w AS (INSERT INTO %s (%s) SELECT %s FROM b WHERE %s) "
+								"SELECT pg_catalog.count(*), "
+								"pg_catalog.count(*) FILTER (WHERE NOT %s), "
+								"pg_catalog.min(t) FILTER (WHERE %s), "
+								"pg_catalog.max(t) FILTER (WHERE %s) FROM b",
+								q->sink_qualified, names.data, list.data,
+								passes, passes, passes, passes);
+}
+
+/*
  * The statements of a query's sink, stored in q (built in q's memory
  * context):
  *	  - sink_sql delivers a trigger's rows ($1, an array of q->sink_rowtype;
  *		$2, the batch id): for a sink table one upsert, or the MERGE with
  *		the query's clauses (target alias t, row alias s), and without any
  *		key column the table holds one row, replaced each time; for a
- *		function sink, SELECT fn($2, $1);
+ *		stateless query a plain INSERT; for a function sink,
+ *		SELECT fn($2, $1);
  *	  - sink_insert_sql, a plain INSERT for rows new to a table sink with a
  *		key (window queries), which skips ON CONFLICT's probe;
  *	  - sink_delete_sql deletes rows by window and key ($1): the rows of
@@ -486,6 +533,9 @@ sa_build_sink_statement(SaQuery *q)
 		return;
 	}
 
+	if (q->stateless && q->batch_lead <= 1 && q->def.dedup == NULL)
+		build_move_statement(q, cols, n);
+
 	initStringInfo(&list);
 	initStringInfo(&set);
 	for (int i = 0; i < n; i++)
@@ -498,7 +548,8 @@ sa_build_sink_statement(SaQuery *q)
 							 set.len > 0 ? ", " : "", name, name);
 	}
 	initStringInfo(&sql);
-	if (key[0] == '\0')
+	/* a global aggregate's one row is replaced; a stateless query appends */
+	if (key[0] == '\0' && !q->stateless)
 		appendStringInfo(&sql, "WITH cleared AS (DELETE FROM %s) ",
 						 q->sink_qualified);
 	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM pg_catalog.unnest($1) AS r",
@@ -659,6 +710,15 @@ sa_check_sink_statements(SaQuery *q)
 		sa_check_statement_privileges(q->sink_insert_sql, 2, argtypes);
 	if (q->sink_delete_sql)
 		sa_check_statement_privileges(q->sink_delete_sql, 1, argtypes);
+	if (q->move_sql_head)
+	{
+		argtypes[0] = argtypes[1] = PG_SNAPSHOTOID;
+		sa_check_statement_privileges(psprintf("%s%s%s", q->move_sql_head,
+											   sa_batch_predicate(q->xid_column, false,
+																  (Datum) 0, (Datum) 0),
+											   q->move_sql_tail),
+									  2, argtypes);
+	}
 }
 
 /*
@@ -720,8 +780,10 @@ sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
 		}
 		if (with_values)
 		{
+			/* the final values of the aggregates, or the stateless columns */
 			Assert(row->values != NULL);
-			for (int i = 0; i < q->naggs; i++, c++)
+			Assert(n - c == q->naggs + q->ncolumns);
+			for (int i = 0; c < n; i++, c++)
 			{
 				values[positions[c]] = row->values[i];
 				nulls[positions[c]] = row->nulls[i];
@@ -833,6 +895,8 @@ write_rows(SaQuery *q, const SaOutput *output, int64 batch_id)
 int64
 sa_sink_deliver(SaQuery *q, const SaOutput *output, int64 batch_id)
 {
+	if (output->delivered)
+		return output->nrows;
 	if (output->ndeleted > 0)
 	{
 		Assert(deletes_sink_rows(q));

@@ -219,6 +219,20 @@ typedef struct SaQuery
 	SaAggregate *aggs;
 
 	/*
+	 * A stateless query (columns, no aggregates) appends every row that
+	 * passes to the sink, with these columns; it has no keys, no
+	 * aggregates and no windows.
+	 */
+	bool		stateless;
+	int			ncolumns;
+	char	  **column_names;
+	Oid		   *column_types;
+	int32	   *column_typmods;
+	Oid		   *column_collations;
+	int16	   *column_typlens;
+	bool	   *column_typbyvals;
+
+	/*
 	 * Batch row layout: first batch_lead control columns (with a filter or
 	 * joins: whether the row passes them; with joins, also the source row's
 	 * tableoid and ctid, which identify it among the rows it joined to),
@@ -243,6 +257,10 @@ typedef struct SaQuery
 	char	   *sink_insert_sql;	/* plain INSERT of rows new to the sink:
 									 * table sinks with a key, or NULL */
 	char	   *sink_delete_sql;	/* $1 rows to delete, or NULL */
+	char	   *move_sql_head;	/* a stateless query's batch and sink write
+								 * as one statement: head, predicate, tail
+								 * (sink.c); or NULL */
+	char	   *move_sql_tail;
 	struct SaSinkPlans *sink_plans; /* the above, prepared and kept */
 	Oid			sink_rowtype;
 	char	   *source_qualified;

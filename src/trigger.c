@@ -168,7 +168,7 @@ read_batch(Trigger *t)
 {
 	/* so that the batch read skips the ranges filled by older events */
 	sa_summarize_source_ranges(t->q->def.source);
-	sa_fold_batch(t->state, &t->cp, t->snapshot, &t->counts);
+	sa_fold_batch(t->state, &t->cp, t->snapshot, &t->counts, &t->output);
 	if (t->counts.input_rows == 0)
 	{
 		if (t->cp.has_planned)
@@ -207,9 +207,11 @@ emit_output(Trigger *t)
 	SaQuery    *q = t->q;
 	List	   *closed = NIL;
 
+	/* a stateless query's output is its batch's rows (batch.c) */
 	if (sa_watermark_closes_windows(q, t->has_watermark))
 		closed = sa_close_windows(t->state, t->watermark);
-	sa_emit_output(t->state, closed, &t->output);
+	if (!q->stateless)
+		sa_emit_output(t->state, closed, &t->output);
 	sa_inject_fault(q->def.query_id, "after_state");
 	t->aggregate_ms = lap_ms(&t->lap);
 
