@@ -18,13 +18,16 @@
 #   5. sustained load  the highest producer rate at which the lag stays
 #                      bounded and the worker's memory flat (not in the
 #                      default set: each rate runs BENCH_SUSTAIN_SECS)
+#   6. stateless move  a stateless query (columns, filter) moving a batch of
+#                      100 000 events with text keys and numeric amounts to
+#                      its sink vs INSERT INTO sink SELECT ... WHERE ...
 #
 # Environment:
 #   BENCH_RUNS=5            runs per measurement (medians are printed)
 #   BENCH_SCALE=default     'small' (quick check), 'default', or 'large'
 #                           (adds 1e7 events to scenario 2, bigger state in 4)
 #   BENCH_CSV=path          also write the results as CSV
-#   BENCH_SCENARIOS=1234    which scenarios to run (5 only when asked: 12345)
+#   BENCH_SCENARIOS=12346   which scenarios to run (5 only when asked: 123456)
 #   BENCH_PORT=55433        port of the throwaway cluster (Unix socket only)
 #   BENCH_SYNC_COMMIT=on    synchronous_commit of the cluster
 #   BENCH_PGBENCH_SECS=5    duration of each single-row pgbench run (1b)
@@ -48,7 +51,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 bindir=$("$PG_CONFIG" --bindir)
 runs=${BENCH_RUNS:-5}
 scale=${BENCH_SCALE:-default}
-scenarios=${BENCH_SCENARIOS:-1234}
+scenarios=${BENCH_SCENARIOS:-12346}
 port=${BENCH_PORT:-55433}
 csv=${BENCH_CSV:-}
 plot=${BENCH_PLOT:-}
@@ -70,16 +73,19 @@ small)
 	insert_rows=20000
 	worker_sizes="100000"
 	scaling_base=2000
+	stateless_rows=20000
 	;;
 default)
 	insert_rows=100000
 	worker_sizes="100000 1000000"
 	scaling_base=10000
+	stateless_rows=100000
 	;;
 large)
 	insert_rows=100000
 	worker_sizes="100000 1000000 10000000"
 	scaling_base=20000
+	stateless_rows=1000000
 	;;
 *)
 	echo "BENCH_SCALE must be small, default or large" >&2
@@ -369,6 +375,52 @@ SELECT streamagg.drop_query('w', drop_sink => true);"
 				done
 			done
 		done
+	done
+}
+
+# --- 6. stateless move -------------------------------------------------------
+#
+# What exactly-once moving costs: one process() of a stateless query that
+# appends the rows passing its filter to its sink, against the INSERT ...
+# SELECT a user would run instead (which alone is not exactly once).  The
+# rows have a text key and a numeric(12,2) amount; the filter passes 99%.
+
+scenario_stateless() {
+	local n=$stateless_rows r m
+	log "6. stateless move: $n events, filter, text and numeric columns"
+	psql_q <<SQL >/dev/null
+CREATE TABLE m_src (ts timestamptz, k text, amount numeric(12,2));
+SELECT streamagg.create_query(name => 'm', source => 'm_src', event_time => 'ts',
+	aggregates => NULL, columns => 'ts, k, amount', filter => 'amount > 1', sink => 'm_out');
+SELECT streamagg.drop_query('m', drop_sink => true);
+CREATE TABLE m_plain (ts timestamptz, k text, amount numeric(12,2));
+INSERT INTO m_src (ts, k, amount)
+	SELECT $(ts_of g '10 ms'), 'customer-' || (g % 10000), (g % 10000) / 100.0
+	FROM generate_series(1, $n) g;
+VACUUM ANALYZE m_src;
+SQL
+	for ((r = 1; r <= runs; r++)); do
+		for m in $(rotate "$r" plain process); do
+			case $m in
+			plain)
+				sql "TRUNCATE m_plain; CHECKPOINT" >/dev/null
+				timed stateless "INSERT ... SELECT" "$r" "$n" \
+					"INSERT INTO m_plain SELECT ts, k, amount FROM m_src WHERE amount > 1;"
+				;;
+			process)
+				sql "SELECT streamagg.create_query(name => 'm', source => 'm_src', event_time => 'ts',
+						aggregates => NULL, columns => 'ts, k, amount', filter => 'amount > 1',
+						sink => 'm_out'); CHECKPOINT" >/dev/null
+				timed stateless "streamagg process()" "$r" "$n" \
+					"SELECT streamagg.process('m') AS consumed \\gset" "
+SELECT bench_assert(:consumed = $n, 'process() consumed ' || :consumed || ' of $n events');
+SELECT bench_assert((SELECT count(*) FROM m_out) = (SELECT count(*) FROM m_src WHERE amount > 1),
+	'the sink holds the rows that pass');
+SELECT streamagg.drop_query('m', drop_sink => true);"
+				;;
+			esac
+		done
+		log "  run $r/$runs done"
 	done
 }
 
@@ -835,6 +887,8 @@ r AS (
 		WHERE p.scenario = m.scenario AND p.item = m.item
 		AND p.metric = regexp_replace(m.metric, 'x[0-9]+$', 'x1'))
 	WHEN metric LIKE '%/ group%' THEN med / $group_bytes
+	WHEN scenario = 'stateless' THEN med / (SELECT med FROM m p
+		WHERE p.scenario = m.scenario AND p.item = 'INSERT ... SELECT')
 	WHEN scenario = 'sustained' AND metric LIKE '% at end' AND unit IN ('events', 'kB')
 	 AND metric NOT LIKE 'source%' THEN med / nullif((SELECT med FROM m p
 		WHERE p.scenario = m.scenario AND p.item = m.item
@@ -846,6 +900,7 @@ r AS (
 	 THEN 'time vs GROUP BY'
 	WHEN scenario = 'scaling' AND metric LIKE '%ms, state x%' THEN 'vs state x1'
 	WHEN metric LIKE '%/ group%' THEN 'vs key+states ($group_bytes B)'
+	WHEN scenario = 'stateless' THEN 'time vs INSERT ... SELECT'
 	WHEN scenario = 'sustained' AND metric LIKE '% at end' AND unit IN ('events', 'kB')
 	 AND metric NOT LIKE 'source%' THEN 'vs after warm-up'
 	END AS ratio_to,
@@ -857,6 +912,7 @@ SELECT CASE scenario
        WHEN 'latency' THEN '3 latency, trigger_interval 0'
        WHEN 'scaling' THEN '4 scaling'
        WHEN 'sustained' THEN '5 sustained, ' || n || ' s'
+       WHEN 'stateless' THEN '6 stateless move, ' || n || ' events'
        ELSE '2 worker, ' || replace(replace(replace(substr(scenario, 8), 'ev_', ' events, '),
                                      'keys', ' keys'), '000000 ', 'e6 ') END AS scenario,
        CASE item
@@ -948,6 +1004,12 @@ b(line, measured, holds) AS (
 	       coalesce(max(achieved) FILTER (WHERE bounded) >= 1000, false)
 	FROM sus_runs HAVING count(*) > 0
 	UNION ALL
+	SELECT 'stateless move <= 1.2x INSERT ... SELECT, ' || s.n || ' events',
+	       round((s.med / p.med)::numeric, 2) || 'x', s.med <= 1.2 * p.med
+	FROM (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS med, max(n) AS n
+	        FROM bench_raw WHERE scenario = 'stateless' AND item = 'streamagg process()') s,
+	     m p WHERE p.scenario = 'stateless' AND p.item = 'INSERT ... SELECT'
+	UNION ALL
 SQL
 	cat <<SQL
 	SELECT 'state memory <= 2x key + states (progress, state x100)',
@@ -991,6 +1053,7 @@ echo "$header_text"
 [[ $scenarios == *3* ]] && scenario_latency
 [[ $scenarios == *4* ]] && scenario_scaling
 [[ $scenarios == *5* ]] && scenario_sustained
+[[ $scenarios == *6* ]] && scenario_stateless
 log "done in $((SECONDS - t_start)) s"
 
 echo
