@@ -456,6 +456,7 @@ sa_drop_query(PG_FUNCTION_ARGS)
 		sa_release_source(def.source);
 	sa_forget_compiled(def.query_id);
 	sa_state_forget(def.query_id);
+	sa_state_forget(-def.query_id);	/* its dedup keys, if any */
 	sa_schedule_forget(def.query_id);
 	PG_RETURN_VOID();
 }

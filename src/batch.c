@@ -226,6 +226,8 @@ typedef struct BatchReceiver
 	SaOutput   *appended;		/* a stateless query's rows, in the working
 								 * set's context */
 	int			appended_size;
+	SaStateStore *dedup;		/* the dedup keys seen, or NULL */
+	bool		dedup_late_check;	/* the previous watermark applies */
 	int64	   *starts;			/* windows of the current row */
 	int64	   *ends;
 	bool		late_check;		/* the previous watermark closes windows */
@@ -387,6 +389,48 @@ fold_panes(BatchReceiver *r)
 }
 
 /*
+ * Deduplication (docs/semantics.md §10) of a row that passed the joins and
+ * the filter: false when it is dropped, as late (its event time t is
+ * closed by W(N-1): stricter than a window's lateness, so a row kept here
+ * is never late for its windows), without event time (when the query
+ * needs one), or as a duplicate: its key is in the dedup state, from an
+ * earlier batch or an earlier row of this one.  The batch is read in
+ * event-time order, so of the rows of a new key the one with the least
+ * event time is kept.  A kept row opens its key's session (see
+ * compile_dedup in definition.c).
+ */
+static bool
+dedup_keeps(BatchReceiver *r, Datum *values, bool *nulls)
+{
+	SaQuery    *q = r->q;
+	SaWorkingSet *work = r->dedup->work;
+	SaGroup    *seen;
+	int64		t = nulls[0] ? 0 : DatumGetTimestampTz(values[0]);
+
+	if (nulls[0] && (!q->stateless || q->def.has_watermark))
+	{
+		r->counts->null_time_rows++;
+		return false;
+	}
+	if (!nulls[0] && r->dedup_late_check &&
+		sa_closed_by(t, r->previous_watermark))
+	{
+		r->counts->late_rows++;
+		return false;
+	}
+	seen = sa_ws_touch(work, r->dedup->groups, 0, 0, values + q->dedup_first,
+					   nulls + q->dedup_first);
+	if (seen->nsessions > 0)
+	{
+		r->counts->duplicate_rows++;
+		return false;
+	}
+	sa_group_advance(work->rt, q->dedup, seen, t - 1, values, nulls);
+	Assert(seen->nsessions == 1);
+	return true;
+}
+
+/*
  * One row of the batch query: count it, drop it if it does not pass the
  * joins and the filter (see SaQuery's control columns), fold it otherwise.
  */
@@ -419,6 +463,8 @@ receive_row(BatchReceiver *r, Datum *values, bool *nulls)
 		if (!passes)
 			r->counts->filtered_rows++;
 	}
+	if (passes && r->dedup)
+		passes = dedup_keeps(r, values + lead, nulls + lead);
 	if (passes && r->q->stateless)
 		append_row(r, values + lead, nulls + lead);
 	else if (passes)
@@ -526,11 +572,13 @@ move_batch(SaQuery *q, const char *predicate, ParamListInfo params,
 /*
  * Steps 1 to 3: read the batch that ends at "snapshot" and fold it into
  * the working set; a stateless query's rows go to "appended" instead.
+ * With dedup, "dedup" is the state of the dedup keys.
  * Runs as the query's owner.
  */
 void
-sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
-			  SaBatchCounts *counts, SaOutput *appended)
+sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
+			  const SaCheckpoint *cp, Datum snapshot, SaBatchCounts *counts,
+			  SaOutput *appended)
 {
 	SaQuery    *q = store->q;
 	BatchReceiver r;
@@ -550,6 +598,10 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	r.store = store;
 	r.counts = counts;
 	r.appended = appended;
+	r.dedup = dedup;
+	if (dedup)
+		r.dedup_late_check = sa_watermark_closes_windows(q->dedup,
+														 cp->has_watermark);
 	r.starts = palloc(sizeof(int64) * sa_window_count(q));
 	r.ends = palloc(sizeof(int64) * sa_window_count(q));
 	r.late_check = sa_watermark_closes_windows(q, cp->has_watermark);
@@ -584,7 +636,9 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 		move_batch(q, predicate, params, counts, appended);
 		return;
 	}
-	sql = psprintf("%s%s", q->batch_select, predicate);
+	/* dedup keeps the earliest row of a key: see dedup_keeps() */
+	sql = psprintf("%s(%s)%s", q->batch_select, predicate,
+				   q->dedup ? psprintf(" ORDER BY %d", q->batch_lead + 1) : "");
 	SPI_connect();
 	/* with a receiver of its own SPI reports SPI_OK_UTILITY, not SELECT */
 	ret = SPI_execute_extended(sql, &options);

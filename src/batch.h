@@ -35,8 +35,8 @@ extern char *sa_batch_predicate(const char *xid_column, bool has_previous,
 extern bool sa_plan_batch(int32 query_id);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
-extern void sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp,
-						  Datum snapshot, SaBatchCounts *counts,
-						  SaOutput *appended);
+extern void sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
+						  const SaCheckpoint *cp, Datum snapshot,
+						  SaBatchCounts *counts, SaOutput *appended);
 
 #endif							/* STREAMAGG_BATCH_H */

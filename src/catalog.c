@@ -378,7 +378,8 @@ sa_catalog_delete_query(int32 query_id, Oid source)
 	catalog_begin(&role);
 	catalog_execute("DELETE FROM streamagg.query_def WHERE query_id = $1",
 					1, types, args, NULL, SPI_OK_DELETE);
-	catalog_execute("DELETE FROM streamagg.state_log WHERE query_id = $1",
+	/* and the state of its dedup keys, under -query_id (definition.c) */
+	catalog_execute("DELETE FROM streamagg.state_log WHERE query_id IN ($1, -$1)",
 					1, types, args, NULL, SPI_OK_DELETE);
 	catalog_execute("SELECT FROM streamagg.query_def WHERE source = $2 "
 					"AND query_id <> $1 LIMIT 1", 2, types, args, NULL,

@@ -486,7 +486,6 @@ sa_validate_definition(const SaDefinition *def)
 				 errdetail("Only a stateless query without dedup can do without event time.")));
 	if (def->columns != NULL)
 		validate_stateless(def);
-	reject_not_yet_supported("dedup", def->dedup != NULL);
 	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
 	reject_not_yet_supported("time_zone", def->time_zone != NULL);
 	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
@@ -749,7 +748,8 @@ compile_source(SaQuery *q)
  * event-time column itself, and its batch column.
  */
 static void
-compile_keys(SaQuery *q, List *keys, BatchColumns *cols)
+compile_keys(SaQuery *q, List *keys, const char *param, SaQuery *batch_q,
+			 BatchColumns *cols)
 {
 	AttrNumber	event_time = q->def.event_time ?
 		get_attnum(q->def.source, q->def.event_time) : InvalidAttrNumber;
@@ -783,14 +783,15 @@ compile_keys(SaQuery *q, List *keys, BatchColumns *cols)
 		if (!hashable || !get_op_hash_functions(eqop, &hashfn, NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("group_by column \"%s\" of type %s cannot be grouped by hashing",
-							te->resname, format_type_be(q->key_types[i]))));
+					 errmsg("%s column \"%s\" of type %s cannot be compared by hashing",
+							param, te->resname, format_type_be(q->key_types[i])),
+					 errdetail("Keys are compared with the hash equality of their type, as GROUP BY compares them.")));
 		fmgr_info(get_opcode(eqop), &q->key_eq[i]);
 		fmgr_info(hashfn, &q->key_hash[i]);
 		TupleDescInitEntry(q->key_desc, i + 1, te->resname, q->key_types[i],
 						   q->key_typmods[i], 0);
 		TupleDescInitEntryCollation(q->key_desc, i + 1, q->key_collations[i]);
-		append_batch_column(q, cols, expr);
+		append_batch_column(batch_q, cols, expr);
 		i++;
 	}
 	q->has_event_time_bound = q->def.has_window || q->def.has_session ||
@@ -910,6 +911,51 @@ compile_from(SaQuery *q, BatchColumns *cols, Node *filter)
 }
 
 /*
+ * Deduplication (docs/semantics.md §10) keeps the keys it has seen as the
+ * groups of a second, internal query, q->dedup: a session query over the
+ * dedup keys whose state lives beside q's (in shared memory and the state
+ * log, under query id -q's), so that it is durable, exactly once and bounded
+ * like any state.  A kept row of event time t opens the key's one session,
+ * [t - 1 microsecond, t + D): the watermark closes it, and the key is
+ * forgotten, exactly when W >= t + D (the closed-by rule of §3).  Without
+ * a watermark nothing closes it.  The dedup keys are batch columns of q,
+ * after its other columns.
+ */
+static void
+compile_dedup(SaQuery *q, const SaFrom *from, BatchColumns *cols)
+{
+	List	   *keys = analyze_row_expressions(from, q->def.dedup, "dedup", false);
+	SaQuery    *dq = palloc0(sizeof(SaQuery));
+	BatchColumns unused;
+
+	dq->cxt = q->cxt;
+	dq->def = q->def;
+	dq->def.query_id = -q->def.query_id;
+	dq->def.has_window = false;
+	dq->def.has_session = true;
+	dq->def.session_gap = (q->def.has_watermark ? q->def.watermark_delay : 0) + 1;
+	dq->def.output_mode = SA_OUTPUT_APPEND;
+	dq->def.aggregates = "pg_catalog.count(*) AS seen";
+	dq->def.group_by = dq->def.columns = dq->def.dedup = NULL;
+	dq->source_qualified = q->source_qualified;
+	dq->window_type = q->window_type;
+	dq->xid_column = q->xid_column;
+
+	/* the key columns: dq's key metadata, q's batch columns */
+	q->dedup_first = q->batch_ncols - q->batch_lead;
+	compile_keys(dq, keys, "dedup", q, cols);
+	q->ndedup = dq->nkeys;
+	/* dq reads no batch of its own: its aggregate takes no argument */
+	dq->batch_types = palloc(sizeof(Oid));
+	initStringInfo(&unused.sql);
+	unused.scope = cols->scope;
+	compile_aggregates(dq, analyze_aggregates(from, dq->def.aggregates), &unused);
+	Assert(dq->naggs == 1 && dq->aggs[0].numargs == 0 && dq->batch_ncols == 0);
+	compile_state_layout(dq);
+	q->dedup = dq;
+}
+
+/*
  * Sliding windows are folded per pane when that pays: a row falls into
  * several windows, and every aggregate can combine.  A strict combine
  * function would adopt a pane's internal state as a window's state, and one
@@ -933,6 +979,19 @@ folds_by_panes(const SaQuery *q)
  * its state and build the batch query.  The result and everything it
  * points to live in a new memory context under the current one.
  */
+/* How many expressions a comma-separated list holds, at most. */
+static int
+count_expressions(const char *list)
+{
+	int			n = 1;
+
+	if (list == NULL)
+		return 0;
+	for (const char *c = list; *c; c++)
+		n += *c == ',';
+	return n;
+}
+
 static char *
 copy_or_null(const char *s)
 {
@@ -988,7 +1047,8 @@ sa_compile_query(const SaDefinition *def)
 	 */
 	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(keys) +
 										   count_aggregate_inputs(aggs) +
-										   list_length(columns)));
+										   list_length(columns) +
+										   count_expressions(def->dedup)));
 	initStringInfo(&cols.sql);
 	batch_from = compile_from(q, &cols, filter);
 	if (def->event_time == NULL)
@@ -1000,10 +1060,15 @@ sa_compile_query(const SaDefinition *def)
 						  et_type);
 	else
 		append_batch_text(q, &cols, quote_identifier(def->event_time), et_type);
-	compile_keys(q, keys, &cols);
+	compile_keys(q, keys, "group_by", q, &cols);
 	compile_aggregates(q, aggs, &cols);
 	compile_columns(q, columns, &cols);
+	if (def->dedup)
+		compile_dedup(q, &from, &cols);
 	compile_state_layout(q);
+	if (q->dedup)
+		q->state_signature = psprintf("%s; dedup %s", q->state_signature,
+									  q->dedup->state_signature);
 	q->use_panes = folds_by_panes(q);
 	/* the batch query without its predicate: see sa_batch_predicate() */
 	q->batch_select = psprintf("SELECT %s FROM %s WHERE ", cols.sql.data,

@@ -233,6 +233,15 @@ typedef struct SaQuery
 	bool	   *column_typbyvals;
 
 	/*
+	 * Deduplication: the internal query whose groups are the dedup keys
+	 * seen (definition.c, compile_dedup), and where the keys are in a batch
+	 * row (counted after the control columns); NULL without dedup.
+	 */
+	struct SaQuery *dedup;
+	int			dedup_first;
+	int			ndedup;
+
+	/*
 	 * Batch row layout: first batch_lead control columns (with a filter or
 	 * joins: whether the row passes them; with joins, also the source row's
 	 * tableoid and ctid, which identify it among the rows it joined to),

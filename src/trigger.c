@@ -58,6 +58,8 @@ typedef struct Trigger
 	int64		batch_id;
 	SaWorkingSet *work;
 	SaStateStore *state;
+	SaWorkingSet *dedup_work;	/* with dedup: the keys seen (q->dedup) */
+	SaStateStore *dedup_state;
 	SaBatchCounts counts;		/* steps 1-3 */
 	bool		has_max_event_time; /* after this batch */
 	int64		max_event_time;
@@ -157,6 +159,12 @@ start_trigger(Trigger *t, SaQuery *q)
 
 	t->work = sa_working_set_create(q);
 	t->state = sa_state_begin(q, t->work, t->cp.last_batch_id);
+	if (q->dedup)
+	{
+		t->dedup_work = sa_working_set_create(q->dedup);
+		t->dedup_state = sa_state_begin(q->dedup, t->dedup_work,
+										t->cp.last_batch_id);
+	}
 }
 
 /*
@@ -168,7 +176,8 @@ read_batch(Trigger *t)
 {
 	/* so that the batch read skips the ranges filled by older events */
 	sa_summarize_source_ranges(t->q->def.source);
-	sa_fold_batch(t->state, &t->cp, t->snapshot, &t->counts, &t->output);
+	sa_fold_batch(t->state, t->dedup_state, &t->cp, t->snapshot, &t->counts,
+				  &t->output);
 	if (t->counts.input_rows == 0)
 	{
 		if (t->cp.has_planned)
@@ -177,6 +186,8 @@ read_batch(Trigger *t)
 	}
 	sa_inject_fault(t->q->def.query_id, "after_read");
 	sa_ws_store_touched(t->work, t->state->groups);
+	if (t->dedup_state)
+		sa_ws_store_touched(t->dedup_work, t->dedup_state->groups);
 	return true;
 }
 
@@ -212,6 +223,10 @@ emit_output(Trigger *t)
 		closed = sa_close_windows(t->state, t->watermark);
 	if (!q->stateless)
 		sa_emit_output(t->state, closed, &t->output);
+	/* dedup forgets the keys W(N) closes (compile_dedup in definition.c) */
+	if (t->dedup_state &&
+		sa_watermark_closes_windows(q->dedup, t->has_watermark))
+		(void) sa_close_windows(t->dedup_state, t->watermark);
 	sa_inject_fault(q->def.query_id, "after_state");
 	t->aggregate_ms = lap_ms(&t->lap);
 
@@ -230,6 +245,8 @@ record_checkpoint(Trigger *t)
 	instr_time	total;
 
 	sa_state_log_write(t->state, t->batch_id);
+	if (t->dedup_state)
+		sa_state_log_write(t->dedup_state, t->batch_id);
 	t->state_log_ms = lap_ms(&t->lap);
 
 	memset(&rec, 0, sizeof(rec));
@@ -263,9 +280,16 @@ record_checkpoint(Trigger *t)
 	rec.sink_ms = t->sink_ms;
 	rec.state_log_ms = t->state_log_ms;
 	rec.state_memory_bytes = sa_gs_memory(t->state->groups);
+	if (t->dedup_state)
+	{
+		rec.state_rows_total += t->dedup_state->groups->ngroups;
+		rec.state_memory_bytes += sa_gs_memory(t->dedup_state->groups);
+	}
 	sa_catalog_record_batch(&rec);
 
 	sa_state_end(t->state, t->batch_id);
+	if (t->dedup_state)
+		sa_state_end(t->dedup_state, t->batch_id);
 	sa_inject_fault(t->q->def.query_id, "before_commit");
 }
 
@@ -299,6 +323,8 @@ sa_run_trigger(int32 query_id)
 			record_checkpoint(&t);	/* step 5 */
 		}
 		sa_working_set_destroy(t.work);
+		if (t.dedup_work)
+			sa_working_set_destroy(t.dedup_work);
 	}
 	PG_FINALLY();
 	{

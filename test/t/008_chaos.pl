@@ -10,7 +10,9 @@
 # twice, and retention never removed an event before both queries had it.
 # Two stateless queries move the events that pass a filter (one of them
 # through a join to a dimension table) to sink tables: each sink holds
-# exactly the ledger's rows that pass, each once.
+# exactly the ledger's rows that pass, each once.  A third keeps the first
+# row of each (k, v) (dedup without watermark, its keys kept in the state
+# across the crashes): its sink holds each distinct (k, v) once.
 use strict;
 use warnings;
 
@@ -56,6 +58,10 @@ $node->safe_psql(
 		aggregates => NULL, columns => 'ts, events.k, v, g.grp',
 		"join" => 'JOIN key_groups g ON g.k = events.k', filter => 'g.grp <> 1',
 		trigger_interval => '100 ms');
+	SELECT streamagg.create_query(
+		name => 'distinct_kv', source => 'events', event_time => 'ts',
+		aggregates => NULL, columns => 'k, v', dedup => 'k, v',
+		trigger_interval => '0');
 	SELECT streamagg.set_retention('events', '0 seconds');
 });
 
@@ -101,7 +107,7 @@ StreamaggTest->sink_matches_source($node, 'ledger', 'q10_out', '10 seconds',
 	'q10 after the chaos');
 StreamaggTest->sink_matches_source($node, 'ledger', 'q30_out', '30 seconds',
 	'q30 after the chaos');
-for my $q ('moved', 'joined')
+for my $q ('moved', 'joined', 'distinct_kv')
 {
 	is($node->safe_psql('postgres', "SELECT streamagg.wait('$q', '90 seconds')"),
 		't', "$q caught up");
@@ -122,6 +128,12 @@ is( $node->safe_psql(
 	       (SELECT count(*) FROM (TABLE joined EXCEPT ALL ($expected_joined)) b),
 	       (SELECT count(*) > 0 FROM joined)}),
 	'0|0|t', 'the stateless query with a join moved each passing event exactly once');
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT (SELECT count(*) FROM (SELECT DISTINCT k, v FROM ledger EXCEPT ALL TABLE distinct_kv) a),
+	       (SELECT count(*) FROM (TABLE distinct_kv EXCEPT ALL SELECT DISTINCT k, v FROM ledger) b),
+	       (SELECT count(*) > 0 FROM distinct_kv)}),
+	'0|0|t', 'dedup kept each distinct key exactly once');
 
 # retention removed consumed events meanwhile (and only those: see above)
 $node->safe_psql('postgres', 'SELECT streamagg.apply_retention()');
