@@ -72,42 +72,36 @@ from_clause(Oid source, const char *join, bool normalized)
 	return from;
 }
 
-/* What an error context of analyze_parameter knows. */
-typedef struct ParameterContext
-{
-	const char *sql;
-	const char *param;
-} ParameterContext;
-
 /*
- * Errors found while analysing a parameter point into the statement that
- * holds its text, not into the caller's create_query(...) call, and say
- * which parameter they are about.
+ * An error context for errors found in the text of a parameter inside a
+ * statement that streamagg built around it ("arg" is an SaTextContext):
+ * the error points into that statement, not into the caller's
+ * create_query(...) call, and names the parameter.
  */
-static void
-parameter_error_context(void *arg)
+void
+sa_text_error_context(void *arg)
 {
-	ParameterContext *pc = arg;
+	SaTextContext *tc = arg;
 	int			position = geterrposition();
 
 	if (position > 0)
 	{
 		errposition(0);
 		internalerrposition(position);
-		internalerrquery(pc->sql);
+		internalerrquery(tc->sql);
 	}
-	errcontext("%s of a streaming query", pc->param);
+	errcontext("%s", tc->what);
 }
 
 static Query *
 analyze_parameter(RawStmt *rawstmt, const char *sql, const char *param)
 {
-	ParameterContext pc = {sql, param};
+	SaTextContext tc = {sql, psprintf("%s of a streaming query", param)};
 	ErrorContextCallback callback;
 	Query	   *query;
 
-	callback.callback = parameter_error_context;
-	callback.arg = &pc;
+	callback.callback = sa_text_error_context;
+	callback.arg = &tc;
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 	query = parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);

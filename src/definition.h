@@ -10,6 +10,14 @@
 
 #include "streamagg.h"
 
+/* Where an error in a parameter's text is: see sa_text_error_context. */
+typedef struct SaTextContext
+{
+	const char *sql;			/* the statement holding the text */
+	const char *what;			/* the context line: which parameter */
+} SaTextContext;
+
+extern void sa_text_error_context(void *arg);
 extern SaQuery *sa_compile_query(const SaDefinition *def);
 extern void sa_validate_compiled(const SaQuery *q);
 extern void sa_normalize_definition(SaDefinition *def);

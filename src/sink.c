@@ -656,22 +656,6 @@ execute_sink_statement(SaQuery *q, SinkStatement which, Datum rows,
 	SPI_finish();
 }
 
-/* Errors in the MERGE point into its text, not into the caller's query. */
-static void
-merge_error_context(void *arg)
-{
-	SaQuery    *q = arg;
-	int			position = geterrposition();
-
-	if (position > 0)
-	{
-		errposition(0);
-		internalerrposition(position);
-		internalerrquery(q->sink_sql);
-	}
-	errcontext("sink_merge of streaming query \"%s\"", q->def.name);
-}
-
 /*
  * Check at create_query every statement a trigger will run on the sink, as
  * user code of the query's owner (search_path pinned, as in a trigger): a
@@ -684,13 +668,17 @@ void
 sa_check_sink_statements(SaQuery *q)
 {
 	ErrorContextCallback context;
+	SaTextContext merge;
 	Oid			argtypes[2];
 
 	sa_build_sink_statement(q);
 	argtypes[0] = get_array_type(q->sink_rowtype);
 	argtypes[1] = INT8OID;
-	context.callback = merge_error_context;
-	context.arg = q;
+	/* errors in the MERGE point into its text */
+	merge.sql = q->sink_sql;
+	merge.what = psprintf("sink_merge of streaming query \"%s\"", q->def.name);
+	context.callback = sa_text_error_context;
+	context.arg = &merge;
 	context.previous = error_context_stack;
 	if (q->def.sink_merge)
 	{
