@@ -28,8 +28,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
   n bigint;
 BEGIN
-  EXECUTE format('SELECT count(*) FROM ((SELECT s::text FROM %I s EXCEPT ALL SELECT r::text FROM (%s) r)
-                  UNION ALL (SELECT r::text FROM (%s) r EXCEPT ALL SELECT s::text FROM %I s)) d',
+  EXECUTE format('SELECT count(*) FROM ((SELECT sink_row::text FROM %I sink_row EXCEPT ALL SELECT ref_row::text FROM (%s) ref_row)
+                  UNION ALL (SELECT ref_row::text FROM (%s) ref_row EXCEPT ALL SELECT sink_row::text FROM %I sink_row)) d',
                  sink, reference, reference, sink) INTO n;
   RETURN n;
 END $$;

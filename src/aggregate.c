@@ -328,8 +328,8 @@ sa_agg_check_storable(Oid aggfnoid, Oid transtype, const char *aggname)
 }
 
 /*
- * A fresh state: a copy of the initial value, in the aggregate context, or
- * a NULL state waiting for its first input; with DISTINCT, an empty set.
+ * A fresh transition state: a copy of the initial value, in the aggregate
+ * context, or a NULL state waiting for its first input.
  */
 static void
 init_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
@@ -348,6 +348,10 @@ init_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 	}
 }
 
+/*
+ * A fresh state (init_transition), or with DISTINCT an empty set in the
+ * aggregate context.
+ */
 void
 sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
 {
