@@ -39,8 +39,9 @@ SELECT try(:'base' || $$, group_by => 'k', window_size => '1 minute', session_ga
 -- intervals with months
 SELECT try(:'base' || $$, window_size => '1 month', watermark => '1 day'$$);
 SELECT try(:'base' || $$, window_size => '1 day', watermark => '1 year'$$);
--- DISTINCT or ORDER BY inside aggregates
-SELECT try($$name => 'r', source => 'src', event_time => 'ts', aggregates => 'count(DISTINCT k) AS c', output_mode => 'update'$$);
+-- ORDER BY inside aggregates, also with DISTINCT (DISTINCT alone is
+-- accepted: sql/distinct_aggregates.sql)
+SELECT try($$name => 'r', source => 'src', event_time => 'ts', aggregates => 'count(DISTINCT k ORDER BY k) AS c', output_mode => 'update'$$);
 SELECT try($$name => 'r', source => 'src', event_time => 'ts', aggregates => 'sum(n ORDER BY ts) AS c', output_mode => 'update'$$);
 -- an expression in aggregates that is not an aggregate call
 SELECT try($$name => 'r', source => 'src', event_time => 'ts', aggregates => 'sum(n) + 1 AS c', output_mode => 'update'$$);

@@ -23,6 +23,12 @@
  * states differ only in their Datum (SA_NO_VALUE, SA_NULLED_STATE), and in
  * the stored form by a flag per such aggregate (SaAggregate.nulled_attno).
  *
+ * An aggregate called with DISTINCT keeps, instead of a transition state,
+ * the set of its distinct arguments (distinct.c); its value is computed
+ * from the set when a row is finalized, in a runtime of its own (see
+ * finalize_distinct), by feeding the elements to the transition function
+ * as nodeAgg does.
+ *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
@@ -46,6 +52,7 @@
 #include "utils/syscache.h"
 
 #include "aggregate.h"
+#include "distinct.h"
 
 /*
  * The Datum of a NULL state: still waiting for its first input (strict
@@ -54,6 +61,10 @@
  */
 #define SA_NO_VALUE ((Datum) 0)
 #define SA_NULLED_STATE ((Datum) 1)
+
+static void advance_transition(SaAggRuntime *rt, SaAggregate *agg,
+							   Datum *state, bool *isnull, Datum *args,
+							   bool *argnulls);
 
 /* Lives in the trigger's memory context. */
 struct SaAggRuntime
@@ -64,6 +75,7 @@ struct SaAggRuntime
 	MemoryContext aggcontext;	/* where states live */
 	MemoryContext rowcontext;	/* garbage of one call, reset per call */
 	FunctionCallInfo fcinfo;	/* room for FUNC_MAX_ARGS arguments */
+	SaAggRuntime *recompute;	/* DISTINCT values are fed here, or NULL */
 };
 
 /*
@@ -91,6 +103,8 @@ sa_agg_runtime_create(void)
 void
 sa_agg_runtime_destroy(SaAggRuntime *rt)
 {
+	if (rt->recompute)
+		sa_agg_runtime_destroy(rt->recompute);
 	FreeExprContext(rt->tmp_econtext, true);
 	FreeExprContext(rt->agg_econtext, true);
 }
@@ -194,8 +208,15 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 	agg->finalfn_extra = aggform->aggfinalextra;
 	combinefn_oid = aggform->aggcombinefn;
 
-	sa_agg_check_storable(aggref->aggfnoid, agg->transtype, aggname);
-	agg->has_serialfn = (agg->transtype == INTERNALOID);
+	/*
+	 * With DISTINCT the stored state is the set of values, and a transition
+	 * state lives only while a value is computed from it.
+	 */
+	if (aggref->aggdistinct != NIL)
+		agg->distinct = sa_distinct_setup(aggref, name);
+	else
+		sa_agg_check_storable(aggref->aggfnoid, agg->transtype, aggname);
+	agg->has_serialfn = (agg->transtype == INTERNALOID && !agg->distinct);
 
 	/* transition function, with an expression for polymorphic lookups */
 	build_aggregate_transfn_expr(inputtypes, numargs, 0,
@@ -307,11 +328,12 @@ sa_agg_check_storable(Oid aggfnoid, Oid transtype, const char *aggname)
 }
 
 /*
- * A fresh state: a copy of the initial value, in the aggregate context, or
- * a NULL state waiting for its first input.
+ * A fresh transition state: a copy of the initial value, in the aggregate
+ * context, or a NULL state waiting for its first input.
  */
-void
-sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
+static void
+init_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+				bool *isnull)
 {
 	*isnull = agg->initvalue_isnull;
 	if (agg->initvalue_isnull)
@@ -324,6 +346,23 @@ sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
 						   agg->transtyplen);
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * A fresh state (init_transition), or with DISTINCT an empty set in the
+ * aggregate context.
+ */
+void
+sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
+{
+	if (agg->distinct)
+	{
+		*state = PointerGetDatum(sa_distinct_set_create(agg->distinct,
+														rt->aggcontext));
+		*isnull = false;
+	}
+	else
+		init_transition(rt, agg, state, isnull);
 }
 
 /* The Datum a NULL result of a support function leaves as the state. */
@@ -385,11 +424,37 @@ reparent_state(SaAggRuntime *rt, SaAggregate *agg, Datum newvalue,
  * Feed one row's arguments to the transition function, following nodeAgg's
  * rules for strict transition functions: rows with a NULL argument are
  * skipped; with no initial value the first non-NULL input becomes the
- * state; a state the function made NULL stays NULL.
+ * state; a state the function made NULL stays NULL.  With DISTINCT the
+ * arguments join the set instead, after the same check for NULLs, which
+ * nodeAgg makes before it sorts them.
  */
 void
 sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 			   bool *isnull, Datum *args, bool *argnulls)
+{
+	MemoryContext old;
+
+	if (!agg->distinct)
+	{
+		advance_transition(rt, agg, state, isnull, args, argnulls);
+		return;
+	}
+	Assert(!*isnull);
+	if (agg->transfn_strict)
+		for (int i = 0; i < agg->numargs; i++)
+			if (argnulls[i])
+				return;
+	MemoryContextReset(rt->rowcontext);
+	old = MemoryContextSwitchTo(rt->rowcontext);
+	sa_distinct_add((SaDistinctSet *) DatumGetPointer(*state), args,
+					argnulls);
+	MemoryContextSwitchTo(old);
+}
+
+/* sa_agg_advance for a transition state. */
+static void
+advance_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+				   bool *isnull, Datum *args, bool *argnulls)
 {
 	FunctionCallInfo fcinfo = rt->fcinfo;
 	MemoryContext old;
@@ -440,7 +505,8 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
  * for strict combine functions: a NULL input changes nothing, a state
  * still waiting for its first input takes a copy of the other.  One rule is
  * added to make a merge equal to aggregating all rows in one group: a state
- * the transition function made NULL makes the merge NULL for good.
+ * the transition function made NULL makes the merge NULL for good.  With
+ * DISTINCT the merge is the union of the sets.
  */
 void
 sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
@@ -450,6 +516,16 @@ sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 	MemoryContext old;
 	Datum		newvalue;
 
+	if (agg->distinct)
+	{
+		Assert(!*isnull && !other_isnull);
+		MemoryContextReset(rt->rowcontext);
+		old = MemoryContextSwitchTo(rt->rowcontext);
+		sa_distinct_union((SaDistinctSet *) DatumGetPointer(*state),
+						  (SaDistinctSet *) DatumGetPointer(other));
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	Assert(agg->has_combinefn);
 	if (state_is_nulled(agg, *state, *isnull))
 		return;
@@ -589,6 +665,14 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 	{
 		SaAggregate *agg = &q->aggs[a];
 
+		if (agg->distinct)
+		{
+			/* its set fills attribute a and one more per further argument */
+			sa_distinct_to_stored((SaDistinctSet *) DatumGetPointer(live[a]),
+								  values, nulls);
+			Assert(!nulls[a] && agg->nulled_attno < 0);
+			continue;
+		}
 		nulls[a] = livenulls[a];
 		if (!livenulls[a])
 			values[a] = state_to_stored(rt, agg, live[a]);
@@ -620,6 +704,14 @@ deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 	{
 		SaAggregate *agg = &q->aggs[a];
 
+		if (agg->distinct)
+		{
+			live[a] = PointerGetDatum(sa_distinct_from_stored(agg->distinct,
+															  values, nulls,
+															  cxt));
+			livenulls[a] = false;
+			continue;
+		}
 		livenulls[a] = nulls[a];
 		if (!nulls[a])
 			live[a] = state_from_stored(rt, agg, values[a], cxt);
@@ -644,13 +736,14 @@ sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 }
 
 /*
- * The aggregate's value for a state: its final function's result, or the
- * state itself when there is none.  Extra final arguments are NULL, as in
- * nodeAgg.  The result lives in the current memory context or in the state.
+ * The aggregate's value for a transition state: its final function's
+ * result, or the state itself when there is none.  Extra final arguments
+ * are NULL, as in nodeAgg.  The result lives in the current memory context
+ * or in the state.
  */
-Datum
-sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
-				bool *result_isnull)
+static Datum
+finalize_transition(SaAggRuntime *rt, SaAggregate *agg, Datum state,
+					bool isnull, bool *result_isnull)
 {
 	FunctionCallInfo fcinfo = rt->fcinfo;
 	int			nargs;
@@ -683,6 +776,73 @@ sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
 		*result_isnull = fcinfo->isnull;
 		return result;
 	}
+}
+
+/* Feeding the elements of a DISTINCT set to a transition state. */
+typedef struct FeedArg
+{
+	SaAggRuntime *rt;
+	SaAggregate *agg;
+	Datum		state;
+	bool		isnull;
+} FeedArg;
+
+static void
+feed_element(void *arg, Datum *values, bool *nulls)
+{
+	FeedArg    *f = arg;
+
+	CHECK_FOR_INTERRUPTS();
+	advance_transition(f->rt, f->agg, &f->state, &f->isnull, values, nulls);
+}
+
+/*
+ * The value of an aggregate called with DISTINCT: its transition function
+ * fed every element of the set, in order, from the initial state, then its
+ * final function, as nodeAgg does for a group's sorted distinct inputs.
+ * This runs in a runtime of its own, whose contexts are reset afterwards
+ * (running the callbacks the aggregate registered), so that the caller's
+ * temporary context and the trigger's states are left alone.  The result
+ * is copied into the current memory context.
+ */
+static Datum
+finalize_distinct(SaAggRuntime *rt, SaAggregate *agg, SaDistinctSet *set,
+				  bool *result_isnull)
+{
+	FeedArg		f;
+	Datum		result;
+
+	if (rt->recompute == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(rt));
+
+		rt->recompute = sa_agg_runtime_create();
+		MemoryContextSwitchTo(old);
+	}
+	f.rt = rt->recompute;
+	f.agg = agg;
+	init_transition(f.rt, agg, &f.state, &f.isnull);
+	sa_distinct_walk(set, feed_element, &f);
+	result = finalize_transition(f.rt, agg, f.state, f.isnull, result_isnull);
+	if (!*result_isnull)
+		result = datumCopy(result, agg->resulttypbyval, agg->resulttyplen);
+	ReScanExprContext(f.rt->tmp_econtext);
+	ReScanExprContext(f.rt->agg_econtext);
+	return result;
+}
+
+/*
+ * The aggregate's value for a live state (see finalize_transition and
+ * finalize_distinct), in the current memory context or in the state.
+ */
+Datum
+sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
+				bool *result_isnull)
+{
+	if (agg->distinct)
+		return finalize_distinct(rt, agg, (SaDistinctSet *) DatumGetPointer(state),
+								 result_isnull);
+	return finalize_transition(rt, agg, state, isnull, result_isnull);
 }
 
 /*

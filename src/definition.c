@@ -38,6 +38,7 @@
 #include "aggregate.h"
 #include "batch.h"
 #include "definition.h"
+#include "distinct.h"
 #include "join.h"
 #include "security.h"
 
@@ -243,12 +244,7 @@ analyze_aggregates(const SaFrom *from, const char *aggregates)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("ordered-set aggregate \"%s\" is not supported",
 							te->resname)));
-		if (aggref->aggdistinct != NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("DISTINCT inside aggregate \"%s\" is not supported",
-							te->resname),
-					 errdetail("A streaming aggregate sees each row once and keeps no set of seen values.")));
+		/* DISTINCT is kept as a set of values: distinct.c */
 		if (aggref->aggorder != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -622,24 +618,49 @@ count_aggregate_inputs(List *aggs)
  * The stored form of a group's states (aggregate.c, sa_aggs_form_stored):
  * one attribute per aggregate, its state or, for internal states, their
  * serialization; then one flag per aggregate whose state can be made NULL
- * for good, whose index the aggregate records.  New attributes only ever
- * go at the end: a stored tuple with fewer reads them as NULL.
+ * for good, whose index the aggregate records.  An aggregate called with
+ * DISTINCT stores its set instead (distinct.c): the array of its first
+ * argument in its own attribute, those of its other arguments in further
+ * attributes after the aggregates.  New attributes only ever go at the
+ * end: a stored tuple with fewer reads them as NULL.
  */
 static TupleDesc
 stored_states_desc(SaQuery *q)
 {
-	int			nflags = 0;
+	int			nextra = 0;
 	TupleDesc	desc;
 	int			next;
 
 	for (int a = 0; a < q->naggs; a++)
-		nflags += sa_agg_needs_nulled_flag(&q->aggs[a]);
-	desc = CreateTemplateTupleDesc(q->naggs + nflags);
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		if (agg->distinct)
+			nextra += sa_distinct_nargs(agg->distinct) - 1;
+		else
+			nextra += sa_agg_needs_nulled_flag(agg);
+	}
+	desc = CreateTemplateTupleDesc(q->naggs + nextra);
 	next = q->naggs;
 	for (int a = 0; a < q->naggs; a++)
 	{
 		SaAggregate *agg = &q->aggs[a];
 
+		if (agg->distinct)
+		{
+			for (int i = 0; i < sa_distinct_nargs(agg->distinct); i++)
+			{
+				int			attno = i == 0 ? a : next++;
+
+				sa_distinct_set_attno(agg->distinct, i, attno);
+				TupleDescInitEntry(desc, attno + 1,
+								   i == 0 ? agg->name :
+								   psprintf("%s distinct %d", agg->name, i + 1),
+								   sa_distinct_stored_type(agg->distinct, i),
+								   -1, 0);
+			}
+			continue;
+		}
 		TupleDescInitEntry(desc, a + 1, agg->name,
 						   agg->has_serialfn ? BYTEAOID : agg->transtype,
 						   -1, 0);
@@ -679,6 +700,11 @@ state_signature(SaQuery *q)
 	{
 		SaAggregate *agg = &q->aggs[i];
 
+		if (agg->distinct)
+		{
+			sa_distinct_describe(agg->distinct, &buf);
+			continue;
+		}
 		appendStringInfo(&buf, " %s", format_type_be(agg->transtype));
 		if (agg->has_serialfn)
 			appendStringInfo(&buf, " via %s", format_procedure(agg->serialfn.fn_oid));
@@ -951,9 +977,11 @@ compile_dedup(SaQuery *q, const SaFrom *from, BatchColumns *cols)
 
 /*
  * Sliding windows are folded per pane when that pays: a row falls into
- * several windows, and every aggregate can combine.  A strict combine
- * function would adopt a pane's internal state as a window's state, and one
- * pane feeds several windows: those aggregates go row by row.
+ * several windows, and every aggregate can combine (a DISTINCT one always
+ * can: its sets are united, with copies of the pane's values).  A strict
+ * combine function would adopt a pane's internal state as a window's
+ * state, and one pane feeds several windows: those aggregates go row by
+ * row.
  */
 static bool
 folds_by_panes(const SaQuery *q)
@@ -961,7 +989,9 @@ folds_by_panes(const SaQuery *q)
 	if (!q->def.has_window || q->def.window_slide >= q->def.window_size)
 		return false;
 	for (int i = 0; i < q->naggs; i++)
-		if (!q->aggs[i].has_combinefn ||
+		if (q->aggs[i].distinct)
+			continue;
+		else if (!q->aggs[i].has_combinefn ||
 			(q->aggs[i].combinefn_strict && q->aggs[i].transtype == INTERNALOID))
 			return false;
 	return true;
@@ -1084,7 +1114,8 @@ sa_validate_compiled(const SaQuery *q)
 	int			nestlevel = sa_pin_search_path();
 
 	for (int i = 0; i < q->naggs; i++)
-		if (q->def.has_session && !q->aggs[i].has_combinefn)
+		if (q->def.has_session && !q->aggs[i].has_combinefn &&
+			!q->aggs[i].distinct)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("aggregate \"%s\" cannot be used with session windows",

@@ -170,6 +170,8 @@ typedef struct SaAggregate
 	bool		combinefn_strict;
 	int			nulled_attno;	/* its "state made NULL" flag in the stored
 								 * form (q->state_desc), or -1 */
+	struct SaDistinct *distinct;	/* called with DISTINCT: its set of
+									 * values (distinct.c), or NULL */
 	FmgrInfo	combinefn;
 	FmgrInfo	transfn;
 	FmgrInfo	finalfn;

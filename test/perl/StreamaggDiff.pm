@@ -169,7 +169,11 @@ sub sql_quote
 # Aggregates: sql, how to compare (value: IS DISTINCT FROM; text: the
 # text form, so also the numeric scale; float: with a tolerance), and
 # whether the aggregate is allowed in session windows (needs a combine
-# function; all of these have one).
+# function; all of these have one, or are called with DISTINCT).  The
+# DISTINCT ones check the sets of docs/semantics.md §15, string_agg also the
+# order in which their values are fed (it has no combine function and an
+# unstorable state without DISTINCT, so a build without DISTINCT counts
+# instead).
 my @AGG_POOL = (
 	[ 6, 'count(*)',                               'value' ],
 	[ 2, 'count(vi)',                              'value' ],
@@ -199,6 +203,9 @@ my @AGG_POOL = (
 	[ 1, 'sum(vb) FILTER (WHERE vf > 0)',          'text' ],
 	[ 1, 'count(DISTINCT vi)',                     'value' ],
 	[ 1, 'sum(DISTINCT vn)',                       'value' ],
+	[ 1, 'count(DISTINCT vb) FILTER (WHERE vi > 0)', 'value' ],
+	[ 1, 'avg(DISTINCT vf)',                       'float' ],
+	[ 1, "string_agg(DISTINCT vi::text, ',')",     'text' ],
 	[ 1, 'stddev(vi)',                             'value' ],
 	[ 1, 'bool_or(vi > 500)',                      'value' ],);
 
@@ -397,7 +404,11 @@ sub gen_case
 	delete $c{filter} if $self->{features} && !$self->{features}{filter};
 	if ($self->{features} && !$self->{features}{distinct})
 	{
-		$_->{sql} =~ s/DISTINCT // for @aggs;
+		for (@aggs)
+		{
+			$_->{sql} =~ s/DISTINCT //;
+			@$_{qw(sql cmp)} = ('count(vi)', 'value') if $_->{sql} =~ /^string_agg/;
+		}
 	}
 
 	gen_data(\%c, $nrows, $unit, $huge);
