@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * distinct.c
- *	  DISTINCT inside aggregates (docs/semantics.md §11): per group, the set
+ *	  DISTINCT inside aggregates (docs/semantics.md §15): per group, the set
  *	  of distinct arguments seen, in the order nodeAgg feeds them.
  *
  * The value of an aggregate called with DISTINCT depends only on the set of
