@@ -121,7 +121,45 @@ SELECT streamagg.create_query(name => 'bad', source => 'odd', event_time => 'ts'
        aggregates => NULL, columns => 'ts', dedup => 'ts, (SELECT 1)');
 SELECT count(*) FILTER (WHERE name = 'bad') AS bad FROM streamagg.queries;
 
+-- 6. Filter, join and dedup together, with a fault at every phase of a
+-- trigger: the retry folds the same batch once, and the result equals
+-- the plain SQL over the same rows.
+CREATE TABLE clicks (ts timestamptz, click_id int, user_id int, ms int);
+CREATE TABLE users (user_id int PRIMARY KEY, plan text);
+INSERT INTO users VALUES (1, 'free'), (2, 'pro'), (3, 'pro');
+SELECT streamagg.create_query(name => 'pro_clicks', source => 'clicks',
+       event_time => 'ts', aggregates => 'count(*) AS clicks, sum(ms) AS ms',
+       group_by => 'u.plan', "join" => 'JOIN users u ON u.user_id = clicks.user_id',
+       filter => 'ms > 0', dedup => 'click_id', window_size => '1 hour',
+       watermark => '1 hour', output_mode => 'update');
+INSERT INTO clicks VALUES ('2024-05-01 10:00+00', 1, 1, 10), ('2024-05-01 10:01+00', 1, 1, 10),
+  ('2024-05-01 10:02+00', 2, 2, 20), ('2024-05-01 10:03+00', 3, 4, 30),
+  ('2024-05-01 10:04+00', 4, 3, 0), ('2024-05-01 10:05+00', 5, 3, 50);
+SELECT streamagg.fail_next_trigger('pro_clicks', 'after_read');
+SELECT streamagg.process('pro_clicks');
+SELECT streamagg.fail_next_trigger('pro_clicks', 'after_state');
+SELECT streamagg.process('pro_clicks');
+SELECT streamagg.fail_next_trigger('pro_clicks', 'during_sink');
+SELECT streamagg.process('pro_clicks');
+SELECT streamagg.fail_next_trigger('pro_clicks', 'before_commit');
+SELECT streamagg.process('pro_clicks');
+SELECT streamagg.process('pro_clicks') AS rows_read;
+-- batch 1 repeats click 5 (a duplicate) and adds click 6
+INSERT INTO clicks VALUES ('2024-05-01 10:06+00', 5, 3, 50), ('2024-05-01 10:07+00', 6, 2, 60);
+SELECT streamagg.fail_next_trigger('pro_clicks', 'during_sink');
+SELECT streamagg.process('pro_clicks');
+SELECT streamagg.process('pro_clicks') AS rows_read;
+TABLE pro_clicks ORDER BY plan;
+SELECT date_trunc('hour', ts) AS window_start, u.plan, count(*) AS clicks, sum(ms) AS ms
+  FROM (SELECT DISTINCT ON (click_id) * FROM clicks c
+         WHERE ms > 0 AND EXISTS (SELECT FROM users u WHERE u.user_id = c.user_id)
+         ORDER BY click_id, ts) kept
+  JOIN users u ON u.user_id = kept.user_id
+ GROUP BY 1, 2 ORDER BY 2;
+SELECT batch_id, num_input_rows, filtered_rows, duplicate_rows_dropped
+  FROM streamagg.progress WHERE name = 'pro_clicks' ORDER BY batch_id;
+
 SELECT streamagg.drop_query(name, drop_sink => true) FROM streamagg.queries;
 -- dropping a query drops the state of its dedup keys
 SELECT count(*) AS state_log_rows FROM streamagg.state_log;
-DROP TABLE payments, accounts, odd;
+DROP TABLE payments, accounts, odd, clicks, users;
