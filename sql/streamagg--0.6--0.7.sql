@@ -99,3 +99,36 @@ CREATE FUNCTION streamagg.create_query(
 RETURNS void
 AS 'MODULE_PATHNAME', 'sa_create_query'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * alter_query: change a running query (src/api.c).  Parameters that leave
+ * the state valid apply from the next trigger; the others need reprocess.
+ */
+CREATE FUNCTION streamagg.alter_query(
+	name			 text,
+	event_time		 text DEFAULT NULL,
+	aggregates		 text DEFAULT NULL,
+	group_by		 text DEFAULT NULL,
+	window_size		 interval DEFAULT NULL,
+	window_slide	 interval DEFAULT NULL,
+	window_offset	 interval DEFAULT NULL,
+	session_gap		 interval DEFAULT NULL,
+	watermark		 interval DEFAULT NULL,
+	output_mode		 text DEFAULT NULL,
+	sink			 text DEFAULT NULL,
+	trigger_interval interval DEFAULT NULL,
+	sink_function	 text DEFAULT NULL,
+	notify_channel	 text DEFAULT NULL,
+	sink_merge		 text DEFAULT NULL,
+	filter			 text DEFAULT NULL,
+	"join"			 text DEFAULT NULL,
+	columns			 text DEFAULT NULL,
+	dedup			 text DEFAULT NULL,
+	idle_timeout	 interval DEFAULT NULL,
+	late_sink		 text DEFAULT NULL,
+	time_zone		 text DEFAULT NULL,
+	max_batch_rows	 bigint DEFAULT NULL,
+	reprocess		 boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sa_alter_query'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;

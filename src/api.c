@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(sa_wait);
 PG_FUNCTION_INFO_V1(sa_pause);
 PG_FUNCTION_INFO_V1(sa_resume);
 PG_FUNCTION_INFO_V1(sa_drop_query);
+PG_FUNCTION_INFO_V1(sa_alter_query);
 
 static void
 require_argument(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -458,5 +459,118 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	sa_state_forget(def.query_id);
 	sa_state_forget(-def.query_id);	/* its dedup keys, if any */
 	sa_schedule_forget(def.query_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The parameters of alter_query (its argument numbers) that change what the
+ * state holds or means: changing one needs reprocess => true.
+ */
+static const struct
+{
+	int			argno;
+	const char *name;
+}			state_parameters[] = {
+	{1, "event_time"}, {2, "aggregates"}, {3, "group_by"},
+	{4, "window_size"}, {5, "window_slide"}, {6, "window_offset"},
+	{7, "session_gap"}, {9, "output_mode"}, {10, "sink"}, {15, "filter"},
+	{16, "join"}, {17, "columns"}, {18, "dedup"}, {21, "time_zone"}
+};
+
+/*
+ * streamagg.alter_query(name, <create_query's parameters but name and
+ * source>, reprocess): change a query from its next trigger.  Parameters
+ * that leave the state valid (trigger_interval, the watermark delay,
+ * notify_channel, sink_function, sink_merge) keep the state and the
+ * position; changing any other is refused.  An omitted (NULL) parameter
+ * keeps its value.  The new definition is checked as create_query checks
+ * one, as the query's owner, and other backends recompile the query.
+ */
+Datum
+sa_alter_query(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	SaDefinition def;
+	SaAlteration change;
+	char	   *notify_channel;
+	char	   *sink_merge;
+	char	   *sink_function;
+	SaQuery    *q;
+	SaRoleSave	owner;
+
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.alter_query()");
+	require_argument(fcinfo, 0, "name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	load_own_query(name, &def);
+	sa_lock_query(def.query_id);
+	/* what the lock waited for may have changed it */
+	sa_load_definition_by_id(def.query_id, &def);
+
+	for (int i = 0; i < lengthof(state_parameters); i++)
+		if (!PG_ARGISNULL(state_parameters[i].argno))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("changing %s of streaming query \"%s\" needs reprocess => true",
+							state_parameters[i].name, name),
+					 errdetail("The query's state was computed with the old %s.",
+							   state_parameters[i].name),
+					 errhint("Only trigger_interval, watermark, notify_channel, sink_function and sink_merge change while the state is kept.")));
+
+	for (int argno = 19; argno <= 23; argno++)
+		if (argno != 21 && !PG_ARGISNULL(argno) &&
+			(argno != 23 || PG_GETARG_BOOL(23)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("alter_query cannot change this parameter yet")));
+
+	memset(&change, 0, sizeof(change));
+	change.query_id = def.query_id;
+	if (interval_argument(fcinfo, 11, "trigger_interval", &def.trigger_interval))
+	{
+		def.has_trigger_interval = true;
+		change.trigger_interval = PG_GETARG_INTERVAL_P(11);
+	}
+	if (interval_argument(fcinfo, 8, "watermark", &def.watermark_delay))
+	{
+		def.has_watermark = true;
+		change.watermark = PG_GETARG_INTERVAL_P(8);
+	}
+	if ((notify_channel = optional_text_argument(fcinfo, 13)) != NULL)
+		change.notify_channel = def.notify_channel = notify_channel;
+	if ((sink_merge = optional_text_argument(fcinfo, 14)) != NULL)
+		change.sink_merge = def.sink_merge = sink_merge;
+	sink_function = optional_text_argument(fcinfo, 12);
+	if (sink_function && def.sink_merge)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink_merge needs a sink table, not a sink_function"),
+				 errhint("A function sink decides itself how rows are written.")));
+	if (change.sink_merge && !OidIsValid(def.sink))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink_merge needs a sink table, not a sink_function")));
+
+	sa_check_notify_channel(&def);
+	sa_validate_definition(&def);
+
+	/* what every trigger will run, checked now, as the owner */
+	sa_user_code_begin(def.owner, &owner);
+	q = sa_compile_query(&def);
+	sa_validate_compiled(q);
+	if (sink_function)
+	{
+		def.sink_function = sa_prepare_sink_function(sink_function, q);
+		def.sink = InvalidOid;
+		change.sink_function = def.sink_function;
+	}
+	q->def.sink = def.sink;
+	q->def.sink_function = def.sink_function;
+	sa_check_batch_statement(q);
+	sa_check_sink_statements(q);
+	sa_user_code_end(&owner);
+	MemoryContextDelete(q->cxt);
+
+	sa_catalog_alter_query(&change);
 	PG_RETURN_VOID();
 }

@@ -15,13 +15,16 @@
  */
 #include "streamagg.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -340,6 +343,43 @@ sa_catalog_insert_query(const SaQueryRow *row)
 					"VALUES ($1, $2)", 2, cptypes, cpargs, NULL, SPI_OK_INSERT);
 	catalog_end(&role);
 	return query_id;
+}
+
+/*
+ * Apply alter_query's change to a query's definition, and make every
+ * backend compile the query again (query_cache.c): an UPDATE of query_def
+ * sends no invalidation of its own.  The statement trigger on query_def
+ * tells the workers, for a new trigger_interval.
+ */
+void
+sa_catalog_alter_query(const SaAlteration *change)
+{
+	Oid			types[6] = {INT4OID, INTERVALOID, INTERVALOID, TEXTOID, TEXTOID,
+	REGPROCEDUREOID};
+	Datum		args[6];
+	char		nulls[6];
+	SaRoleSave	role;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int32GetDatum(change->query_id);
+	interval_or_null(change->trigger_interval, &args[1], &nulls[1]);
+	interval_or_null(change->watermark, &args[2], &nulls[2]);
+	text_or_null(change->notify_channel, &args[3], &nulls[3]);
+	text_or_null(change->sink_merge, &args[4], &nulls[4]);
+	oid_or_null(change->sink_function, &args[5], &nulls[5]);
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.query_def SET "
+					"trigger_interval = coalesce($2, trigger_interval), "
+					"watermark = coalesce($3, watermark), "
+					"notify_channel = coalesce($4, notify_channel), "
+					"sink_merge = coalesce($5, sink_merge), "
+					"sink = CASE WHEN $6 IS NULL THEN sink END, "
+					"sink_function = coalesce($6, sink_function) "
+					"WHERE query_id = $1", 6, types, args, nulls, SPI_OK_UPDATE);
+	CacheInvalidateRelcacheByRelid(get_relname_relid("query_def",
+													 get_namespace_oid("streamagg", false)));
+	catalog_end(&role);
 }
 
 /*

@@ -35,6 +35,20 @@ typedef struct SaQueryRow
 	const char *state_signature;
 } SaQueryRow;
 
+/*
+ * What alter_query changes in a query's row of streamagg.query_def: the
+ * fields that are set (not NULL / valid).
+ */
+typedef struct SaAlteration
+{
+	int32		query_id;
+	Interval   *trigger_interval;
+	Interval   *watermark;
+	const char *notify_channel;
+	const char *sink_merge;
+	Oid			sink_function;	/* and then sink becomes NULL */
+} SaAlteration;
+
 /* The progress of a query's stream: its row of streamagg.checkpoint. */
 typedef struct SaCheckpoint
 {
@@ -121,6 +135,7 @@ extern bool sa_load_definition_by_name(const char *name, SaDefinition *def,
 extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
 extern bool sa_query_exists(int32 query_id);
 extern int32 sa_catalog_insert_query(const SaQueryRow *row);
+extern void sa_catalog_alter_query(const SaAlteration *change);
 extern void sa_catalog_set_paused(int32 query_id, bool paused);
 extern bool sa_catalog_delete_query(int32 query_id, Oid source);
 extern char *sa_catalog_query_of_sink(Oid sink, Oid *owner);

@@ -912,6 +912,7 @@ compile_from(SaQuery *q, BatchColumns *cols, Node *filter)
 		const char *source = sa_scope_source_name(&cols->scope);
 
 		from = sa_batch_from(&cols->scope, &passes);
+		q->joined = sa_scope_joined_relations(&cols->scope);
 		q->xid_column = psprintf("%s.%s", source, SA_XID_COLUMN);
 		if (filter)
 			passes = psprintf("%s AND (%s) IS TRUE", passes,

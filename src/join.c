@@ -314,3 +314,19 @@ sa_scope_source_name(const SaScope *scope)
 {
 	return scope_name(scope, 1);
 }
+
+/* The OIDs of the relations scope's query joins to its source. */
+List *
+sa_scope_joined_relations(const SaScope *scope)
+{
+	List	   *relids = NIL;
+	int			rtindex = 0;
+
+	sa_foreach_node(RangeTblEntry, rte, scope->query->rtable)
+	{
+		/* the source is the first entry; joins have entries of their own */
+		if (++rtindex > 1 && rte->rtekind == RTE_RELATION)
+			relids = lappend_oid(relids, rte->relid);
+	}
+	return relids;
+}

@@ -28,5 +28,6 @@ extern char *sa_scope_deparse(const SaScope *scope, Node *expr);
 extern char *sa_normalized_from(const SaScope *scope);
 extern char *sa_batch_from(const SaScope *scope, char **markers);
 extern const char *sa_scope_source_name(const SaScope *scope);
+extern List *sa_scope_joined_relations(const SaScope *scope);
 
 #endif							/* STREAMAGG_JOIN_H */

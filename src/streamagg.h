@@ -255,6 +255,7 @@ typedef struct SaQuery
 								 * ctid) */
 	char	   *batch_select;	/* "SELECT ... FROM source ... WHERE " */
 	char	   *xid_column;		/* the source's streamagg_xid in it */
+	List	   *joined;			/* OIDs of the relations it joins */
 
 	TupleDesc	key_desc;		/* the group key columns */
 	TupleDesc	state_desc;		/* one stored state per aggregate */
