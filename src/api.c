@@ -33,6 +33,7 @@
 #include "batch.h"
 #include "definition.h"
 #include "init.h"
+#include "late_sink.h"
 #include "launcher.h"
 #include "notify.h"
 #include "query_cache.h"
@@ -221,10 +222,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sink_merge needs a sink table, not a sink_function"),
 				 errhint("A function sink decides itself how rows are written.")));
-	if (late_sink_name)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("late_sink is not supported yet")));
 	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
 	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
@@ -257,11 +254,21 @@ sa_create_query(PG_FUNCTION_ARGS)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
+	if (late_sink_name)
+	{
+		/* its columns follow the source's: compile again, reading them */
+		def.late_sink = sa_prepare_late_sink(late_sink_name, q);
+		MemoryContextDelete(q->cxt);
+		sa_user_code_begin(def.owner, &owner);
+		q = sa_compile_query(&def);
+		sa_user_code_end(&owner);
+	}
 
 	/* what every trigger will run, checked now, as the owner */
 	sa_user_code_begin(def.owner, &owner);
 	sa_check_batch_statement(q);
 	sa_check_sink_statements(q);
+	sa_check_late_sink_statement(q);
 	sa_user_code_end(&owner);
 
 	insert_definition(fcinfo, &def, q->state_signature);

@@ -15,6 +15,8 @@
  * one by one: rows without event time are skipped, rows of windows that
  * the previous watermark closed are late (not in complete mode), the others
  * update the groups of their windows (or sessions) in the working set.
+ * A row late for at least one of its windows (or for its session) is kept
+ * for the late sink, once, when the query has one (late_sink.c).
  * Sliding windows whose aggregates combine are folded per pane, and each
  * pane then into its windows (sa_row_windows).
  *
@@ -37,6 +39,7 @@
 #include "window.h"
 #include "aggregate.h"
 #include "group.h"
+#include "late_sink.h"
 #include "state.h"
 #include "working_set.h"
 
@@ -179,6 +182,7 @@ typedef struct BatchReceiver
 	int64	   *ends;
 	bool		late_check;		/* the previous watermark closes windows */
 	int64		previous_watermark;
+	SaLateRows *late;			/* rows kept for the late sink, or NULL */
 	MemoryContext rowcxt;
 	int			rows_since_reset;
 } BatchReceiver;
@@ -190,6 +194,24 @@ static inline bool
 late_for(BatchReceiver *r, int64 window_end)
 {
 	return r->late_check && sa_closed_by(window_end, r->previous_watermark);
+}
+
+/*
+ * With a late sink, keep a row that is late for at least one of its
+ * "nwindows" windows (a session row has one, its own session): once,
+ * however many of its windows are closed.
+ */
+static inline void
+keep_if_late(BatchReceiver *r, int nwindows, Datum *values, bool *nulls)
+{
+	if (r->late == NULL)
+		return;
+	for (int w = 0; w < nwindows; w++)
+		if (late_for(r, r->ends[w]))
+		{
+			sa_late_rows_add(r->late, r->q, values, nulls);
+			return;
+		}
 }
 
 /* The group of (window, key) of a row, in the working set. */
@@ -227,6 +249,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 	if (!counts->has_event_time || t > counts->event_time_max)
 		counts->event_time_max = t;
 	counts->has_event_time = true;
+	keep_if_late(r, nwindows, values, nulls);
 
 	if (q->def.has_session)
 	{
@@ -337,11 +360,12 @@ batch_destroy(DestReceiver *self)
 
 /*
  * Steps 1 to 3: read the batch that ends at "snapshot" and fold it into
- * the working set.  Runs as the query's owner.
+ * the working set; rows dropped as late go to "late" when it is not NULL.
+ * Runs as the query's owner.
  */
 void
 sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
-			  SaBatchCounts *counts)
+			  SaLateRows *late, SaBatchCounts *counts)
 {
 	SaQuery    *q = store->q;
 	BatchReceiver r;
@@ -363,6 +387,7 @@ sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp, Datum snapshot,
 	r.ends = palloc(sizeof(int64) * sa_window_count(q));
 	r.late_check = sa_watermark_closes_windows(q, cp->has_watermark);
 	r.previous_watermark = cp->watermark;
+	r.late = late;
 	r.rowcxt = AllocSetContextCreate(store->work->cxt, "streamagg row",
 									 ALLOCSET_DEFAULT_SIZES);
 

@@ -12,6 +12,7 @@
 #include "streamagg.h"
 
 #include "catalog.h"
+#include "late_sink.h"
 #include "state.h"
 
 /* Counters of one batch (docs/semantics.md §7). */
@@ -35,6 +36,7 @@ extern bool sa_plan_batch(int32 query_id);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
 extern void sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp,
-						  Datum snapshot, SaBatchCounts *counts);
+						  Datum snapshot, SaLateRows *late,
+						  SaBatchCounts *counts);
 
 #endif							/* STREAMAGG_BATCH_H */

@@ -22,6 +22,7 @@
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parse_oper.h"
@@ -38,6 +39,7 @@
 #include "aggregate.h"
 #include "batch.h"
 #include "definition.h"
+#include "late_sink.h"
 #include "security.h"
 
 /*
@@ -638,6 +640,38 @@ compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
 }
 
 /*
+ * With a late sink, a batch row ends with the source's own columns (all
+ * but streamagg_xid, late_sink.c), so that a row dropped as late can be
+ * kept whole.  Without one the batch reads only what the windows need.
+ */
+static void
+compile_late_columns(SaQuery *q, List *attnums, BatchColumns *cols)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	q->late_first_col = -1;
+	if (!OidIsValid(q->def.late_sink))
+		return;
+	q->late_first_col = q->batch_ncols;
+	q->late_ncols = list_length(attnums);
+	q->late_col_names = palloc(sizeof(char *) * (q->late_ncols + 1));
+	foreach(lc, attnums)
+	{
+		AttrNumber	attnum = lfirst_int(lc);
+		Oid			type;
+		int32		typmod;
+		Oid			collation;
+
+		get_atttypetypmodcoll(q->def.source, attnum, &type, &typmod,
+							  &collation);
+		q->late_col_names[i++] = get_attname(q->def.source, attnum, false);
+		append_batch_column(q, cols, (Node *) makeVar(1, attnum, type, typmod,
+													  collation, 0));
+	}
+}
+
+/*
  * How groups are stored: one stored state per aggregate, and for session
  * queries all open sessions of a key packed in one bytea; and that layout
  * as text, the state signature.
@@ -691,6 +725,7 @@ sa_compile_query(const SaDefinition *def)
 	int			nestlevel = sa_pin_search_path();
 	List	   *keys = NIL;
 	List	   *aggs;
+	List	   *late_attnums = NIL;
 	Oid			et_type;
 	BatchColumns cols;
 
@@ -707,10 +742,16 @@ sa_compile_query(const SaDefinition *def)
 	if (def->group_by)
 		keys = analyze_group_by(def->source, def->group_by);
 	aggs = analyze_aggregates(def->source, def->aggregates);
+	if (OidIsValid(def->late_sink))
+		late_attnums = sa_late_source_columns(def->source);
 
-	/* batch columns: the event time, the keys, the aggregates' inputs */
+	/*
+	 * batch columns: the event time, the keys, the aggregates' inputs, and
+	 * with a late sink the source's columns
+	 */
 	q->batch_types = palloc(sizeof(Oid) * (1 + list_length(keys) +
-										   count_aggregate_inputs(aggs)));
+										   count_aggregate_inputs(aggs) +
+										   list_length(late_attnums)));
 	q->batch_types[q->batch_ncols++] = et_type;
 	initStringInfo(&cols.sql);
 	appendStringInfoString(&cols.sql, quote_identifier(def->event_time));
@@ -718,6 +759,7 @@ sa_compile_query(const SaDefinition *def)
 
 	compile_keys(q, keys, &cols);
 	compile_aggregates(q, aggs, &cols);
+	compile_late_columns(q, late_attnums, &cols);
 	compile_state_layout(q);
 	q->use_panes = folds_by_panes(q);
 	/* the batch query without its predicate: see sa_batch_predicate() */

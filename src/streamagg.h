@@ -237,6 +237,17 @@ typedef struct SaQuery
 	struct SaSinkPlans *sink_plans; /* the above, prepared and kept */
 	Oid			sink_rowtype;
 	char	   *source_qualified;
+
+	/*
+	 * Late sink (late_sink.c): with one, a batch row ends with the source's
+	 * columns (all but streamagg_xid), from late_first_col on, so that the
+	 * rows dropped as late can be kept whole.  late_first_col is -1 without
+	 * a late sink.
+	 */
+	int			late_first_col;
+	int			late_ncols;
+	char	  **late_col_names;
+	struct _SPI_plan *late_sink_plan;	/* its INSERT, prepared and kept */
 } SaQuery;
 
 #endif							/* STREAMAGG_H */

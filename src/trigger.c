@@ -35,6 +35,7 @@
 #include "definition.h"
 #include "emit.h"
 #include "inject.h"
+#include "late_sink.h"
 #include "notify.h"
 #include "query_cache.h"
 #include "security.h"
@@ -59,6 +60,7 @@ typedef struct Trigger
 	SaWorkingSet *work;
 	SaStateStore *state;
 	SaBatchCounts counts;		/* steps 1-3 */
+	SaLateRows *late;			/* rows dropped as late, for the late sink */
 	bool		has_max_event_time; /* after this batch */
 	int64		max_event_time;
 	bool		has_watermark;	/* W(N) */
@@ -168,13 +170,19 @@ read_batch(Trigger *t)
 {
 	/* so that the batch read skips the ranges filled by older events */
 	sa_summarize_source_ranges(t->q->def.source);
-	sa_fold_batch(t->state, &t->cp, t->snapshot, &t->counts);
+	t->late = sa_late_rows_create(t->q, t->work->cxt);
+	sa_fold_batch(t->state, &t->cp, t->snapshot, t->late, &t->counts);
 	if (t->counts.input_rows == 0)
 	{
 		if (t->cp.has_planned)
 			sa_catalog_consume_empty_plan(t->q->def.query_id);
 		return false;
 	}
+	/* rows are late only against a watermark W(N-1) */
+	Assert(t->cp.has_watermark || t->counts.late_rows == 0);
+	t->counts.late_rows_written = sa_late_rows_write(t->q, t->late,
+													 t->batch_id,
+													 t->cp.watermark);
 	sa_inject_fault(t->q->def.query_id, "after_read");
 	sa_ws_store_touched(t->work, t->state->groups);
 	return true;
