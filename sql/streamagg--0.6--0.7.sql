@@ -97,3 +97,13 @@ CREATE FUNCTION streamagg.create_query(
 RETURNS void
 AS 'MODULE_PATHNAME', 'sa_create_query'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * Idle sources (idle_timeout, docs/event-time.md): a planned batch records
+ * its trigger time T (planned_at), so that a retried idle trigger computes
+ * the same watermark; and the checkpoint records when the last trigger
+ * with event times started (max_event_time_at, T_M).
+ */
+ALTER TABLE streamagg.checkpoint
+	ADD COLUMN planned_at timestamptz,
+	ADD COLUMN max_event_time_at timestamptz;

@@ -75,23 +75,45 @@ sa_committed_snapshot(void)
 }
 
 /*
- * Record, in the current transaction, the batch that the next trigger of a
- * query will process: its batch id and snapshot (docs/semantics.md §8).
- * Returns false when nothing can have been committed since the last
- * trigger (the new snapshot equals the consumed one): then there is
- * nothing to run.
+ * Is an idle trigger of a scheduled query due at "now"?  The source must be
+ * idle (sa_source_idle), and the worker runs idle triggers at most once per
+ * idle_timeout (since the last recorded trigger, with events or idle), so
+ * that an idle query does not record a batch at every trigger_interval.
+ * process() is not bound by this cadence.
  */
 bool
-sa_plan_batch(int32 query_id)
+sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,
+					int64 idle_timeout, TimestampTz now)
+{
+	return sa_source_idle(has_idle_timeout, idle_timeout,
+						  cp->has_max_event_time_at, cp->max_event_time_at,
+						  now) &&
+		(!cp->has_last_batch_at || now - cp->last_batch_at >= idle_timeout);
+}
+
+/*
+ * Record, in the current transaction, the batch that the next trigger of a
+ * scheduled query will process: its batch id, snapshot and trigger time T
+ * (docs/semantics.md §8, §11).  Returns false when nothing can have been
+ * committed since the last trigger (the new snapshot equals the consumed
+ * one) and no idle trigger is due (sa_idle_trigger_due): then there is
+ * nothing to run.  An idle trigger is planned with T, so that its retry computes
+ * the same watermark and emits the same rows.
+ */
+bool
+sa_plan_batch(const SaScheduledQuery *sq)
 {
 	SaCheckpoint cp;
+	TimestampTz now = GetCurrentTimestamp();
 
-	sa_lock_query(query_id);
-	(void) sa_catalog_read_checkpoint(query_id, &cp, false);
+	sa_lock_query(sq->query_id);
+	(void) sa_catalog_read_checkpoint(sq->query_id, &cp, false);
 	if (cp.has_planned)
 		return true;
-	return sa_catalog_plan_batch(query_id, cp.last_batch_id + 1,
-								 sa_committed_snapshot());
+	return sa_catalog_plan_batch(sq->query_id, cp.last_batch_id + 1,
+								 sa_committed_snapshot(), now,
+								 sa_idle_trigger_due(&cp, sq->has_idle_timeout,
+													 sq->idle_timeout, now));
 }
 
 /*

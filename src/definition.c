@@ -316,7 +316,6 @@ sa_validate_definition(const SaDefinition *def)
 	reject_not_yet_supported("join", def->join != NULL);
 	reject_not_yet_supported("columns", def->columns != NULL);
 	reject_not_yet_supported("dedup", def->dedup != NULL);
-	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
 	reject_not_yet_supported("time_zone", def->time_zone != NULL);
 	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
 
@@ -376,6 +375,16 @@ sa_validate_definition(const SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("watermark must not be negative")));
+	if (def->has_idle_timeout && !def->has_watermark)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idle_timeout requires a watermark"),
+				 errdetail("An idle source advances the watermark; without a watermark there is none to advance."),
+				 errhint("Give a watermark, or leave idle_timeout NULL.")));
+	if (def->has_idle_timeout && def->idle_timeout <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idle_timeout must be positive")));
 	if (def->has_trigger_interval && def->trigger_interval < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -6,7 +6,7 @@
  *
  * This file is the only place that knows which windows a row falls into,
  * when a window is closed (for late rows, emission and eviction alike),
- * and how the watermark moves.  Times are
+ * and how the watermark moves, with events or while the source is idle.  Times are
  * microseconds since the PostgreSQL epoch, as in a timestamp(tz) Datum;
  * window starts are aligned to the Unix epoch plus the window offset.
  *
@@ -219,5 +219,51 @@ sa_watermark_after_batch(const SaQuery *q, bool has_previous, int64 previous,
 		candidate = MIN_TIMESTAMP;
 	if (!has_previous || candidate > previous)
 		*watermark = candidate;
+	return true;
+}
+
+/*
+ * The idle rule (docs/semantics.md §11): a trigger at time "trigger_time"
+ * without events is idle when the query has an idle timeout and the last
+ * trigger that had event times started (at "events_at") at least that
+ * long ago.  Both times are trigger start times, wall clock.  Used both
+ * to plan an idle trigger (batch.c) and to run one (trigger.c).
+ */
+bool
+sa_source_idle(bool has_idle_timeout, int64 idle_timeout, bool has_events_at,
+			   TimestampTz events_at, TimestampTz trigger_time)
+{
+	return has_idle_timeout && has_events_at &&
+		trigger_time - events_at >= idle_timeout;
+}
+
+/*
+ * The watermark of an idle trigger: event time is assumed to have kept
+ * pace with the wall clock since the last trigger with event times,
+ * W = max(W(N-1), M + (T - T_M) - delay), with M the greatest event time
+ * seen, T_M that trigger's time and T this one's.  Returns whether it
+ * moves past W(N-1) (an idle trigger that does not move it does nothing).
+ * Above the range of timestamps it stops just below its end, where every
+ * window has ended.
+ */
+bool
+sa_idle_watermark(const SaQuery *q, bool has_previous, int64 previous,
+				  int64 max_seen, TimestampTz events_at,
+				  TimestampTz trigger_time, int64 *watermark)
+{
+	int64		candidate;
+
+	Assert(q->def.has_watermark && trigger_time >= events_at);
+	*watermark = previous;
+	/* trigger_time - events_at is at most the age of the cluster's clock */
+	if (pg_add_s64_overflow(max_seen, trigger_time - events_at, &candidate) ||
+		pg_sub_s64_overflow(candidate, q->def.watermark_delay, &candidate) ||
+		candidate >= END_TIMESTAMP)
+		candidate = END_TIMESTAMP - 1;
+	if (candidate < MIN_TIMESTAMP)
+		candidate = MIN_TIMESTAMP;
+	if (has_previous && candidate <= previous)
+		return false;
+	*watermark = candidate;
 	return true;
 }
