@@ -72,6 +72,19 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 	return true;
 }
 
+/* A window interval argument: microseconds, and months apart. */
+static bool
+window_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+				int64 *value, int32 *months)
+{
+	*value = 0;
+	*months = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return false;
+	*value = sa_window_interval(PG_GETARG_INTERVAL_P(argno), name, months);
+	return true;
+}
+
 /*
  * The sink table must not be another query's: their rows would overwrite
  * each other.  The other query is named if the caller may see it.
@@ -173,14 +186,20 @@ sa_create_query(PG_FUNCTION_ARGS)
 	def.event_time = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	def.aggregates = optional_text_argument(fcinfo, 3);
 	def.group_by = optional_text_argument(fcinfo, 4);
-	def.has_window = interval_argument(fcinfo, 5, "window_size", &def.window_size);
-	if (!interval_argument(fcinfo, 6, "window_slide", &def.window_slide))
+	def.has_window = window_argument(fcinfo, 5, "window_size", &def.window_size,
+									 &def.window_size_months);
+	if (!window_argument(fcinfo, 6, "window_slide", &def.window_slide,
+						 &def.window_slide_months))
+	{
 		def.window_slide = def.window_size;
+		def.window_slide_months = def.window_size_months;
+	}
 	else if (!def.has_window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_slide requires window_size")));
-	if (interval_argument(fcinfo, 7, "window_offset", &def.window_offset) &&
+	if (window_argument(fcinfo, 7, "window_offset", &def.window_offset,
+						&def.window_offset_months) &&
 		!def.has_window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

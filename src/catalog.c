@@ -128,6 +128,21 @@ get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
 	return !isnull;
 }
 
+/* A window interval column (months apart); see sa_window_interval. */
+static bool
+get_window_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value,
+					int32 *months)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*value = 0;
+	*months = 0;
+	if (!isnull)
+		*value = sa_window_interval(DatumGetIntervalP(d), "interval", months);
+	return !isnull;
+}
+
 #define DEFINITION_COLUMNS \
 	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
 	"window_size, window_slide, window_offset, session_gap, watermark, " \
@@ -148,10 +163,16 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
 	def->event_time = SPI_getvalue(tuple, desc, 4);
 	def->aggregates = SPI_getvalue(tuple, desc, 5);
 	def->group_by = SPI_getvalue(tuple, desc, 6);
-	def->has_window = get_interval(tuple, desc, 7, &def->window_size);
-	if (!get_interval(tuple, desc, 8, &def->window_slide))
+	def->has_window = get_window_interval(tuple, desc, 7, &def->window_size,
+										  &def->window_size_months);
+	if (!get_window_interval(tuple, desc, 8, &def->window_slide,
+							 &def->window_slide_months))
+	{
 		def->window_slide = def->window_size;
-	(void) get_interval(tuple, desc, 9, &def->window_offset);
+		def->window_slide_months = def->window_size_months;
+	}
+	(void) get_window_interval(tuple, desc, 9, &def->window_offset,
+							   &def->window_offset_months);
 	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
 	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
 	def->output_mode = sa_parse_output_mode(SPI_getvalue(tuple, desc, 12));

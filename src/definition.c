@@ -28,6 +28,7 @@
 #include "parser/parse_oper.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "pgtime.h"
 #include "utils/regproc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -212,6 +213,28 @@ sa_interval_usec(Interval *iv, const char *param)
 	return usec;
 }
 
+/*
+ * A window interval (window_size, window_slide, window_offset): months
+ * apart in *months, which calendar windows allow (docs/semantics.md §13;
+ * the rules are checked by sa_validate_definition), and the rest as
+ * microseconds, bounded as sa_interval_usec bounds them.
+ */
+int64
+sa_window_interval(Interval *iv, const char *param, int32 *months)
+{
+	Interval	rest = *iv;
+
+	if (iv->month >= SA_MAX_INTERVAL_USEC / (31 * USECS_PER_DAY) ||
+		iv->month <= -SA_MAX_INTERVAL_USEC / (31 * USECS_PER_DAY))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
+				 errmsg("%s is out of range", param),
+				 errdetail("Intervals must be shorter than 100000 years.")));
+	*months = iv->month;
+	rest.month = 0;
+	return sa_interval_usec(&rest, param);
+}
+
 SaOutputMode
 sa_parse_output_mode(const char *mode)
 {
@@ -295,6 +318,63 @@ reject_not_yet_supported(const char *param, bool given)
 }
 
 /*
+ * time_zone (docs/semantics.md §13): a zone PostgreSQL knows, and fixed or
+ * calendar windows, not sessions.  Its event-time column must be a
+ * timestamp with time zone (sa_validate_compiled).
+ */
+static void
+validate_time_zone(const SaDefinition *def)
+{
+	if (def->has_session)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_zone cannot be combined with session_gap"),
+				 errdetail("Sessions are measured in elapsed time, not on the calendar.")));
+	if (!def->has_window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_zone requires window_size"),
+				 errdetail("time_zone makes windows follow a local calendar.")));
+	if (pg_tzset(def->time_zone) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not recognized", def->time_zone),
+				 errhint("Use a name from pg_timezone_names, such as 'Europe/Berlin'.")));
+}
+
+/*
+ * Monthly windows (docs/semantics.md §13): window_size in whole months (a
+ * year is 12), tumbling, with window_offset made of whole months shorter
+ * than the size and a part shorter than 28 days (a month's first days).
+ * They need time_zone or a timestamp column (sa_validate_compiled).
+ */
+static void
+validate_monthly_windows(const SaDefinition *def)
+{
+	if (def->window_size_months <= 0 || def->window_size != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size with months must be whole months or years"),
+				 errdetail("Got %d months and %lld microseconds.",
+						   def->window_size_months,
+						   (long long) def->window_size)));
+	if (def->window_slide_months != def->window_size_months ||
+		def->window_slide != def->window_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("sliding windows in months are not supported"),
+				 errdetail("Windows of months or years are tumbling."),
+				 errhint("Leave window_slide NULL, or use windows of whole days.")));
+	if (def->window_offset_months < 0 ||
+		def->window_offset_months >= def->window_size_months ||
+		def->window_offset < 0 || def->window_offset >= 28 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_offset of monthly windows must be whole months shorter than window_size, plus less than 28 days"),
+				 errhint("For quarters from February: window_size '3 months', window_offset '1 month'; for months from the 1st at 06:00: window_offset '6 hours'.")));
+}
+
+/*
  * Check the parameters of a definition (docs/semantics.md §5, §6) before
  * anything is created.  Intervals arrive as microseconds: intervals with
  * months were rejected when they were converted (api.c).
@@ -316,7 +396,6 @@ sa_validate_definition(const SaDefinition *def)
 	reject_not_yet_supported("join", def->join != NULL);
 	reject_not_yet_supported("columns", def->columns != NULL);
 	reject_not_yet_supported("dedup", def->dedup != NULL);
-	reject_not_yet_supported("time_zone", def->time_zone != NULL);
 	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
 
 	/* a name is also the default sink's name: an identifier, untruncated */
@@ -344,7 +423,13 @@ sa_validate_definition(const SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("session_gap must be positive")));
-	if (def->has_window)
+	if (def->time_zone != NULL)
+		validate_time_zone(def);
+	if (def->has_window &&
+		(def->window_size_months != 0 || def->window_slide_months != 0 ||
+		 def->window_offset_months != 0))
+		validate_monthly_windows(def);
+	else if (def->has_window)
 	{
 		if (def->window_size <= 0)
 			ereport(ERROR,
@@ -370,6 +455,14 @@ sa_validate_definition(const SaDefinition *def)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the absolute value of window_offset must be smaller than window_slide")));
+		if (def->time_zone != NULL &&
+			(def->window_size % USECS_PER_DAY != 0 ||
+			 def->window_slide % USECS_PER_DAY != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("with time_zone, window_size and window_slide must be whole days, months or years"),
+					 errdetail("Calendar windows run from local midnight to local midnight (plus window_offset)."),
+					 errhint("Use '1 day', '7 days' for a week, '1 month'; or leave time_zone NULL for windows of fixed length.")));
 	}
 	if (def->has_watermark && def->watermark_delay < 0)
 		ereport(ERROR,
@@ -710,6 +803,9 @@ folds_by_panes(const SaQuery *q)
 {
 	if (!q->def.has_window || q->def.window_slide >= q->def.window_size)
 		return false;
+	/* panes of local days are not all the same length (DST) */
+	if (q->calendar)
+		return false;
 	for (int i = 0; i < q->naggs; i++)
 		if (!q->aggs[i].has_combinefn ||
 			(q->aggs[i].combinefn_strict && q->aggs[i].transtype == INTERNALOID))
@@ -748,6 +844,18 @@ sa_compile_query(const SaDefinition *def)
 		q->def.notify_channel = pstrdup(def->notify_channel);
 
 	et_type = compile_source(q);
+	q->calendar = def->has_window &&
+		(def->time_zone != NULL || def->window_size_months > 0);
+	if (def->time_zone != NULL)
+	{
+		q->def.time_zone = pstrdup(def->time_zone);
+		q->zone = pg_tzset(def->time_zone);
+		if (q->zone == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time zone \"%s\" of streaming query \"%s\" is not recognized",
+							def->time_zone, def->name)));
+	}
 	if (def->group_by)
 		keys = analyze_group_by(def->source, def->group_by);
 	aggs = analyze_aggregates(def->source, def->aggregates);
@@ -799,6 +907,20 @@ sa_validate_compiled(const SaQuery *q)
 							q->aggs[i].name),
 					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
 							   format_procedure(q->aggs[i].aggfnoid))));
+	if (q->def.time_zone != NULL && q->window_type != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time_zone requires an event_time column of type timestamp with time zone"),
+				 errdetail("Column \"%s\" is a timestamp without time zone: its values are already local times.",
+						   q->def.event_time),
+				 errhint("Leave time_zone NULL: windows of days, months and years then follow the column's own calendar.")));
+	if (q->def.window_size_months > 0 && q->def.time_zone == NULL &&
+		q->window_type == TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size in months requires time_zone"),
+				 errdetail("Where a month begins depends on the time zone."),
+				 errhint("Give time_zone, for example 'UTC' or 'Europe/Berlin'.")));
 	if (q->def.output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -102,7 +102,9 @@ typedef enum SaOutputMode
 
 /*
  * A query's definition as stored in streamagg.query_def.  Intervals are kept
- * as microseconds; "has_*" says whether the parameter was given.
+ * as microseconds; "has_*" says whether the parameter was given.  Window
+ * intervals may also have months (calendar windows, docs/semantics.md §13):
+ * their months apart, the rest in microseconds.
  */
 typedef struct SaDefinition
 {
@@ -122,6 +124,9 @@ typedef struct SaDefinition
 	int64		window_size;
 	int64		window_slide;
 	int64		window_offset;
+	int32		window_size_months; /* > 0: monthly windows, window_size 0 */
+	int32		window_slide_months;
+	int32		window_offset_months;
 	bool		has_session;
 	int64		session_gap;
 	bool		has_watermark;
@@ -204,6 +209,14 @@ typedef struct SaQuery
 	int			event_time_key;
 	Oid			window_type;	/* of window bounds and the watermark: the
 								 * event-time column's base type */
+
+	/*
+	 * Calendar windows (window.c): computed on local wall-clock time in
+	 * zone (NULL: the time as it is, for a timestamp column), with bounds
+	 * converted back.  Chosen once here, for time_zone or monthly sizes.
+	 */
+	bool		calendar;
+	struct pg_tz *zone;
 	bool		has_event_time_bound;	/* window, session or that key */
 
 	/*
