@@ -87,7 +87,7 @@ SELECT streamagg.drop_query('alice_q', drop_sink => true);
 SET ROLE sa_bob;
 SELECT streamagg.drop_query('bob_q', drop_sink => true);
 RESET ROLE;
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'sa_shop.orders'::regclass;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'sa_shop.orders'::regclass ORDER BY tgname;
 DROP TABLE sa_shop.orders;
 DROP SCHEMA sa_shop;
 DROP ROLE sa_alice;
