@@ -36,7 +36,7 @@ SELECT try(:'base' || $$, window_size => '10 minutes', window_slide => '1 minute
 SELECT try(:'base' || $$, window_size => '1 minute', watermark => '-1 second'$$);
 -- session_gap with window_size
 SELECT try(:'base' || $$, group_by => 'k', window_size => '1 minute', session_gap => '1 minute', watermark => '1 minute'$$);
--- intervals with months
+-- intervals with months (window sizes in months only with time_zone: calendar_windows.sql)
 SELECT try(:'base' || $$, window_size => '1 month', watermark => '1 day'$$);
 SELECT try(:'base' || $$, window_size => '1 day', watermark => '1 year'$$);
 -- ORDER BY inside aggregates, also with DISTINCT (DISTINCT alone is

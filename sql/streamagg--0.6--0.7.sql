@@ -101,6 +101,16 @@ AS 'MODULE_PATHNAME', 'sa_create_query'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /*
+ * Idle sources (idle_timeout, docs/event-time.md): a planned batch records
+ * its trigger time T (planned_at), so that a retried idle trigger computes
+ * the same watermark; and the checkpoint records when the last trigger
+ * with event times started (max_event_time_at, T_M).
+ */
+ALTER TABLE streamagg.checkpoint
+	ADD COLUMN planned_at timestamptz,
+	ADD COLUMN max_event_time_at timestamptz;
+
+/*
  * alter_query: change a running query (src/api.c).  Parameters that leave
  * the state valid apply from the next trigger; the others need reprocess.
  */

@@ -33,6 +33,7 @@
 #include "batch.h"
 #include "definition.h"
 #include "init.h"
+#include "late_sink.h"
 #include "launcher.h"
 #include "notify.h"
 #include "query_cache.h"
@@ -69,6 +70,19 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return false;
 	*value = sa_interval_usec(PG_GETARG_INTERVAL_P(argno), name);
+	return true;
+}
+
+/* A window interval argument: microseconds, and months apart. */
+static bool
+window_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+				int64 *value, int32 *months)
+{
+	*value = 0;
+	*months = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return false;
+	*value = sa_window_interval(PG_GETARG_INTERVAL_P(argno), name, months);
 	return true;
 }
 
@@ -170,14 +184,20 @@ sa_create_query(PG_FUNCTION_ARGS)
 	def.event_time = optional_text_argument(fcinfo, 2);
 	def.aggregates = optional_text_argument(fcinfo, 3);
 	def.group_by = optional_text_argument(fcinfo, 4);
-	def.has_window = interval_argument(fcinfo, 5, "window_size", &def.window_size);
-	if (!interval_argument(fcinfo, 6, "window_slide", &def.window_slide))
+	def.has_window = window_argument(fcinfo, 5, "window_size", &def.window_size,
+									 &def.window_size_months);
+	if (!window_argument(fcinfo, 6, "window_slide", &def.window_slide,
+						 &def.window_slide_months))
+	{
 		def.window_slide = def.window_size;
+		def.window_slide_months = def.window_size_months;
+	}
 	else if (!def.has_window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_slide requires window_size")));
-	if (interval_argument(fcinfo, 7, "window_offset", &def.window_offset) &&
+	if (window_argument(fcinfo, 7, "window_offset", &def.window_offset,
+						&def.window_offset_months) &&
 		!def.has_window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -219,10 +239,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sink_merge needs a sink table, not a sink_function"),
 				 errhint("A function sink decides itself how rows are written.")));
-	if (late_sink_name)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("late_sink is not supported yet")));
 	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
 	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
@@ -252,11 +268,21 @@ sa_create_query(PG_FUNCTION_ARGS)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
+	if (late_sink_name)
+	{
+		/* its columns follow the source's: compile again, reading them */
+		def.late_sink = sa_prepare_late_sink(late_sink_name, q);
+		MemoryContextDelete(q->cxt);
+		sa_user_code_begin(def.owner, &owner);
+		q = sa_compile_query(&def);
+		sa_user_code_end(&owner);
+	}
 
 	/* what every trigger will run, checked now, as the owner */
 	sa_user_code_begin(def.owner, &owner);
 	sa_check_batch_statement(q);
 	sa_check_sink_statements(q);
+	sa_check_late_sink_statement(q);
 	sa_user_code_end(&owner);
 
 	insert_definition(fcinfo, &def, q->state_signature);

@@ -15,6 +15,8 @@
  * one by one: rows without event time are skipped, rows of windows that
  * the previous watermark closed are late (not in complete mode), the others
  * update the groups of their windows (or sessions) in the working set.
+ * A row late for at least one of its windows (or for its session) is kept
+ * for the late sink, once, when the query has one (late_sink.c).
  * Sliding windows whose aggregates combine are folded per pane, and each
  * pane then into its windows (sa_row_windows).
  *
@@ -41,6 +43,7 @@
 #include "window.h"
 #include "aggregate.h"
 #include "group.h"
+#include "late_sink.h"
 #include "state.h"
 #include "working_set.h"
 
@@ -76,23 +79,45 @@ sa_committed_snapshot(void)
 }
 
 /*
- * Record, in the current transaction, the batch that the next trigger of a
- * query will process: its batch id and snapshot (docs/semantics.md §8).
- * Returns false when nothing can have been committed since the last
- * trigger (the new snapshot equals the consumed one): then there is
- * nothing to run.
+ * Is an idle trigger of a scheduled query due at "now"?  The source must be
+ * idle (sa_source_idle), and the worker runs idle triggers at most once per
+ * idle_timeout (since the last recorded trigger, with events or idle), so
+ * that an idle query does not record a batch at every trigger_interval.
+ * process() is not bound by this cadence.
  */
 bool
-sa_plan_batch(int32 query_id)
+sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,
+					int64 idle_timeout, TimestampTz now)
+{
+	return sa_source_idle(has_idle_timeout, idle_timeout,
+						  cp->has_max_event_time_at, cp->max_event_time_at,
+						  now) &&
+		(!cp->has_last_batch_at || now - cp->last_batch_at >= idle_timeout);
+}
+
+/*
+ * Record, in the current transaction, the batch that the next trigger of a
+ * scheduled query will process: its batch id, snapshot and trigger time T
+ * (docs/semantics.md §8, §11).  Returns false when nothing can have been
+ * committed since the last trigger (the new snapshot equals the consumed
+ * one) and no idle trigger is due (sa_idle_trigger_due): then there is
+ * nothing to run.  An idle trigger is planned with T, so that its retry computes
+ * the same watermark and emits the same rows.
+ */
+bool
+sa_plan_batch(const SaScheduledQuery *sq)
 {
 	SaCheckpoint cp;
+	TimestampTz now = GetCurrentTimestamp();
 
-	sa_lock_query(query_id);
-	(void) sa_catalog_read_checkpoint(query_id, &cp, false);
+	sa_lock_query(sq->query_id);
+	(void) sa_catalog_read_checkpoint(sq->query_id, &cp, false);
 	if (cp.has_planned)
 		return true;
-	return sa_catalog_plan_batch(query_id, cp.last_batch_id + 1,
-								 sa_committed_snapshot());
+	return sa_catalog_plan_batch(sq->query_id, cp.last_batch_id + 1,
+								 sa_committed_snapshot(), now,
+								 sa_idle_trigger_due(&cp, sq->has_idle_timeout,
+													 sq->idle_timeout, now));
 }
 
 /*
@@ -232,6 +257,7 @@ typedef struct BatchReceiver
 	int64	   *ends;
 	bool		late_check;		/* the previous watermark closes windows */
 	int64		previous_watermark;
+	SaLateRows *late;			/* rows kept for the late sink, or NULL */
 	MemoryContext rowcxt;
 	int			rows_since_reset;
 } BatchReceiver;
@@ -243,6 +269,24 @@ static inline bool
 late_for(BatchReceiver *r, int64 window_end)
 {
 	return r->late_check && sa_closed_by(window_end, r->previous_watermark);
+}
+
+/*
+ * With a late sink, keep a row that is late for at least one of its
+ * "nwindows" windows (a session row has one, its own session): once,
+ * however many of its windows are closed.
+ */
+static inline void
+keep_if_late(BatchReceiver *r, int nwindows, Datum *values, bool *nulls)
+{
+	if (r->late == NULL)
+		return;
+	for (int w = 0; w < nwindows; w++)
+		if (late_for(r, r->ends[w]))
+		{
+			sa_late_rows_add(r->late, r->q, values, nulls);
+			return;
+		}
 }
 
 /* The group of (window, key) of a row, in the working set. */
@@ -286,6 +330,7 @@ fold_row(BatchReceiver *r, Datum *values, bool *nulls)
 		return;
 	}
 	note_event_time(counts, t);
+	keep_if_late(r, nwindows, values, nulls);
 
 	if (q->def.has_session)
 	{
@@ -416,6 +461,8 @@ dedup_keeps(BatchReceiver *r, Datum *values, bool *nulls)
 		sa_closed_by(t, r->previous_watermark))
 	{
 		r->counts->late_rows++;
+		if (r->late)
+			sa_late_rows_add(r->late, q, values, nulls);
 		return false;
 	}
 	seen = sa_ws_touch(work, r->dedup->groups, 0, 0, values + q->dedup_first,
@@ -572,13 +619,13 @@ move_batch(SaQuery *q, const char *predicate, ParamListInfo params,
 /*
  * Steps 1 to 3: read the batch that ends at "snapshot" and fold it into
  * the working set; a stateless query's rows go to "appended" instead.
- * With dedup, "dedup" is the state of the dedup keys.
- * Runs as the query's owner.
+ * With dedup, "dedup" is the state of the dedup keys.  Rows dropped as
+ * late go to "late" when it is not NULL.  Runs as the query's owner.
  */
 void
 sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
-			  const SaCheckpoint *cp, Datum snapshot, SaBatchCounts *counts,
-			  SaOutput *appended)
+			  const SaCheckpoint *cp, Datum snapshot, SaLateRows *late,
+			  SaBatchCounts *counts, SaOutput *appended)
 {
 	SaQuery    *q = store->q;
 	BatchReceiver r;
@@ -606,6 +653,7 @@ sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 	r.ends = palloc(sizeof(int64) * sa_window_count(q));
 	r.late_check = sa_watermark_closes_windows(q, cp->has_watermark);
 	r.previous_watermark = cp->watermark;
+	r.late = late;
 	r.rowcxt = AllocSetContextCreate(store->work->cxt, "streamagg row",
 									 ALLOCSET_DEFAULT_SIZES);
 	if (q->batch_lead == 3)

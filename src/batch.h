@@ -13,6 +13,7 @@
 #include "output.h"
 
 #include "catalog.h"
+#include "late_sink.h"
 #include "state.h"
 
 /* Counters of one batch (docs/semantics.md §7). */
@@ -32,11 +33,14 @@ typedef struct SaBatchCounts
 extern Datum sa_committed_snapshot(void);
 extern char *sa_batch_predicate(const char *xid_column, bool has_previous,
 								Datum previous, Datum snapshot);
-extern bool sa_plan_batch(int32 query_id);
+extern bool sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,
+								int64 idle_timeout, TimestampTz now);
+extern bool sa_plan_batch(const SaScheduledQuery *sq);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
 extern void sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 						  const SaCheckpoint *cp, Datum snapshot,
-						  SaBatchCounts *counts, SaOutput *appended);
+						  SaLateRows *late, SaBatchCounts *counts,
+						  SaOutput *appended);
 
 #endif							/* STREAMAGG_BATCH_H */

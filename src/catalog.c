@@ -131,6 +131,21 @@ get_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value)
 	return !isnull;
 }
 
+/* A window interval column (months apart); see sa_window_interval. */
+static bool
+get_window_interval(HeapTuple tuple, TupleDesc desc, int col, int64 *value,
+					int32 *months)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	*value = 0;
+	*months = 0;
+	if (!isnull)
+		*value = sa_window_interval(DatumGetIntervalP(d), "interval", months);
+	return !isnull;
+}
+
 #define DEFINITION_COLUMNS \
 	"query_id, name, source, event_time, aggregates_sql, group_by_sql, " \
 	"window_size, window_slide, window_offset, session_gap, watermark, " \
@@ -151,10 +166,16 @@ definition_from_tuple(HeapTuple tuple, TupleDesc desc, SaDefinition *def)
 	def->event_time = SPI_getvalue(tuple, desc, 4);
 	def->aggregates = SPI_getvalue(tuple, desc, 5);
 	def->group_by = SPI_getvalue(tuple, desc, 6);
-	def->has_window = get_interval(tuple, desc, 7, &def->window_size);
-	if (!get_interval(tuple, desc, 8, &def->window_slide))
+	def->has_window = get_window_interval(tuple, desc, 7, &def->window_size,
+										  &def->window_size_months);
+	if (!get_window_interval(tuple, desc, 8, &def->window_slide,
+							 &def->window_slide_months))
+	{
 		def->window_slide = def->window_size;
-	(void) get_interval(tuple, desc, 9, &def->window_offset);
+		def->window_slide_months = def->window_size_months;
+	}
+	(void) get_window_interval(tuple, desc, 9, &def->window_offset,
+							   &def->window_offset_months);
 	def->has_session = get_interval(tuple, desc, 10, &def->session_gap);
 	def->has_watermark = get_interval(tuple, desc, 11, &def->watermark_delay);
 	def->output_mode = sa_parse_output_mode(SPI_getvalue(tuple, desc, 12));
@@ -482,7 +503,7 @@ sa_catalog_scheduled_queries(void)
 
 	catalog_begin(&role);
 	catalog_execute("SELECT d.query_id, d.name, d.trigger_interval, "
-					"c.retry_at > pg_catalog.now(), d.source "
+					"c.retry_at > pg_catalog.now(), d.source, d.idle_timeout "
 					"FROM streamagg.query_def d "
 					"JOIN streamagg.checkpoint c USING (query_id) "
 					"WHERE d.trigger_interval IS NOT NULL AND NOT d.paused "
@@ -502,6 +523,7 @@ sa_catalog_scheduled_queries(void)
 		retry = SPI_getbinval(tuple, desc, 4, &isnull);
 		sq->waiting_retry = !isnull && DatumGetBool(retry);
 		sq->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+		sq->has_idle_timeout = get_interval(tuple, desc, 6, &sq->idle_timeout);
 		queries = lappend(queries, sq);
 		MemoryContextSwitchTo(spi);
 	}
@@ -543,7 +565,8 @@ sa_catalog_read_checkpoint(int32 query_id, SaCheckpoint *cp, bool missing_ok)
 	catalog_begin(&role);
 	catalog_execute("SELECT last_batch_id, consumed_snapshot, planned_batch_id, "
 					"planned_snapshot, watermark, max_event_time, last_batch_at, "
-					"state_signature FROM streamagg.checkpoint WHERE query_id = $1",
+					"state_signature, planned_at, max_event_time_at "
+					"FROM streamagg.checkpoint WHERE query_id = $1",
 					1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
@@ -572,6 +595,10 @@ sa_catalog_read_checkpoint(int32 query_id, SaCheckpoint *cp, bool missing_ok)
 	cp->watermark = timestamp_or(tuple, desc, 5, &cp->has_watermark);
 	cp->max_event_time = timestamp_or(tuple, desc, 6, &cp->has_max_event_time);
 	cp->last_batch_at = timestamp_or(tuple, desc, 7, &cp->has_last_batch_at);
+	cp->planned_at = timestamp_or(tuple, desc, 9, &cp->has_planned_at);
+	cp->has_planned_at = cp->has_planned_at && cp->has_planned;
+	cp->max_event_time_at = timestamp_or(tuple, desc, 10,
+										 &cp->has_max_event_time_at);
 	spi = MemoryContextSwitchTo(caller);
 	cp->state_signature = SPI_getvalue(tuple, desc, 8);
 	MemoryContextSwitchTo(spi);
@@ -585,17 +612,21 @@ sa_catalog_read_checkpoint(int32 query_id, SaCheckpoint *cp, bool missing_ok)
  * Returns whether it planned.
  */
 bool
-sa_catalog_plan_batch(int32 query_id, int64 batch_id, Datum snapshot)
+sa_catalog_plan_batch(int32 query_id, int64 batch_id, Datum snapshot,
+					  TimestampTz planned_at, bool even_if_unchanged)
 {
-	Oid			types[3] = {INT4OID, INT8OID, PG_SNAPSHOTOID};
-	Datum		args[3] = {Int32GetDatum(query_id), Int64GetDatum(batch_id),
-	snapshot};
+	Oid			types[5] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
+	BOOLOID};
+	Datum		args[5] = {Int32GetDatum(query_id), Int64GetDatum(batch_id),
+		snapshot, TimestampTzGetDatum(planned_at),
+	BoolGetDatum(even_if_unchanged)};
 
 	return catalog_run("UPDATE streamagg.checkpoint SET planned_batch_id = $2, "
-					   "planned_snapshot = $3 WHERE query_id = $1 AND "
-					   "(consumed_snapshot IS NULL OR "
+					   "planned_snapshot = $3, planned_at = $4 "
+					   "WHERE query_id = $1 AND "
+					   "($5 OR consumed_snapshot IS NULL OR "
 					   "consumed_snapshot::text <> $3::text)",
-					   3, types, args, NULL, SPI_OK_UPDATE) > 0;
+					   5, types, args, NULL, SPI_OK_UPDATE) > 0;
 }
 
 /* A planned batch without rows: the snapshot is consumed, no batch counted. */
@@ -606,7 +637,8 @@ sa_catalog_consume_empty_plan(int32 query_id)
 	Datum		arg = Int32GetDatum(query_id);
 
 	(void) catalog_run("UPDATE streamagg.checkpoint SET consumed_snapshot = planned_snapshot, "
-					   "planned_batch_id = NULL, planned_snapshot = NULL "
+					   "planned_batch_id = NULL, planned_snapshot = NULL, "
+					   "planned_at = NULL "
 					   "WHERE query_id = $1", 1, &argtype, &arg, NULL,
 					   SPI_OK_UPDATE);
 }
@@ -621,10 +653,10 @@ sa_catalog_consume_empty_plan(int32 query_id)
 void
 sa_catalog_record_batch(const SaBatchRecord *rec)
 {
-	Oid			cptypes[7] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		cpargs[7];
-	char		cpnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			cptypes[8] = {INT4OID, INT8OID, PG_SNAPSHOTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		cpargs[8];
+	char		cpnulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			logtypes[22] = {INT4OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
@@ -645,6 +677,8 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 	cpnulls[4] = rec->has_max_event_time ? ' ' : 'n';
 	cpargs[5] = TimestampTzGetDatum(rec->started_at);
 	cpargs[6] = CStringGetTextDatum(rec->state_signature);
+	cpargs[7] = TimestampTzGetDatum(rec->max_event_time_at);
+	cpnulls[7] = rec->has_max_event_time_at ? ' ' : 'n';
 
 	memset(lognulls, ' ', sizeof(lognulls));
 	logargs[0] = Int32GetDatum(rec->query_id);
@@ -682,12 +716,12 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 	catalog_begin(&role);
 	catalog_execute("UPDATE streamagg.checkpoint SET last_batch_id = $2, "
 					"consumed_snapshot = $3, planned_batch_id = NULL, "
-					"planned_snapshot = NULL, watermark = $4, "
-					"max_event_time = $5, last_batch_at = $6, "
-					"state_signature = $7, "
+					"planned_snapshot = NULL, planned_at = NULL, "
+					"watermark = $4, max_event_time = $5, last_batch_at = $6, "
+					"state_signature = $7, max_event_time_at = $8, "
 					"last_error = NULL, last_error_at = NULL, failures = 0, "
 					"retry_at = NULL WHERE query_id = $1",
-					7, cptypes, cpargs, cpnulls, SPI_OK_UPDATE);
+					8, cptypes, cpargs, cpnulls, SPI_OK_UPDATE);
 	catalog_execute("INSERT INTO streamagg.batch_log VALUES "
 					"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
 					"$16, $17, $18, $19, $20, $21, $22)",

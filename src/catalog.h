@@ -59,10 +59,15 @@ typedef struct SaCheckpoint
 	bool		has_planned;
 	int64		planned_batch_id;
 	Datum		planned_snapshot;
+	bool		has_planned_at;
+	TimestampTz planned_at;		/* the planned trigger's time T */
 	bool		has_watermark;
 	int64		watermark;
 	bool		has_max_event_time;
 	int64		max_event_time;
+	bool		has_max_event_time_at;
+	TimestampTz max_event_time_at;	/* T_M: time of the last trigger with
+									 * event times */
 	bool		has_last_batch_at;
 	TimestampTz last_batch_at;
 	char	   *state_signature;	/* NULL: not recorded (before 0.6) */
@@ -78,6 +83,8 @@ typedef struct SaBatchRecord
 	int64		watermark;
 	bool		has_max_event_time;
 	int64		max_event_time;
+	bool		has_max_event_time_at;
+	TimestampTz max_event_time_at;
 	const char *state_signature;
 	TimestampTz started_at;
 	double		duration_ms;
@@ -108,6 +115,8 @@ typedef struct SaScheduledQuery
 	char	   *name;
 	Oid			source;
 	int64		interval_usec;
+	bool		has_idle_timeout;
+	int64		idle_timeout;
 	bool		waiting_retry;	/* retry_at is in the future */
 } SaScheduledQuery;
 
@@ -146,7 +155,8 @@ extern List *sa_catalog_scheduled_queries(void);
 extern bool sa_catalog_read_checkpoint(int32 query_id, SaCheckpoint *cp,
 									   bool missing_ok);
 extern bool sa_catalog_plan_batch(int32 query_id, int64 batch_id,
-								  Datum snapshot);
+								  Datum snapshot, TimestampTz planned_at,
+								  bool even_if_unchanged);
 extern void sa_catalog_consume_empty_plan(int32 query_id);
 extern void sa_catalog_record_batch(const SaBatchRecord *rec);
 extern void sa_catalog_record_error(int32 query_id, const char *message);

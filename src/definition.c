@@ -22,11 +22,13 @@
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parse_oper.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "pgtime.h"
 #include "utils/regproc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -40,6 +42,7 @@
 #include "definition.h"
 #include "distinct.h"
 #include "join.h"
+#include "late_sink.h"
 #include "security.h"
 
 /*
@@ -304,6 +307,28 @@ sa_interval_usec(Interval *iv, const char *param)
 	return usec;
 }
 
+/*
+ * A window interval (window_size, window_slide, window_offset): months
+ * apart in *months, which calendar windows allow (docs/semantics.md §13;
+ * the rules are checked by sa_validate_definition), and the rest as
+ * microseconds, bounded as sa_interval_usec bounds them.
+ */
+int64
+sa_window_interval(Interval *iv, const char *param, int32 *months)
+{
+	Interval	rest = *iv;
+
+	if (iv->month >= SA_MAX_INTERVAL_USEC / (31 * USECS_PER_DAY) ||
+		iv->month <= -SA_MAX_INTERVAL_USEC / (31 * USECS_PER_DAY))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
+				 errmsg("%s is out of range", param),
+				 errdetail("Intervals must be shorter than 100000 years.")));
+	*months = iv->month;
+	rest.month = 0;
+	return sa_interval_usec(&rest, param);
+}
+
 SaOutputMode
 sa_parse_output_mode(const char *mode)
 {
@@ -452,6 +477,63 @@ reject_not_yet_supported(const char *param, bool given)
 }
 
 /*
+ * time_zone (docs/semantics.md §13): a zone PostgreSQL knows, and fixed or
+ * calendar windows, not sessions.  Its event-time column must be a
+ * timestamp with time zone (sa_validate_compiled).
+ */
+static void
+validate_time_zone(const SaDefinition *def)
+{
+	if (def->has_session)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_zone cannot be combined with session_gap"),
+				 errdetail("Sessions are measured in elapsed time, not on the calendar.")));
+	if (!def->has_window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_zone requires window_size"),
+				 errdetail("time_zone makes windows follow a local calendar.")));
+	if (pg_tzset(def->time_zone) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not recognized", def->time_zone),
+				 errhint("Use a name from pg_timezone_names, such as 'Europe/Berlin'.")));
+}
+
+/*
+ * Monthly windows (docs/semantics.md §13): window_size in whole months (a
+ * year is 12), tumbling, with window_offset made of whole months shorter
+ * than the size and a part shorter than 28 days (a month's first days).
+ * They need time_zone or a timestamp column (sa_validate_compiled).
+ */
+static void
+validate_monthly_windows(const SaDefinition *def)
+{
+	if (def->window_size_months <= 0 || def->window_size != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size with months must be whole months or years"),
+				 errdetail("Got %d months and %lld microseconds.",
+						   def->window_size_months,
+						   (long long) def->window_size)));
+	if (def->window_slide_months != def->window_size_months ||
+		def->window_slide != def->window_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("sliding windows in months are not supported"),
+				 errdetail("Windows of months or years are tumbling."),
+				 errhint("Leave window_slide NULL, or use windows of whole days.")));
+	if (def->window_offset_months < 0 ||
+		def->window_offset_months >= def->window_size_months ||
+		def->window_offset < 0 || def->window_offset >= 28 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_offset of monthly windows must be whole months shorter than window_size, plus less than 28 days"),
+				 errhint("For quarters from February: window_size '3 months', window_offset '1 month'; for months from the 1st at 06:00: window_offset '6 hours'.")));
+}
+
+/*
  * Check the parameters of a definition (docs/semantics.md §5, §6) before
  * anything is created.  Intervals arrive as microseconds: intervals with
  * months were rejected when they were converted (api.c).
@@ -476,8 +558,6 @@ sa_validate_definition(const SaDefinition *def)
 				 errdetail("Only a stateless query without dedup can do without event time.")));
 	if (def->columns != NULL)
 		validate_stateless(def);
-	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
-	reject_not_yet_supported("time_zone", def->time_zone != NULL);
 	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
 
 	/* a name is also the default sink's name: an identifier, untruncated */
@@ -505,7 +585,13 @@ sa_validate_definition(const SaDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("session_gap must be positive")));
-	if (def->has_window)
+	if (def->time_zone != NULL)
+		validate_time_zone(def);
+	if (def->has_window &&
+		(def->window_size_months != 0 || def->window_slide_months != 0 ||
+		 def->window_offset_months != 0))
+		validate_monthly_windows(def);
+	else if (def->has_window)
 	{
 		if (def->window_size <= 0)
 			ereport(ERROR,
@@ -531,11 +617,29 @@ sa_validate_definition(const SaDefinition *def)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the absolute value of window_offset must be smaller than window_slide")));
+		if (def->time_zone != NULL &&
+			(def->window_size % USECS_PER_DAY != 0 ||
+			 def->window_slide % USECS_PER_DAY != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("with time_zone, window_size and window_slide must be whole days, months or years"),
+					 errdetail("Calendar windows run from local midnight to local midnight (plus window_offset)."),
+					 errhint("Use '1 day', '7 days' for a week, '1 month'; or leave time_zone NULL for windows of fixed length.")));
 	}
 	if (def->has_watermark && def->watermark_delay < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("watermark must not be negative")));
+	if (def->has_idle_timeout && !def->has_watermark)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idle_timeout requires a watermark"),
+				 errdetail("An idle source advances the watermark; without a watermark there is none to advance."),
+				 errhint("Give a watermark, or leave idle_timeout NULL.")));
+	if (def->has_idle_timeout && def->idle_timeout <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idle_timeout must be positive")));
 	if (def->has_trigger_interval && def->trigger_interval < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -876,6 +980,38 @@ compile_columns(SaQuery *q, List *columns, BatchColumns *cols)
 }
 
 /*
+ * With a late sink, a batch row ends with the source's own columns (all
+ * but streamagg_xid, late_sink.c), so that a row dropped as late can be
+ * kept whole.  Without one the batch reads only what the windows need.
+ */
+static void
+compile_late_columns(SaQuery *q, List *attnums, BatchColumns *cols)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	q->late_first_col = -1;
+	if (!OidIsValid(q->def.late_sink))
+		return;
+	q->late_first_col = q->batch_ncols - q->batch_lead;
+	q->late_ncols = list_length(attnums);
+	q->late_col_names = palloc(sizeof(char *) * (q->late_ncols + 1));
+	foreach(lc, attnums)
+	{
+		AttrNumber	attnum = lfirst_int(lc);
+		Oid			type;
+		int32		typmod;
+		Oid			collation;
+
+		get_atttypetypmodcoll(q->def.source, attnum, &type, &typmod,
+							  &collation);
+		q->late_col_names[i++] = get_attname(q->def.source, attnum, false);
+		append_batch_column(q, cols, (Node *) makeVar(1, attnum, type, typmod,
+													  collation, 0));
+	}
+}
+
+/*
  * How groups are stored: one stored state per aggregate, and for session
  * queries all open sessions of a key packed in one bytea; and that layout
  * as text, the state signature.
@@ -989,6 +1125,9 @@ folds_by_panes(const SaQuery *q)
 {
 	if (!q->def.has_window || q->def.window_slide >= q->def.window_size)
 		return false;
+	/* panes of local days are not all the same length (DST) */
+	if (q->calendar)
+		return false;
 	for (int i = 0; i < q->naggs; i++)
 		if (q->aggs[i].distinct)
 			continue;
@@ -1036,6 +1175,7 @@ sa_compile_query(const SaDefinition *def)
 	List	   *aggs = NIL;
 	List	   *columns = NIL;
 	Node	   *filter = NULL;
+	List	   *late_attnums = NIL;
 	Oid			et_type;
 	SaFrom		from;
 	const char *batch_from;
@@ -1054,6 +1194,18 @@ sa_compile_query(const SaDefinition *def)
 	q->def.time_zone = copy_or_null(def->time_zone);
 
 	et_type = compile_source(q);
+	q->calendar = def->has_window &&
+		(def->time_zone != NULL || def->window_size_months > 0);
+	if (def->time_zone != NULL)
+	{
+		q->def.time_zone = pstrdup(def->time_zone);
+		q->zone = pg_tzset(def->time_zone);
+		if (q->zone == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time zone \"%s\" of streaming query \"%s\" is not recognized",
+							def->time_zone, def->name)));
+	}
 	from = from_clause(def->source, def->join, true);
 	cols.scope = sa_scope_for(analyze_over_from(&from, "", NULL, "join"),
 							  def->source, from.has_join);
@@ -1065,14 +1217,18 @@ sa_compile_query(const SaDefinition *def)
 		columns = analyze_row_expressions(&from, def->columns, "columns", true);
 	if (def->filter)
 		filter = analyze_filter(&from, def->filter);
+	if (OidIsValid(def->late_sink))
+		late_attnums = sa_late_source_columns(def->source);
 
 	/*
 	 * batch columns: the control columns, the event time, the keys, the
-	 * aggregates' inputs
+	 * aggregates' inputs or the columns, with a late sink the source's
+	 * columns, and the dedup keys
 	 */
 	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(keys) +
 										   count_aggregate_inputs(aggs) +
 										   list_length(columns) +
+										   list_length(late_attnums) +
 										   count_expressions(def->dedup)));
 	initStringInfo(&cols.sql);
 	batch_from = compile_from(q, &cols, filter);
@@ -1088,6 +1244,7 @@ sa_compile_query(const SaDefinition *def)
 	compile_keys(q, keys, "group_by", q, &cols);
 	compile_aggregates(q, aggs, &cols);
 	compile_columns(q, columns, &cols);
+	compile_late_columns(q, late_attnums, &cols);
 	if (def->dedup)
 		compile_dedup(q, &from, &cols);
 	compile_state_layout(q);
@@ -1123,6 +1280,20 @@ sa_validate_compiled(const SaQuery *q)
 							q->aggs[i].name),
 					 errdetail("Merging two sessions combines their states, and aggregate %s has no combine function.",
 							   format_procedure(q->aggs[i].aggfnoid))));
+	if (q->def.time_zone != NULL && q->window_type != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time_zone requires an event_time column of type timestamp with time zone"),
+				 errdetail("Column \"%s\" is a timestamp without time zone: its values are already local times.",
+						   q->def.event_time),
+				 errhint("Leave time_zone NULL: windows of days, months and years then follow the column's own calendar.")));
+	if (q->def.window_size_months > 0 && q->def.time_zone == NULL &&
+		q->window_type == TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size in months requires time_zone"),
+				 errdetail("Where a month begins depends on the time zone."),
+				 errhint("Give time_zone, for example 'UTC' or 'Europe/Berlin'.")));
 	if (q->def.output_mode == SA_OUTPUT_APPEND && !q->has_event_time_bound &&
 		!q->stateless)
 		ereport(ERROR,

@@ -26,6 +26,8 @@ extern void sa_check_xid_column(Oid source);
 extern void sa_check_batch_statement(SaQuery *q);
 
 extern int64 sa_interval_usec(Interval *iv, const char *param);
+extern int64 sa_window_interval(Interval *iv, const char *param,
+								int32 *months);
 extern SaOutputMode sa_parse_output_mode(const char *mode);
 extern const char *sa_output_mode_name(SaOutputMode mode);
 extern char *sa_qualified_relation(Oid relid, const char *role,

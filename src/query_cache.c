@@ -6,10 +6,10 @@
  * A query is compiled on first use (as its owner: compiling runs type
  * input functions) and kept, with its prepared sink statements, until
  * something it was compiled from changes.  PostgreSQL's invalidation
- * callbacks say when: a relcache invalidation of its source, its sink, a
- * relation it joins, or streamagg.query_def (alter_query sends one; and
- * dropping and creating the extension again makes a new query_def, whose
- * query ids start again at 1), and any change to pg_proc or
+ * callbacks say when: a relcache invalidation of its source, its sink, its
+ * late sink, a relation it joins, or streamagg.query_def (alter_query sends
+ * one; and dropping and creating the extension again makes a new
+ * query_def, whose query ids start again at 1), and any change to pg_proc or
  * pg_type (its aggregates, operators, sink function and types).  A
  * callback only marks entries stale, since one may be in use by the
  * running trigger; a stale entry is freed and compiled anew at its next
@@ -32,6 +32,7 @@
 #include "catalog.h"
 #include "definition.h"
 #include "query_cache.h"
+#include "late_sink.h"
 #include "security.h"
 #include "sink.h"
 
@@ -56,6 +57,7 @@ relation_changed(Datum arg, Oid relid)
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		if (!OidIsValid(relid) || relid == entry->q->def.source ||
 			relid == entry->q->def.sink || relid == entry->query_def ||
+			relid == entry->q->def.late_sink ||
 			list_member_oid(entry->q->joined, relid))
 			entry->stale = true;
 }
@@ -149,6 +151,7 @@ sa_forget_compiled(int32 query_id)
 
 		hash_search(compiled, &query_id, HASH_REMOVE, NULL);
 		sa_sink_release(q);
+		sa_late_sink_release(q);
 		MemoryContextDelete(q->cxt);
 	}
 }

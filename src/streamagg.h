@@ -102,7 +102,9 @@ typedef enum SaOutputMode
 
 /*
  * A query's definition as stored in streamagg.query_def.  Intervals are kept
- * as microseconds; "has_*" says whether the parameter was given.
+ * as microseconds; "has_*" says whether the parameter was given.  Window
+ * intervals may also have months (calendar windows, docs/semantics.md §13):
+ * their months apart, the rest in microseconds.
  */
 typedef struct SaDefinition
 {
@@ -122,6 +124,9 @@ typedef struct SaDefinition
 	int64		window_size;
 	int64		window_slide;
 	int64		window_offset;
+	int32		window_size_months; /* > 0: monthly windows, window_size 0 */
+	int32		window_slide_months;
+	int32		window_offset_months;
 	bool		has_session;
 	int64		session_gap;
 	bool		has_watermark;
@@ -207,6 +212,14 @@ typedef struct SaQuery
 	int			event_time_key;
 	Oid			window_type;	/* of window bounds and the watermark: the
 								 * event-time column's base type */
+
+	/*
+	 * Calendar windows (window.c): computed on local wall-clock time in
+	 * zone (NULL: the time as it is, for a timestamp column), with bounds
+	 * converted back.  Chosen once here, for time_zone or monthly sizes.
+	 */
+	bool		calendar;
+	struct pg_tz *zone;
 	bool		has_event_time_bound;	/* window, session or that key */
 
 	/*
@@ -276,6 +289,17 @@ typedef struct SaQuery
 	struct SaSinkPlans *sink_plans; /* the above, prepared and kept */
 	Oid			sink_rowtype;
 	char	   *source_qualified;
+
+	/*
+	 * Late sink (late_sink.c): with one, a batch row ends with the source's
+	 * columns (all but streamagg_xid), from late_first_col on (counted after
+	 * the control columns, as firstarg is), so that the rows dropped as
+	 * late can be kept whole.  late_first_col is -1 without a late sink.
+	 */
+	int			late_first_col;
+	int			late_ncols;
+	char	  **late_col_names;
+	struct _SPI_plan *late_sink_plan;	/* its INSERT, prepared and kept */
 } SaQuery;
 
 #endif							/* STREAMAGG_H */

@@ -18,7 +18,10 @@
  *	     this trigger once it commits (shared_state.c).
  *
  * The caller commits: source position, state, sink and progress become
- * visible together or not at all.  A batch with no rows writes nothing.
+ * visible together or not at all.  A batch with no rows writes nothing,
+ * unless the source is idle (docs/semantics.md §11): then the trigger
+ * moves the watermark as if event time kept pace with the wall clock, and
+ * steps 4 and 5 run as for any batch (an idle trigger).
  * The query's lock serialises triggers of one query across backends.  The
  * whole trigger runs as the query's owner (security.c).
  *
@@ -35,6 +38,7 @@
 #include "definition.h"
 #include "emit.h"
 #include "inject.h"
+#include "late_sink.h"
 #include "notify.h"
 #include "query_cache.h"
 #include "security.h"
@@ -61,6 +65,7 @@ typedef struct Trigger
 	SaWorkingSet *dedup_work;	/* with dedup: the keys seen (q->dedup) */
 	SaStateStore *dedup_state;
 	SaBatchCounts counts;		/* steps 1-3 */
+	SaLateRows *late;			/* rows dropped as late, for the late sink */
 	bool		has_max_event_time; /* after this batch */
 	int64		max_event_time;
 	bool		has_watermark;	/* W(N) */
@@ -68,6 +73,7 @@ typedef struct Trigger
 	SaOutput	output;			/* step 4 */
 	int64		sink_rows;
 	TimestampTz started_at;
+	TimestampTz trigger_time;	/* T: the planned time, or started_at */
 	instr_time	start;
 	instr_time	lap;
 	double		aggregate_ms;	/* steps 1-3 and choosing the output */
@@ -153,6 +159,8 @@ start_trigger(Trigger *t, SaQuery *q)
 		sa_committed_snapshot();
 	t->batch_id = t->cp.has_planned ? t->cp.planned_batch_id :
 		t->cp.last_batch_id + 1;
+	/* a retried trigger keeps the time of its plan (idle triggers use it) */
+	t->trigger_time = t->cp.has_planned_at ? t->cp.planned_at : t->started_at;
 	/* batches are numbered without gaps: a plan is for the next one */
 	Assert(t->batch_id == t->cp.last_batch_id + 1);
 	sa_check_snapshot_order(q, &t->cp, t->snapshot);
@@ -168,22 +176,23 @@ start_trigger(Trigger *t, SaQuery *q)
 }
 
 /*
- * Steps 1 to 3; false when the batch has no rows (nothing is written,
- * but a planned batch that turned out empty is consumed).
+ * Steps 1 to 3; false when the batch has no rows (nothing is written yet).
  */
 static bool
 read_batch(Trigger *t)
 {
 	/* so that the batch read skips the ranges filled by older events */
 	sa_summarize_source_ranges(t->q->def.source);
-	sa_fold_batch(t->state, t->dedup_state, &t->cp, t->snapshot, &t->counts,
-				  &t->output);
+	t->late = sa_late_rows_create(t->q, t->work->cxt);
+	sa_fold_batch(t->state, t->dedup_state, &t->cp, t->snapshot, t->late,
+				  &t->counts, &t->output);
 	if (t->counts.input_rows == 0)
-	{
-		if (t->cp.has_planned)
-			sa_catalog_consume_empty_plan(t->q->def.query_id);
 		return false;
-	}
+	/* rows are late only against a watermark W(N-1) */
+	Assert(t->cp.has_watermark || t->counts.late_rows == 0);
+	t->counts.late_rows_written = sa_late_rows_write(t->q, t->late,
+													 t->batch_id,
+													 t->cp.watermark);
 	sa_inject_fault(t->q->def.query_id, "after_read");
 	sa_ws_store_touched(t->work, t->state->groups);
 	if (t->dedup_state)
@@ -209,6 +218,46 @@ advance_watermark(Trigger *t)
 	/* the watermark never moves back */
 	Assert(!t->cp.has_watermark ||
 		   (t->has_watermark && t->watermark >= t->cp.watermark));
+}
+
+/*
+ * A batch without rows: when the source is idle and the idle watermark
+ * moves past W(N-1), this is an idle trigger (true), which then emits and
+ * records like any other.  Otherwise nothing is written (false), but a
+ * planned batch that turned out empty is consumed.  A worker's (planned)
+ * trigger keeps the worker's cadence of idle triggers
+ * (sa_idle_trigger_due); process() applies the idle rule alone.
+ */
+static bool
+advance_idle_watermark(Trigger *t)
+{
+	SaQuery    *q = t->q;
+	bool		idle;
+
+	Assert(t->counts.input_rows == 0);
+	if (t->cp.has_planned)
+		idle = sa_idle_trigger_due(&t->cp, q->def.has_idle_timeout,
+								   q->def.idle_timeout, t->trigger_time);
+	else
+		idle = sa_source_idle(q->def.has_idle_timeout, q->def.idle_timeout,
+							  t->cp.has_max_event_time_at,
+							  t->cp.max_event_time_at, t->trigger_time);
+	if (idle && t->cp.has_max_event_time &&
+		sa_idle_watermark(q, t->cp.has_watermark, t->cp.watermark,
+						  t->cp.max_event_time, t->cp.max_event_time_at,
+						  t->trigger_time, &t->watermark))
+	{
+		t->has_watermark = true;
+		t->has_max_event_time = true;
+		t->max_event_time = t->cp.max_event_time;
+		/* the watermark never moves back */
+		Assert(!t->cp.has_watermark || t->watermark > t->cp.watermark);
+		sa_inject_fault(q->def.query_id, "after_read");
+		return true;
+	}
+	if (t->cp.has_planned)
+		sa_catalog_consume_empty_plan(q->def.query_id);
+	return false;
 }
 
 /* Step 4: close what W(N) closes, emit by output mode, notify. */
@@ -257,6 +306,11 @@ record_checkpoint(Trigger *t)
 	rec.watermark = t->watermark;
 	rec.has_max_event_time = t->has_max_event_time;
 	rec.max_event_time = t->max_event_time;
+	/* T_M: this trigger's time if it saw event times, else as before */
+	rec.has_max_event_time_at = t->counts.has_event_time ||
+		t->cp.has_max_event_time_at;
+	rec.max_event_time_at = t->counts.has_event_time ? t->trigger_time :
+		t->cp.max_event_time_at;
 	rec.state_signature = t->q->state_signature;
 	rec.started_at = t->started_at;
 	total = t->lap;
@@ -321,6 +375,11 @@ sa_run_trigger(int32 query_id)
 			advance_watermark(&t);	/* step 4 */
 			emit_output(&t);
 			record_checkpoint(&t);	/* step 5 */
+		}
+		else if (advance_idle_watermark(&t))	/* an idle trigger */
+		{
+			emit_output(&t);
+			record_checkpoint(&t);
 		}
 		sa_working_set_destroy(t.work);
 		if (t.dedup_work)

@@ -22,5 +22,12 @@ extern bool sa_max_event_time_after(bool has_before, int64 before,
 extern bool sa_watermark_after_batch(const SaQuery *q, bool has_previous,
 									 int64 previous, bool batch_has_times,
 									 int64 max_seen, int64 *watermark);
+extern bool sa_source_idle(bool has_idle_timeout, int64 idle_timeout,
+						   bool has_events_at, TimestampTz events_at,
+						   TimestampTz trigger_time);
+extern bool sa_idle_watermark(const SaQuery *q, bool has_previous,
+							  int64 previous, int64 max_seen,
+							  TimestampTz events_at, TimestampTz trigger_time,
+							  int64 *watermark);
 
 #endif							/* STREAMAGG_WINDOW_H */

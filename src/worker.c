@@ -208,7 +208,7 @@ plan_step(void *arg)
 	run->busy = !sa_try_lock_query(run->sq->query_id);
 	/* dropped since the schedule was read: nothing to do */
 	if (!run->busy && sa_query_exists(run->sq->query_id))
-		run->planned = sa_plan_batch(run->sq->query_id);
+		run->planned = sa_plan_batch(run->sq);
 }
 
 static void
