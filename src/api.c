@@ -507,7 +507,8 @@ static const struct
  * streamagg.alter_query(name, <create_query's parameters but name and
  * source>, reprocess): change a query from its next trigger.  Parameters
  * that leave the state valid (trigger_interval, the watermark delay,
- * notify_channel, sink_function, sink_merge) keep the state and the
+ * idle_timeout, late_sink, notify_channel, sink_function, sink_merge) keep
+ * the state and the
  * position; changing any other is refused.  An omitted (NULL) parameter
  * keeps its value.  The new definition is checked as create_query checks
  * one, as the query's owner, and other backends recompile the query.
@@ -521,6 +522,7 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	char	   *notify_channel;
 	char	   *sink_merge;
 	char	   *sink_function;
+	char	   *late_sink_name;
 	SaQuery    *q;
 	SaRoleSave	owner;
 
@@ -541,11 +543,10 @@ sa_alter_query(PG_FUNCTION_ARGS)
 							state_parameters[i].name, name),
 					 errdetail("The query's state was computed with the old %s.",
 							   state_parameters[i].name),
-					 errhint("Only trigger_interval, watermark, notify_channel, sink_function and sink_merge change while the state is kept.")));
+					 errhint("Only trigger_interval, watermark, idle_timeout, late_sink, notify_channel, sink_function, sink_merge and max_batch_rows change while the state is kept.")));
 
-	for (int argno = 19; argno <= 23; argno++)
-		if (argno != 21 && !PG_ARGISNULL(argno) &&
-			(argno != 23 || PG_GETARG_BOOL(23)))
+	for (int argno = 22; argno <= 23; argno++)
+		if (!PG_ARGISNULL(argno) && (argno != 23 || PG_GETARG_BOOL(23)))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("alter_query cannot change this parameter yet")));
@@ -562,6 +563,12 @@ sa_alter_query(PG_FUNCTION_ARGS)
 		def.has_watermark = true;
 		change.watermark = PG_GETARG_INTERVAL_P(8);
 	}
+	if (interval_argument(fcinfo, 19, "idle_timeout", &def.idle_timeout))
+	{
+		def.has_idle_timeout = true;
+		change.idle_timeout = PG_GETARG_INTERVAL_P(19);
+	}
+	late_sink_name = optional_text_argument(fcinfo, 20);
 	if ((notify_channel = optional_text_argument(fcinfo, 13)) != NULL)
 		change.notify_channel = def.notify_channel = notify_channel;
 	if ((sink_merge = optional_text_argument(fcinfo, 14)) != NULL)
@@ -592,8 +599,20 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
+	sa_user_code_end(&owner);
+	if (late_sink_name)
+	{
+		/* created as the caller, as by create_query; its columns follow the source's */
+		def.late_sink = change.late_sink = sa_prepare_late_sink(late_sink_name, q);
+		MemoryContextDelete(q->cxt);
+		sa_user_code_begin(def.owner, &owner);
+		q = sa_compile_query(&def);
+		sa_user_code_end(&owner);
+	}
+	sa_user_code_begin(def.owner, &owner);
 	sa_check_batch_statement(q);
 	sa_check_sink_statements(q);
+	sa_check_late_sink_statement(q);
 	sa_user_code_end(&owner);
 	MemoryContextDelete(q->cxt);
 

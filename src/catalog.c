@@ -375,10 +375,10 @@ sa_catalog_insert_query(const SaQueryRow *row)
 void
 sa_catalog_alter_query(const SaAlteration *change)
 {
-	Oid			types[6] = {INT4OID, INTERVALOID, INTERVALOID, TEXTOID, TEXTOID,
-	REGPROCEDUREOID};
-	Datum		args[6];
-	char		nulls[6];
+	Oid			types[8] = {INT4OID, INTERVALOID, INTERVALOID, TEXTOID, TEXTOID,
+	REGPROCEDUREOID, INTERVALOID, REGCLASSOID};
+	Datum		args[8];
+	char		nulls[8];
 	SaRoleSave	role;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -388,6 +388,8 @@ sa_catalog_alter_query(const SaAlteration *change)
 	text_or_null(change->notify_channel, &args[3], &nulls[3]);
 	text_or_null(change->sink_merge, &args[4], &nulls[4]);
 	oid_or_null(change->sink_function, &args[5], &nulls[5]);
+	interval_or_null(change->idle_timeout, &args[6], &nulls[6]);
+	oid_or_null(change->late_sink, &args[7], &nulls[7]);
 
 	catalog_begin(&role);
 	catalog_execute("UPDATE streamagg.query_def SET "
@@ -396,8 +398,10 @@ sa_catalog_alter_query(const SaAlteration *change)
 					"notify_channel = coalesce($4, notify_channel), "
 					"sink_merge = coalesce($5, sink_merge), "
 					"sink = CASE WHEN $6 IS NULL THEN sink END, "
-					"sink_function = coalesce($6, sink_function) "
-					"WHERE query_id = $1", 6, types, args, nulls, SPI_OK_UPDATE);
+					"sink_function = coalesce($6, sink_function), "
+					"idle_timeout = coalesce($7, idle_timeout), "
+					"late_sink = coalesce($8, late_sink) "
+					"WHERE query_id = $1", 8, types, args, nulls, SPI_OK_UPDATE);
 	CacheInvalidateRelcacheByRelid(get_relname_relid("query_def",
 													 get_namespace_oid("streamagg", false)));
 	catalog_end(&role);

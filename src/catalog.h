@@ -44,6 +44,8 @@ typedef struct SaAlteration
 	int32		query_id;
 	Interval   *trigger_interval;
 	Interval   *watermark;
+	Interval   *idle_timeout;
+	Oid			late_sink;
 	const char *notify_channel;
 	const char *sink_merge;
 	Oid			sink_function;	/* and then sink becomes NULL */
