@@ -33,7 +33,10 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "batch_limit.h"
 #include "catalog.h"
+#include "query_cache.h"
+#include "security.h"
 #include "window.h"
 #include "aggregate.h"
 #include "group.h"
@@ -73,22 +76,32 @@ sa_committed_snapshot(void)
 
 /*
  * Record, in the current transaction, the batch that the next trigger of a
- * query will process: its batch id and snapshot (docs/semantics.md §8).
- * Returns false when nothing can have been committed since the last
- * trigger (the new snapshot equals the consumed one): then there is
- * nothing to run.
+ * query will process: its batch id and snapshot (docs/semantics.md §8),
+ * bounded by max_batch_rows (batch_limit.c; *bounded says whether events
+ * were left for a later batch, or may have been: a plan made before is
+ * kept as it is).  Returns false when nothing can have been committed
+ * since the last trigger (the new snapshot equals the consumed one): then
+ * there is nothing to run.
  */
 bool
-sa_plan_batch(int32 query_id)
+sa_plan_batch(int32 query_id, bool *bounded)
 {
 	SaCheckpoint cp;
+	SaQuery    *q;
+	SaRoleSave	owner;
+	Datum		snapshot;
 
 	sa_lock_query(query_id);
 	(void) sa_catalog_read_checkpoint(query_id, &cp, false);
+	*bounded = cp.has_planned;
 	if (cp.has_planned)
 		return true;
-	return sa_catalog_plan_batch(query_id, cp.last_batch_id + 1,
-								 sa_committed_snapshot());
+	q = sa_get_compiled(query_id);
+	/* a bound is found by reading the source: as the query's owner */
+	sa_user_code_begin(q->def.owner, &owner);
+	snapshot = sa_next_batch_snapshot(q, &cp, bounded);
+	sa_user_code_end(&owner);
+	return sa_catalog_plan_batch(query_id, cp.last_batch_id + 1, snapshot);
 }
 
 /*

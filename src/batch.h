@@ -31,7 +31,7 @@ typedef struct SaBatchCounts
 extern Datum sa_committed_snapshot(void);
 extern char *sa_batch_predicate(bool has_previous, Datum previous,
 								Datum snapshot);
-extern bool sa_plan_batch(int32 query_id);
+extern bool sa_plan_batch(int32 query_id, bool *bounded);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
 extern void sa_fold_batch(SaStateStore *store, const SaCheckpoint *cp,

@@ -316,7 +316,6 @@ sa_validate_definition(const SaDefinition *def)
 	reject_not_yet_supported("dedup", def->dedup != NULL);
 	reject_not_yet_supported("idle_timeout", def->has_idle_timeout);
 	reject_not_yet_supported("time_zone", def->time_zone != NULL);
-	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
 
 	/* a name is also the default sink's name: an identifier, untruncated */
 	if (def->name[0] == '\0' || strlen(def->name) >= NAMEDATALEN)

@@ -51,6 +51,8 @@ typedef struct SaScheduleEntry
 	uint64		commits_seen;	/* source commits counted at that start */
 	pid_t		runner;			/* worker running it now, 0: none */
 	bool		runner_terminated;	/* the last runner was terminated */
+	bool		backlog;		/* its last trigger left committed events
+								 * for the next (max_batch_rows) */
 } SaScheduleEntry;
 
 typedef struct SaScheduleShmem
@@ -109,7 +111,10 @@ schedule_key(Oid database, int32 query_id)
  * The due rule: a query with a trigger_interval is due once the interval
  * has passed since its last trigger started; with trigger_interval '0',
  * once a producer committed into its source since then, and at least every
- * ZERO_INTERVAL_POLL_USEC.  *due_at says when it will be due otherwise.
+ * ZERO_INTERVAL_POLL_USEC.  A query whose last trigger was bounded by
+ * max_batch_rows and left events for later is due at once, whatever its
+ * interval, so that a backlog drains in back-to-back triggers.  *due_at
+ * says when it will be due otherwise.
  */
 static bool
 schedule_due(const SaScheduleEntry *entry, int64 interval_usec,
@@ -119,7 +124,7 @@ schedule_due(const SaScheduleEntry *entry, int64 interval_usec,
 		ZERO_INTERVAL_POLL_USEC;
 
 	*due_at = entry->last_start + period;
-	if (entry->last_start == 0)
+	if (entry->last_start == 0 || entry->backlog)
 		return true;
 	if (interval_usec == 0 && commits != entry->commits_seen)
 		return true;
@@ -149,6 +154,7 @@ sa_schedule_claim(int32 query_id, int64 interval_usec, uint64 commits,
 		entry->commits_seen = 0;
 		entry->runner = 0;
 		entry->runner_terminated = false;
+		entry->backlog = false;
 	}
 	if (entry->runner != 0)
 	{
@@ -166,6 +172,7 @@ sa_schedule_claim(int32 query_id, int64 interval_usec, uint64 commits,
 	{
 		entry->last_start = now;
 		entry->commits_seen = commits;
+		entry->backlog = false;
 		(void) schedule_due(entry, interval_usec, commits, now, due_at);
 		claim = SA_CLAIM_OK;
 	}
@@ -200,6 +207,27 @@ release_claim(bool terminated)
 		dshash_release_lock(schedule_table, entry);
 	}
 	claimed_query = 0;
+}
+
+/*
+ * The trigger of the claimed query stopped at max_batch_rows with committed
+ * events left: the query is due again at once (schedule_due).
+ */
+void
+sa_schedule_mark_backlog(void)
+{
+	SaScheduleKey key = schedule_key(MyDatabaseId, claimed_query);
+	SaScheduleEntry *entry;
+
+	Assert(claimed_query != 0);
+	attach_schedule();
+	entry = dshash_find(schedule_table, &key, true);
+	if (entry != NULL)
+	{
+		if (entry->runner == MyProcPid)
+			entry->backlog = true;
+		dshash_release_lock(schedule_table, entry);
+	}
 }
 
 /* The trigger of the claimed query is done (or failed and was recorded). */

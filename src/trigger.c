@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "batch_limit.h"
 #include "catalog.h"
 #include "definition.h"
 #include "emit.h"
@@ -56,6 +57,7 @@ typedef struct Trigger
 	SaCheckpoint cp;			/* as the last batch left it */
 	Datum		snapshot;		/* where this batch ends */
 	int64		batch_id;
+	bool		bounded;		/* max_batch_rows left events for later */
 	SaWorkingSet *work;
 	SaStateStore *state;
 	SaBatchCounts counts;		/* steps 1-3 */
@@ -147,8 +149,10 @@ start_trigger(Trigger *t, SaQuery *q)
 
 	(void) sa_catalog_read_checkpoint(q->def.query_id, &t->cp, false);
 	check_state_signature(q, &t->cp);
+	/* a plan made before may have been bounded: say so (see worker.c) */
+	t->bounded = t->cp.has_planned;
 	t->snapshot = t->cp.has_planned ? t->cp.planned_snapshot :
-		sa_committed_snapshot();
+		sa_next_batch_snapshot(q, &t->cp, &t->bounded);
 	t->batch_id = t->cp.has_planned ? t->cp.planned_batch_id :
 		t->cp.last_batch_id + 1;
 	/* batches are numbered without gaps: a plan is for the next one */
@@ -305,5 +309,6 @@ sa_run_trigger(int32 query_id)
 	PG_END_TRY();
 	sa_user_code_end(&owner);
 	result.rows = t.counts.input_rows;
+	result.more = t.bounded && t.counts.input_rows > 0;
 	return result;
 }
