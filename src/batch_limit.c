@@ -136,15 +136,6 @@ visible_in(const SnapshotParts *s, uint64 xid)
 	return true;
 }
 
-static bool
-in_running_list(const SnapshotParts *s, uint64 xid)
-{
-	for (int i = 0; i < s->nxip; i++)
-		if (s->xip[i] == xid)
-			return true;
-	return false;
-}
-
 static void
 add_candidate(Candidates *c, bool no_xid, uint64 xid, int64 rows)
 {
@@ -303,6 +294,15 @@ collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
 }
 
 #ifdef USE_ASSERT_CHECKING
+static bool
+in_running_list(const SnapshotParts *s, uint64 xid)
+{
+	for (int i = 0; i < s->nxip; i++)
+		if (s->xip[i] == xid)
+			return true;
+	return false;
+}
+
 /* The invariant of the file header. */
 static void
 check_bound_snapshot(bool has_previous, const SnapshotParts *prev,
