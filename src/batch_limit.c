@@ -50,6 +50,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/xid8.h"
 
 #include "batch.h"
@@ -157,12 +158,12 @@ add_candidate(Candidates *c, bool no_xid, uint64 xid, int64 rows)
 
 /*
  * Count the rows per transaction of a counting statement whose result is
- * (streamagg_xid, count) in transaction-id order; append them.  Returns
- * the rows counted.
+ * (streamagg_xid, count) in transaction-id order; append those of the
+ * transactions visible in S.  Returns the rows counted.
  */
 static int64
-count_rows(Candidates *c, const char *sql, int nargs, Oid *types,
-		   Datum *args)
+count_rows(Candidates *c, const SnapshotParts *s, const char *sql, int nargs,
+		   Oid *types, Datum *args)
 {
 	int64		counted = 0;
 
@@ -177,8 +178,12 @@ count_rows(Candidates *c, const char *sql, int nargs, Oid *types,
 													   SPI_tuptable->tupdesc,
 													   2, &isnull));
 
-		add_candidate(c, false, U64FromFullTransactionId(DatumGetFullTransactionId(xid)),
-					  rows);
+		uint64		x = U64FromFullTransactionId(DatumGetFullTransactionId(xid));
+
+		/* committed after S: not a candidate (cheaper here than per row) */
+		if (!visible_in(s, x))
+			continue;
+		add_candidate(c, false, x, rows);
 		counted += rows;
 	}
 	return counted;
@@ -211,12 +216,11 @@ taken_count(const Candidates *c, int64 limit)
  */
 static bool
 collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
-				   Datum snapshot, const SnapshotParts *s, int64 limit,
-				   Candidates *c)
+				   const SnapshotParts *s, int64 limit, Candidates *c)
 {
 	StringInfoData sql;
-	Oid			types[3] = {XID8OID, XID8OID, PG_SNAPSHOTOID};
-	Datum		args[3];
+	Oid			types[2] = {XID8OID, XID8OID};
+	Datum		args[2];
 	uint64		lo;
 	uint64		span = FIRST_RANGE_XIDS;
 	bool		first = true;
@@ -253,7 +257,7 @@ collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
 			}
 		appendStringInfo(&sql, ") GROUP BY 1 ORDER BY 1");
 		if (!first)
-			(void) count_rows(c, sql.data, 0, NULL, NULL);
+			(void) count_rows(c, s, sql.data, 0, NULL, NULL);
 		lo = prev->xmax;
 	}
 
@@ -265,12 +269,9 @@ collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
 	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s, pg_catalog.count(*) FROM %s "
-					 "WHERE %s >= $1 AND %s < $2 AND "
-					 "pg_catalog.pg_visible_in_snapshot(%s, $3) "
-					 "GROUP BY 1 ORDER BY 1",
+					 "WHERE %s >= $1 AND %s < $2 GROUP BY 1 ORDER BY 1",
 					 SA_XID_COLUMN, q->source_qualified, SA_XID_COLUMN,
-					 SA_XID_COLUMN, SA_XID_COLUMN);
-	args[2] = snapshot;
+					 SA_XID_COLUMN);
 	while (taken_count(c, limit) == c->n && lo < s->xmax)
 	{
 		uint64		hi = (s->xmax - lo > span) ? lo + span : s->xmax;
@@ -279,7 +280,7 @@ collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
 		CHECK_FOR_INTERRUPTS();
 		args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(lo));
 		args[1] = FullTransactionIdGetDatum(FullTransactionIdFromU64(hi));
-		found = count_rows(c, sql.data, 3, types, args);
+		found = count_rows(c, s, sql.data, 2, types, args);
 		if (found > 0 && c->total <= limit)
 		{
 			double		wanted = (double) (limit + 1 - c->total) * (hi - lo) / found;
@@ -346,6 +347,8 @@ sa_next_batch_snapshot(SaQuery *q, const SaCheckpoint *cp, bool *bounded)
 	uint64		next;
 	StringInfoData text;
 	Datum		result;
+	int			nestlevel;
+	bool		all_taken;
 
 	*bounded = false;
 	if (limit <= 0)
@@ -356,13 +359,21 @@ sa_next_batch_snapshot(SaQuery *q, const SaCheckpoint *cp, bool *bounded)
 
 	/* so that the counts read only the ranges of new events */
 	sa_summarize_source_ranges(q->def.source);
+
+	/*
+	 * Counting is a short scan: parallel workers cost more than they save
+	 * (the setting is undone at the end of the nest level).
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("max_parallel_workers_per_gather", "0",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	SPI_connect();
-	if (collect_candidates(q, cp->has_consumed, &prev, snapshot, &s, limit, &c))
-	{
-		SPI_finish();
-		return snapshot;
-	}
+	all_taken = collect_candidates(q, cp->has_consumed, &prev, &s, limit, &c);
 	SPI_finish();
+	AtEOXact_GUC(false, nestlevel);
+	if (all_taken)
+		return snapshot;
 
 	/* the counting stopped at the first transaction left for later */
 	taken = taken_count(&c, limit);

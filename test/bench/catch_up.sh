@@ -19,6 +19,11 @@
 #   CATCHUP_TX_ROWS=10000       rows per producer transaction
 #   CATCHUP_BATCH_ROWS=100000   max_batch_rows of the bounded query
 #   CATCHUP_KEYS=1000           distinct group keys
+#   CATCHUP_ORDER=time          'time': events arrive in event-time order, 10 ms
+#                               apart (a backlog that piled up: each batch
+#                               touches one or two 1-hour windows); 'spread':
+#                               every transaction spreads over all 24 windows
+#                               of a day (each batch touches every group)
 #   CATCHUP_PORT=55434          port of the throwaway cluster
 #   PG_CONFIG                   default /usr/lib/postgresql/15/bin/pg_config
 set -euo pipefail
@@ -30,6 +35,12 @@ events=${CATCHUP_EVENTS:-5000000}
 tx_rows=${CATCHUP_TX_ROWS:-10000}
 batch_rows=${CATCHUP_BATCH_ROWS:-100000}
 keys=${CATCHUP_KEYS:-1000}
+order=${CATCHUP_ORDER:-time}
+case $order in
+time) ts_expr="timestamptz '2024-01-01' + g * interval '10 milliseconds'" ;;
+spread) ts_expr="timestamptz '2024-01-01' + (g % 86400) * interval '1 second'" ;;
+*) echo "CATCHUP_ORDER must be time or spread" >&2; exit 2 ;;
+esac
 port=${CATCHUP_PORT:-55434}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/streamagg-catchup.XXXXXX")
@@ -73,10 +84,10 @@ for q in unbounded bounded; do
 	           window_size => '1 hour', output_mode => 'update', max_batch_rows => $bound)" >/dev/null
 done
 
-echo "writing $events events in transactions of $tx_rows rows..."
+echo "writing $events events ($order order) in transactions of $tx_rows rows..."
 start=$(date +%s.%N)
 for ((done_rows = 0; done_rows < events; done_rows += tx_rows)); do
-	echo "INSERT INTO events SELECT timestamptz '2024-01-01' + (g % 86400) * interval '1 second',
+	echo "INSERT INTO events SELECT $ts_expr,
 	        'key' || (g % $keys), g % 1000 FROM generate_series($done_rows, $((done_rows + tx_rows - 1))) g;"
 done | psql
 psql -c "VACUUM ANALYZE events"
@@ -104,7 +115,7 @@ run() {
 	echo "$anon $hwm"
 }
 
-printf '\n%-10s %10s %9s %16s %18s %16s\n' query seconds triggers 'max rows/trigger' 'peak RssAnon (MB)' 'peak VmHWM (MB)'
+printf '\n%-10s %10s %9s %16s %18s %16s %12s %12s\n' query seconds triggers 'max rows/trigger' 'peak RssAnon (MB)' 'peak VmHWM (MB)' 'sum agg ms' 'sum sink ms'
 for q in unbounded bounded; do
 	if [[ $q == unbounded ]]; then
 		sql="SELECT streamagg.process('unbounded')"
@@ -114,9 +125,10 @@ for q in unbounded bounded; do
 	start=$(date +%s.%N)
 	read -r anon hwm < <(run "$q" "$sql")
 	secs=$(echo "$(date +%s.%N) - $start - 0.5" | bc)
-	read -r triggers maxrows < <(psql -At -F' ' -c "SELECT count(*), max(num_input_rows) FROM streamagg.batch_log b
+	read -r triggers maxrows aggms sinkms < <(psql -At -F' ' -c "SELECT count(*), max(num_input_rows),
+	    round(sum(aggregate_ms)), round(sum(sink_ms)) FROM streamagg.batch_log b
 	    JOIN streamagg.query_def d USING (query_id) WHERE d.name = '$q'")
-	printf '%-10s %10.1f %9s %16s %18d %16d\n' "$q" "$secs" "$triggers" "$maxrows" $((anon / 1024)) $((hwm / 1024))
+	printf '%-10s %10.1f %9s %16s %18d %16d %12s %12s\n' "$q" "$secs" "$triggers" "$maxrows" $((anon / 1024)) $((hwm / 1024)) "$aggms" "$sinkms"
 done
 
 diff=$(psql -At -c "SELECT count(*) FROM ((TABLE unbounded EXCEPT TABLE bounded) UNION ALL (TABLE bounded EXCEPT TABLE unbounded)) d")
