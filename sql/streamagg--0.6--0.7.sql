@@ -97,3 +97,12 @@ CREATE FUNCTION streamagg.create_query(
 RETURNS void
 AS 'MODULE_PATHNAME', 'sa_create_query'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * reset_query (docs/operations.md, "Resetting a query"): forget a query's
+ * state, watermark and position, empty its table sink; batch ids go on.
+ */
+CREATE FUNCTION streamagg.reset_query(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sa_reset_query_sql'
+LANGUAGE C STRICT VOLATILE;

@@ -2,7 +2,7 @@
  *
  * api.c
  *	  The SQL-callable functions of the API (README "API"): create_query,
- *	  process, wait, pause, resume and drop_query.
+ *	  process, wait, pause, resume, drop_query and reset_query.
  *
  * Each runs in the caller's transaction: an error leaves nothing behind.
  * DDL on the caller's objects (the source's column and trigger, the sink)
@@ -36,6 +36,7 @@
 #include "launcher.h"
 #include "notify.h"
 #include "query_cache.h"
+#include "reset.h"
 #include "schedule.h"
 #include "security.h"
 #include "shared_state.h"
@@ -462,5 +463,23 @@ sa_drop_query(PG_FUNCTION_ARGS)
 	sa_forget_compiled(def.query_id);
 	sa_state_forget(def.query_id);
 	sa_schedule_forget(def.query_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * streamagg.reset_query(name): the query forgets its state, watermark and
+ * position and empties its table sink; its next triggers reprocess what the
+ * source retains, with batch ids going on from the last one (reset.c).
+ */
+PG_FUNCTION_INFO_V1(sa_reset_query_sql);
+Datum
+sa_reset_query_sql(PG_FUNCTION_ARGS)
+{
+	SaDefinition def;
+
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.reset_query()");
+	load_own_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	sa_reset_query(&def);
 	PG_RETURN_VOID();
 }

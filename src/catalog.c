@@ -570,6 +570,34 @@ sa_catalog_consume_empty_plan(int32 query_id)
 					   SPI_OK_UPDATE);
 }
 
+/*
+ * reset_query: the query forgets its position, watermark and durable state;
+ * its batch ids go on from the last one (last_batch_id is kept), and its
+ * progress rows stay.  The next batch reads the source from its beginning
+ * (no consumed snapshot).  Any plan and recorded error go too.
+ */
+void
+sa_catalog_reset_query(int32 query_id)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET consumed_snapshot = NULL, "
+					"planned_batch_id = NULL, planned_snapshot = NULL, "
+					"watermark = NULL, max_event_time = NULL, "
+					"state_signature = NULL, last_error = NULL, "
+					"last_error_at = NULL, failures = 0, retry_at = NULL "
+					"WHERE query_id = $1", 1, &argtype, &arg, NULL,
+					SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		elog(ERROR, "checkpoint of streaming query %d is missing", query_id);
+	catalog_execute("DELETE FROM streamagg.state_log WHERE query_id = $1",
+					1, &argtype, &arg, NULL, SPI_OK_DELETE);
+	catalog_end(&role);
+}
+
 /* Batches of a query that streamagg.batch_log keeps. */
 #define SA_BATCH_LOG_KEEP 100
 

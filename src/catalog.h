@@ -135,6 +135,7 @@ extern bool sa_catalog_plan_batch(int32 query_id, int64 batch_id,
 extern void sa_catalog_consume_empty_plan(int32 query_id);
 extern void sa_catalog_record_batch(const SaBatchRecord *rec);
 extern void sa_catalog_record_error(int32 query_id, const char *message);
+extern void sa_catalog_reset_query(int32 query_id);
 
 /* sources and retentions */
 extern void sa_catalog_source_horizon(Oid source, SaSourceHorizon *h);
