@@ -106,3 +106,13 @@ CREATE FUNCTION streamagg.reset_query(name text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sa_reset_query_sql'
 LANGUAGE C STRICT VOLATILE;
+
+/*
+ * open_windows (docs/output-modes.md, "Seeing open windows"): the groups in
+ * a query's state, finalized as if emitted now, as of its last committed
+ * trigger, as rows of the caller's row type (NULL::sink_table).
+ */
+CREATE FUNCTION streamagg.open_windows(name text, row_type anyelement)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'sa_open_windows_sql'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;

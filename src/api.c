@@ -2,7 +2,8 @@
  *
  * api.c
  *	  The SQL-callable functions of the API (README "API"): create_query,
- *	  process, wait, pause, resume, drop_query and reset_query.
+ *	  process, wait, pause, resume, drop_query, reset_query and
+ *	  open_windows.
  *
  * Each runs in the caller's transaction: an error leaves nothing behind.
  * DDL on the caller's objects (the source's column and trigger, the sink)
@@ -16,6 +17,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -35,6 +37,7 @@
 #include "init.h"
 #include "launcher.h"
 #include "notify.h"
+#include "open_windows.h"
 #include "query_cache.h"
 #include "reset.h"
 #include "schedule.h"
@@ -482,4 +485,32 @@ sa_reset_query_sql(PG_FUNCTION_ARGS)
 	load_own_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
 	sa_reset_query(&def);
 	PG_RETURN_VOID();
+}
+
+/*
+ * streamagg.open_windows(name, row_type anyelement) RETURNS SETOF
+ * anyelement: the groups in the query's state, finalized as if emitted
+ * now, as of its last committed trigger, as rows of row_type's type
+ * (open_windows.c).  Needs the owner's privileges.
+ */
+PG_FUNCTION_INFO_V1(sa_open_windows_sql);
+Datum
+sa_open_windows_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SaDefinition def;
+
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.open_windows()");
+	require_argument(fcinfo, 0, "name");
+	load_own_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	if (!type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("row_type must be of a composite type"),
+				 errhint("Pass NULL cast to the sink's row type, as in NULL::%s.",
+						 OidIsValid(def.sink) ? get_rel_name(def.sink) : "sink_row_type")));
+	InitMaterializedSRF(fcinfo, 0);
+	sa_open_windows(&def, rsinfo->setDesc, rsinfo->setResult);
+	return (Datum) 0;
 }
