@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -36,6 +37,7 @@
 #include "definition.h"
 #include "init.h"
 #include "launcher.h"
+#include "monitor.h"
 #include "notify.h"
 #include "open_windows.h"
 #include "query_cache.h"
@@ -367,8 +369,31 @@ has_pending_events(SaQuery *q, Datum snapshot)
 }
 
 /*
+ * wait() with events pending on a query that no worker runs (it has no
+ * trigger_interval, or it is paused): nothing would consume them before
+ * the timeout, so say so at once (docs/operations.md, "Waiting").
+ */
+static void
+check_someone_runs(const SaDefinition *def)
+{
+	if (def->paused)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streaming query \"%s\" is paused", def->name),
+				 errdetail("Events committed before the call are not consumed yet, and no worker runs a paused query."),
+				 errhint("Resume it with streamagg.resume(), or run a trigger yourself with streamagg.process().")));
+	if (!def->has_trigger_interval)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streaming query \"%s\" is not scheduled", def->name),
+				 errdetail("Events committed before the call are not consumed yet, and without a trigger_interval no worker runs the query: only streamagg.process() does."),
+				 errhint("Run a trigger with streamagg.process(), or give the query a trigger_interval.")));
+}
+
+/*
  * streamagg.wait(name, timeout): true once every event committed before
  * the call has been consumed by a committed trigger; false on timeout.
+ * An error at once if events are pending and no worker runs the query.
  */
 Datum
 sa_wait(PG_FUNCTION_ARGS)
@@ -379,6 +404,7 @@ sa_wait(PG_FUNCTION_ARGS)
 	SaDefinition def;
 	SaQuery    *q;
 	Datum		snapshot;
+	bool		first_check = true;
 
 	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.wait()");
@@ -402,6 +428,9 @@ sa_wait(PG_FUNCTION_ARGS)
 		sa_user_code_end(&owner);
 		if (!pending)
 			PG_RETURN_BOOL(true);
+		if (first_check)
+			check_someone_runs(&def);
+		first_check = false;
 		remaining_ms = (deadline - GetCurrentTimestamp()) / 1000;
 		if (remaining_ms <= 0)
 			break;
@@ -513,4 +542,72 @@ sa_open_windows_sql(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	sa_open_windows(&def, rsinfo->setDesc, rsinfo->setResult);
 	return (Datum) 0;
+}
+
+/*
+ * streamagg.unconsumed(name, OUT rows, OUT oldest_event_time): the events
+ * committed to the query's source that no committed trigger consumed yet,
+ * and the least event time among them (monitor.c; the view
+ * streamagg.overview calls it).  For the roles that may see the query.
+ * Never fails for a query that cannot run (library not preloaded, source
+ * gone, a definition that no longer compiles): then both are NULL, and
+ * the query's last_error says why.
+ */
+PG_FUNCTION_INFO_V1(sa_unconsumed_sql);
+Datum
+sa_unconsumed_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2] = {0, 0};
+	bool		nulls[2] = {true, true};
+	SaDefinition def;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	sa_forbid_in_trigger("streamagg.unconsumed()");
+	require_argument(fcinfo, 0, "name");
+	load_visible_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	if (sa_library_preloaded() && get_rel_name(def.source) != NULL)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			TimestampTz oldest;
+			bool		has_oldest;
+			int64		rows = sa_unconsumed_events(sa_get_compiled(def.query_id),
+													&oldest, &has_oldest);
+
+			values[0] = Int64GetDatum(rows);
+			nulls[0] = false;
+			values[1] = TimestampTzGetDatum(oldest);
+			nulls[1] = !has_oldest;
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			/* a cancellation is the caller's, not the query's problem */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(edata);
+			/* a compiled query may have been left half-made */
+			sa_forget_compiled(def.query_id);
+			values[0] = values[1] = 0;
+			nulls[0] = nulls[1] = true;
+		}
+		PG_END_TRY();
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

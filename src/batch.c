@@ -131,7 +131,7 @@ sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
 				 errmsg("checkpoint of streaming query \"%s\" is ahead of this server's transaction ids",
 						q->def.name),
 				 errdetail("The query's position in its source was recorded by another cluster, probably before a dump and restore."),
-				 errhint("Drop the query and create it again; its first batch reads every event still in the source.")));
+				 errhint("Reset it with streamagg.reset_query(): its next batch reads every event still in the source, and its batch ids go on.")));
 }
 
 /*

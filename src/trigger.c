@@ -125,7 +125,7 @@ check_state_signature(SaQuery *q, const SaCheckpoint *cp)
 					q->def.name),
 			 errdetail("The state holds %s; the query now computes %s.",
 					   cp->state_signature, q->state_signature),
-			 errhint("Change the source's columns back, or drop the query and create it again (its first batch reads every event still in the source).")));
+			 errhint("Change the source's columns back, or reset the query with streamagg.reset_query() (its next batch reads every event still in the source).")));
 }
 
 /*
