@@ -20,15 +20,20 @@
  *	    not touched: its next calls carry the new batch ids.
  * Everything is transactional but the shared copy: if the reset rolls
  * back, the next trigger rebuilds the copy from the restored log.  A crash
- * empties shared memory anyway.
+ * empties shared memory anyway.  A scheduled query is made due at once
+ * (schedule.c), so that reprocessing starts without waiting for its
+ * trigger_interval.
  *
  *-------------------------------------------------------------------------
  */
 #include "streamagg.h"
 
+#include "miscadmin.h"
 #include "utils/lsyscache.h"
 
 #include "catalog.h"
+#include "launcher.h"
+#include "schedule.h"
 #include "definition.h"
 #include "reset.h"
 #include "security.h"
@@ -54,4 +59,10 @@ sa_reset_query(const SaDefinition *def)
 		sa_user_code_end(&owner);
 	}
 	sa_state_forget(def->query_id);
+	/* a scheduled query starts reprocessing now, not after its interval */
+	if (def->has_trigger_interval)
+	{
+		sa_schedule_make_due(def->query_id);
+		sa_wake_database_worker(MyDatabaseId);
+	}
 }

@@ -278,10 +278,11 @@ disarm_trigger_timeout(void)
  * Run one trigger of a claimed query: plan the batch, then process it,
  * each in its own transaction.  Returns the rows consumed, or -1 if it
  * failed (the failure is recorded); *more says that max_batch_rows left
- * committed events for the next trigger.
+ * committed events for the next trigger, *busy that the query's lock was
+ * taken (by process(), reset_query()...), so that nothing ran.
  */
 static int64
-run_trigger(SaScheduledQuery *sq, bool *more)
+run_trigger(SaScheduledQuery *sq, bool *more, bool *busy)
 {
 	TriggerRun	run = {sq, false, false, false, NULL, 0};
 	char	   *activity = psprintf("streamagg trigger of query %s", sq->name);
@@ -312,6 +313,7 @@ run_trigger(SaScheduledQuery *sq, bool *more)
 		record_error(&run);
 	sa_worker_set_busy(worker_dboid, worker_index, false);
 	*more = run.error == NULL && run.bounded && run.rows > 0;
+	*busy = run.error == NULL && run.busy;
 	return run.error == NULL ? run.rows : -1;
 }
 
@@ -406,14 +408,17 @@ sa_worker_main(Datum arg)
 			if (claim == SA_CLAIM_OK)
 			{
 				bool		more;
-				int64		rows = run_trigger(sq, &more);
+				bool		busy;
+				int64		rows = run_trigger(sq, &more, &busy);
 
-				/* a bounded batch left a backlog: run it again at once */
+				/*
+				 * A bounded batch left a backlog: run it again at once.  The
+				 * lock was taken: try again next round, not after the interval.
+				 */
+				if (more || busy)
+					sa_schedule_mark_due_now();
 				if (more)
-				{
-					sa_schedule_mark_backlog();
 					nap_ms = 0;
-				}
 				sa_schedule_release();
 				/* with interval 0, come straight back while events flow */
 				if (sq->interval_usec == 0 && rows > 0)

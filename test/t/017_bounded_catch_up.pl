@@ -1,12 +1,15 @@
-# Catching up a large retained source in bounded triggers
-# (docs/operations.md, "Catching up in bounded batches"; docs/semantics.md §8):
+# Catching up, and then reprocessing after reset_query, a large retained
+# source in bounded triggers (docs/operations.md, "Catching up in bounded
+# batches" and "Resetting a query"; docs/semantics.md §8):
 # a query created over a source that already holds many events, with
 # max_batch_rows, works through them as a series of committed triggers of
 # whole producer transactions, back to back (its trigger_interval of one
 # hour is not waited for while a backlog remains), while producers keep
 # inserting; a worker killed with SIGKILL and a server crash in the middle
 # lose and double count nothing, and the sink ends equal to a
-# recomputation over the source.
+# recomputation over the source.  Then the query is reset while producers
+# insert: it reprocesses the whole source in bounded triggers, with batch
+# ids going on, through a crash in the middle, and ends equal again.
 use strict;
 use warnings;
 
@@ -112,6 +115,39 @@ cmp_ok( $node->safe_psql(
 is( $node->safe_psql(
 		'postgres', q{SELECT status, last_error FROM streamagg.queries WHERE name = 'q'}),
 	'running|', 'the query runs without error');
+
+# 4. Reprocess everything after reset_query while producers insert; crash
+# in the middle of it (in the batch of the first marker, met again).
+my $last_before = $node->safe_psql('postgres',
+	q{SELECT last_batch_id FROM streamagg.queries WHERE name = 'q'});
+$producers = StreamaggTest->start_producers($node, 'events', rate => 100);
+$node->safe_psql('postgres', q{SELECT streamagg.reset_query('q')});
+is($node->safe_psql('postgres', 'SELECT count(*) FROM q_out'), '0',
+	'reset_query emptied the sink');
+$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($sleeping) w")
+  or die 'the reprocessing did not reach the first marker';
+$consumed = $node->safe_psql('postgres',
+	"SELECT coalesce(sum(num_input_rows), 0) FROM streamagg.progress WHERE name = 'q' AND batch_id > $last_before");
+ok($consumed > 20000 && $consumed < 220000,
+	"in the middle of reprocessing when the server crashes ($consumed rows reprocessed)");
+$node->stop('immediate');
+StreamaggTest->stop_producers($producers);
+$node->start;
+is($node->safe_psql('postgres', q{SELECT streamagg.wait('q', '120 seconds')}),
+	't', 'the reprocessing resumes after the crash and drains');
+StreamaggTest->sink_matches_source($node, 'events', 'q_out', '10 seconds',
+	'after reprocessing with a crash');
+is( $node->safe_psql(
+		'postgres', qq{
+		SELECT min(batch_id) || ' ' || (array_agg(num_input_rows ORDER BY batch_id))[1]
+		  FROM streamagg.progress WHERE name = 'q' AND batch_id > $last_before}),
+	($last_before + 1) . ' 20000',
+	'batch ids went on after the reset, and the first batch reread the rows from before the query');
+is( $node->safe_psql(
+		'postgres', qq{
+		SELECT count(*) FROM streamagg.progress
+		 WHERE name = 'q' AND batch_id > $last_before + 1 AND num_input_rows > 12000}),
+	'0', 'no reprocessing batch exceeds max_batch_rows');
 
 $node->stop;
 done_testing();
