@@ -167,7 +167,11 @@ count_rows(Candidates *c, const SnapshotParts *s, const char *sql, int nargs,
 {
 	int64		counted = 0;
 
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 0) != SPI_OK_SELECT)
+	/*
+	 * Not read-only: a snapshot taken now, after S, sees every row of the
+	 * transactions S sees committed (the caller's may be older than S).
+	 */
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not count the rows of a batch");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -177,7 +181,6 @@ count_rows(Candidates *c, const SnapshotParts *s, const char *sql, int nargs,
 		int64		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc,
 													   2, &isnull));
-
 		uint64		x = U64FromFullTransactionId(DatumGetFullTransactionId(xid));
 
 		/* committed after S: not a candidate (cheaper here than per row) */
@@ -234,7 +237,7 @@ collect_candidates(SaQuery *q, bool has_previous, const SnapshotParts *prev,
 
 		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE %s IS NULL",
 						 q->source_qualified, SA_XID_COLUMN);
-		if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not count the rows of a batch");
 		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
