@@ -18,12 +18,12 @@ INSERT INTO moves VALUES ('2024-05-01', 2);
 SELECT streamagg.process('moves_total');
 TABLE moves_total;
 
--- recreating the query reads every event still in the source
-SELECT streamagg.drop_query('moves_total');
-SELECT streamagg.create_query(name => 'moves_total', source => 'moves', event_time => 'ts',
-       aggregates => 'sum(n) AS total', output_mode => 'complete');
+-- resetting the query reads every event still in the source, and its batch
+-- ids go on (docs/operations.md, "Backup and restore")
+SELECT streamagg.reset_query('moves_total');
 SELECT streamagg.process('moves_total');
 TABLE moves_total;
+SELECT last_batch_id FROM streamagg.queries WHERE name = 'moves_total';
 
 SELECT streamagg.drop_query('moves_total', drop_sink => true);
 DROP TABLE moves;

@@ -2,7 +2,8 @@
  *
  * api.c
  *	  The SQL-callable functions of the API (README "API"): create_query,
- *	  process, wait, pause, resume and drop_query.
+ *	  process, wait, pause, resume, drop_query, reset_query and
+ *	  open_windows.
  *
  * Each runs in the caller's transaction: an error leaves nothing behind.
  * DDL on the caller's objects (the source's column and trigger, the sink)
@@ -16,11 +17,13 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -35,8 +38,11 @@
 #include "init.h"
 #include "late_sink.h"
 #include "launcher.h"
+#include "monitor.h"
 #include "notify.h"
+#include "open_windows.h"
 #include "query_cache.h"
+#include "reset.h"
 #include "schedule.h"
 #include "security.h"
 #include "shared_state.h"
@@ -385,8 +391,31 @@ has_pending_events(SaQuery *q, Datum snapshot)
 }
 
 /*
+ * wait() with events pending on a query that no worker runs (it has no
+ * trigger_interval, or it is paused): nothing would consume them before
+ * the timeout, so say so at once (docs/operations.md, "Waiting").
+ */
+static void
+check_someone_runs(const SaDefinition *def)
+{
+	if (def->paused)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streaming query \"%s\" is paused", def->name),
+				 errdetail("Events committed before the call are not consumed yet, and no worker runs a paused query."),
+				 errhint("Resume it with streamagg.resume(), or run a trigger yourself with streamagg.process().")));
+	if (!def->has_trigger_interval)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streaming query \"%s\" is not scheduled", def->name),
+				 errdetail("Events committed before the call are not consumed yet, and without a trigger_interval no worker runs the query: only streamagg.process() does."),
+				 errhint("Run a trigger with streamagg.process(), or give the query a trigger_interval.")));
+}
+
+/*
  * streamagg.wait(name, timeout): true once every event committed before
  * the call has been consumed by a committed trigger; false on timeout.
+ * An error at once if events are pending and no worker runs the query.
  */
 Datum
 sa_wait(PG_FUNCTION_ARGS)
@@ -397,6 +426,7 @@ sa_wait(PG_FUNCTION_ARGS)
 	SaDefinition def;
 	SaQuery    *q;
 	Datum		snapshot;
+	bool		first_check = true;
 
 	sa_require_preloaded();
 	sa_forbid_in_trigger("streamagg.wait()");
@@ -420,6 +450,9 @@ sa_wait(PG_FUNCTION_ARGS)
 		sa_user_code_end(&owner);
 		if (!pending)
 			PG_RETURN_BOOL(true);
+		if (first_check)
+			check_someone_runs(&def);
+		first_check = false;
 		remaining_ms = (deadline - GetCurrentTimestamp()) / 1000;
 		if (remaining_ms <= 0)
 			break;
@@ -507,9 +540,9 @@ static const struct
  * streamagg.alter_query(name, <create_query's parameters but name and
  * source>, reprocess): change a query from its next trigger.  Parameters
  * that leave the state valid (trigger_interval, the watermark delay,
- * idle_timeout, late_sink, notify_channel, sink_function, sink_merge) keep
- * the state and the
- * position; changing any other is refused.  An omitted (NULL) parameter
+ * idle_timeout, late_sink, notify_channel, sink_function, sink_merge,
+ * max_batch_rows) keep the state and the position; changing any other is
+ * refused.  An omitted (NULL) parameter
  * keeps its value.  The new definition is checked as create_query checks
  * one, as the query's owner, and other backends recompile the query.
  */
@@ -545,11 +578,11 @@ sa_alter_query(PG_FUNCTION_ARGS)
 							   state_parameters[i].name),
 					 errhint("Only trigger_interval, watermark, idle_timeout, late_sink, notify_channel, sink_function, sink_merge and max_batch_rows change while the state is kept.")));
 
-	for (int argno = 22; argno <= 23; argno++)
-		if (!PG_ARGISNULL(argno) && (argno != 23 || PG_GETARG_BOOL(23)))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("alter_query cannot change this parameter yet")));
+	if (!PG_ARGISNULL(23) && PG_GETARG_BOOL(23))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("alter_query cannot reprocess yet"),
+				 errhint("Drop the query and create it with the new definition, or reset it with streamagg.reset_query() and change what keeps the state.")));
 
 	memset(&change, 0, sizeof(change));
 	change.query_id = def.query_id;
@@ -569,6 +602,14 @@ sa_alter_query(PG_FUNCTION_ARGS)
 		change.idle_timeout = PG_GETARG_INTERVAL_P(19);
 	}
 	late_sink_name = optional_text_argument(fcinfo, 20);
+	if (!PG_ARGISNULL(22))
+	{
+		def.max_batch_rows = change.max_batch_rows = PG_GETARG_INT64(22);
+		if (def.max_batch_rows <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_batch_rows must be positive")));
+	}
 	if ((notify_channel = optional_text_argument(fcinfo, 13)) != NULL)
 		change.notify_channel = def.notify_channel = notify_channel;
 	if ((sink_merge = optional_text_argument(fcinfo, 14)) != NULL)
@@ -618,4 +659,118 @@ sa_alter_query(PG_FUNCTION_ARGS)
 
 	sa_catalog_alter_query(&change);
 	PG_RETURN_VOID();
+}
+
+/*
+ * streamagg.reset_query(name): the query forgets its state, watermark and
+ * position and empties its table sink; its next triggers reprocess what the
+ * source retains, with batch ids going on from the last one (reset.c).
+ */
+PG_FUNCTION_INFO_V1(sa_reset_query_sql);
+Datum
+sa_reset_query_sql(PG_FUNCTION_ARGS)
+{
+	SaDefinition def;
+
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.reset_query()");
+	load_own_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	sa_reset_query(&def);
+	PG_RETURN_VOID();
+}
+
+/*
+ * streamagg.open_windows(name, row_type anyelement) RETURNS SETOF
+ * anyelement: the groups in the query's state, finalized as if emitted
+ * now, as of its last committed trigger, as rows of row_type's type
+ * (open_windows.c).  Needs the owner's privileges.
+ */
+PG_FUNCTION_INFO_V1(sa_open_windows_sql);
+Datum
+sa_open_windows_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SaDefinition def;
+
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.open_windows()");
+	require_argument(fcinfo, 0, "name");
+	load_own_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	if (!type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("row_type must be of a composite type"),
+				 errhint("Pass NULL cast to the sink's row type, as in NULL::%s.",
+						 OidIsValid(def.sink) ? get_rel_name(def.sink) : "sink_row_type")));
+	InitMaterializedSRF(fcinfo, 0);
+	sa_open_windows(&def, rsinfo->setDesc, rsinfo->setResult);
+	return (Datum) 0;
+}
+
+/*
+ * streamagg.unconsumed(name, OUT rows, OUT oldest_event_time): the events
+ * committed to the query's source that no committed trigger consumed yet,
+ * and the least event time among them (monitor.c; the view
+ * streamagg.overview calls it).  For the roles that may see the query.
+ * Never fails for a query that cannot run (library not preloaded, source
+ * gone, a definition that no longer compiles): then both are NULL, and
+ * the query's last_error says why.
+ */
+PG_FUNCTION_INFO_V1(sa_unconsumed_sql);
+Datum
+sa_unconsumed_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2] = {0, 0};
+	bool		nulls[2] = {true, true};
+	SaDefinition def;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	sa_forbid_in_trigger("streamagg.unconsumed()");
+	require_argument(fcinfo, 0, "name");
+	load_visible_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
+	if (sa_library_preloaded() && get_rel_name(def.source) != NULL)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			TimestampTz oldest;
+			bool		has_oldest;
+			int64		rows = sa_unconsumed_events(sa_get_compiled(def.query_id),
+													&oldest, &has_oldest);
+
+			values[0] = Int64GetDatum(rows);
+			nulls[0] = false;
+			values[1] = TimestampTzGetDatum(oldest);
+			nulls[1] = !has_oldest;
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			/* a cancellation is the caller's, not the query's problem */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(edata);
+			/* a compiled query may have been left half-made */
+			sa_forget_compiled(def.query_id);
+			values[0] = values[1] = 0;
+			nulls[0] = nulls[1] = true;
+		}
+		PG_END_TRY();
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -39,7 +39,10 @@
 
 #include "batch.h"
 #include "output.h"
+#include "batch_limit.h"
 #include "catalog.h"
+#include "query_cache.h"
+#include "security.h"
 #include "window.h"
 #include "aggregate.h"
 #include "group.h"
@@ -98,24 +101,36 @@ sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,
 /*
  * Record, in the current transaction, the batch that the next trigger of a
  * scheduled query will process: its batch id, snapshot and trigger time T
- * (docs/semantics.md §8, §11).  Returns false when nothing can have been
- * committed since the last trigger (the new snapshot equals the consumed
- * one) and no idle trigger is due (sa_idle_trigger_due): then there is
- * nothing to run.  An idle trigger is planned with T, so that its retry computes
- * the same watermark and emits the same rows.
+ * (docs/semantics.md §8, §11).  The snapshot is bounded by max_batch_rows
+ * (batch_limit.c; *bounded says whether events were left for a later
+ * batch, or may have been: a plan made before is kept as it is).  Returns
+ * false when nothing can have been committed since the last trigger (the
+ * new snapshot equals the consumed one) and no idle trigger is due
+ * (sa_idle_trigger_due): then there is nothing to run.  An idle trigger is
+ * planned with T, so that its retry computes the same watermark and emits
+ * the same rows.
  */
 bool
-sa_plan_batch(const SaScheduledQuery *sq)
+sa_plan_batch(const SaScheduledQuery *sq, bool *bounded)
 {
 	SaCheckpoint cp;
 	TimestampTz now = GetCurrentTimestamp();
+	SaQuery    *q;
+	SaRoleSave	owner;
+	Datum		snapshot;
 
 	sa_lock_query(sq->query_id);
 	(void) sa_catalog_read_checkpoint(sq->query_id, &cp, false);
+	*bounded = cp.has_planned;
 	if (cp.has_planned)
 		return true;
+	q = sa_get_compiled(sq->query_id);
+	/* a bound is found by reading the source: as the query's owner */
+	sa_user_code_begin(q->def.owner, &owner);
+	snapshot = sa_next_batch_snapshot(q, &cp, bounded);
+	sa_user_code_end(&owner);
 	return sa_catalog_plan_batch(sq->query_id, cp.last_batch_id + 1,
-								 sa_committed_snapshot(), now,
+								 snapshot, now,
 								 sa_idle_trigger_due(&cp, sq->has_idle_timeout,
 													 sq->idle_timeout, now));
 }
@@ -147,7 +162,7 @@ sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
 				 errmsg("checkpoint of streaming query \"%s\" is ahead of this server's transaction ids",
 						q->def.name),
 				 errdetail("The query's position in its source was recorded by another cluster, probably before a dump and restore."),
-				 errhint("Drop the query and create it again; its first batch reads every event still in the source.")));
+				 errhint("Reset it with streamagg.reset_query(): its next batch reads every event still in the source, and its batch ids go on.")));
 }
 
 /*

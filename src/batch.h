@@ -35,7 +35,7 @@ extern char *sa_batch_predicate(const char *xid_column, bool has_previous,
 								Datum previous, Datum snapshot);
 extern bool sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,
 								int64 idle_timeout, TimestampTz now);
-extern bool sa_plan_batch(const SaScheduledQuery *sq);
+extern bool sa_plan_batch(const SaScheduledQuery *sq, bool *bounded);
 extern void sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp,
 									Datum snapshot);
 extern void sa_fold_batch(SaStateStore *store, SaStateStore *dedup,

@@ -375,10 +375,10 @@ sa_catalog_insert_query(const SaQueryRow *row)
 void
 sa_catalog_alter_query(const SaAlteration *change)
 {
-	Oid			types[8] = {INT4OID, INTERVALOID, INTERVALOID, TEXTOID, TEXTOID,
-	REGPROCEDUREOID, INTERVALOID, REGCLASSOID};
-	Datum		args[8];
-	char		nulls[8];
+	Oid			types[9] = {INT4OID, INTERVALOID, INTERVALOID, TEXTOID, TEXTOID,
+	REGPROCEDUREOID, INTERVALOID, REGCLASSOID, INT8OID};
+	Datum		args[9];
+	char		nulls[9];
 	SaRoleSave	role;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -390,6 +390,8 @@ sa_catalog_alter_query(const SaAlteration *change)
 	oid_or_null(change->sink_function, &args[5], &nulls[5]);
 	interval_or_null(change->idle_timeout, &args[6], &nulls[6]);
 	oid_or_null(change->late_sink, &args[7], &nulls[7]);
+	args[8] = Int64GetDatum(change->max_batch_rows);
+	nulls[8] = change->max_batch_rows > 0 ? ' ' : 'n';
 
 	catalog_begin(&role);
 	catalog_execute("UPDATE streamagg.query_def SET "
@@ -400,8 +402,9 @@ sa_catalog_alter_query(const SaAlteration *change)
 					"sink = CASE WHEN $6 IS NULL THEN sink END, "
 					"sink_function = coalesce($6, sink_function), "
 					"idle_timeout = coalesce($7, idle_timeout), "
-					"late_sink = coalesce($8, late_sink) "
-					"WHERE query_id = $1", 8, types, args, nulls, SPI_OK_UPDATE);
+					"late_sink = coalesce($8, late_sink), "
+					"max_batch_rows = coalesce($9, max_batch_rows) "
+					"WHERE query_id = $1", 9, types, args, nulls, SPI_OK_UPDATE);
 	CacheInvalidateRelcacheByRelid(get_relname_relid("query_def",
 													 get_namespace_oid("streamagg", false)));
 	catalog_end(&role);
@@ -645,6 +648,36 @@ sa_catalog_consume_empty_plan(int32 query_id)
 					   "planned_at = NULL "
 					   "WHERE query_id = $1", 1, &argtype, &arg, NULL,
 					   SPI_OK_UPDATE);
+}
+
+/*
+ * reset_query: the query forgets its position, watermark and durable state;
+ * its batch ids go on from the last one (last_batch_id is kept), and its
+ * progress rows stay.  The next batch reads the source from its beginning
+ * (no consumed snapshot).  Any plan and recorded error go too.
+ */
+void
+sa_catalog_reset_query(int32 query_id)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	SaRoleSave	role;
+
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.checkpoint SET consumed_snapshot = NULL, "
+					"planned_batch_id = NULL, planned_snapshot = NULL, "
+					"watermark = NULL, max_event_time = NULL, "
+					"planned_at = NULL, max_event_time_at = NULL, "
+					"state_signature = NULL, last_error = NULL, "
+					"last_error_at = NULL, failures = 0, retry_at = NULL "
+					"WHERE query_id = $1", 1, &argtype, &arg, NULL,
+					SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		elog(ERROR, "checkpoint of streaming query %d is missing", query_id);
+	/* and the state of its dedup keys, under -query_id (definition.c) */
+	catalog_execute("DELETE FROM streamagg.state_log WHERE query_id IN ($1, -$1)",
+					1, &argtype, &arg, NULL, SPI_OK_DELETE);
+	catalog_end(&role);
 }
 
 /* Batches of a query that streamagg.batch_log keeps. */

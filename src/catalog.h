@@ -46,6 +46,7 @@ typedef struct SaAlteration
 	Interval   *watermark;
 	Interval   *idle_timeout;
 	Oid			late_sink;
+	int64		max_batch_rows; /* 0: unchanged */
 	const char *notify_channel;
 	const char *sink_merge;
 	Oid			sink_function;	/* and then sink becomes NULL */
@@ -162,6 +163,7 @@ extern bool sa_catalog_plan_batch(int32 query_id, int64 batch_id,
 extern void sa_catalog_consume_empty_plan(int32 query_id);
 extern void sa_catalog_record_batch(const SaBatchRecord *rec);
 extern void sa_catalog_record_error(int32 query_id, const char *message);
+extern void sa_catalog_reset_query(int32 query_id);
 
 /* sources and retentions */
 extern void sa_catalog_source_horizon(Oid source, SaSourceHorizon *h);

@@ -466,16 +466,6 @@ validate_stateless(const SaDefinition *def)
 				 errhint("Remove the watermark, or give dedup keys whose memory it bounds.")));
 }
 
-/* A parameter of the 0.7 API whose feature is still being built. */
-static void
-reject_not_yet_supported(const char *param, bool given)
-{
-	if (given)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s is not supported yet", param)));
-}
-
 /*
  * time_zone (docs/semantics.md §13): a zone PostgreSQL knows, and fixed or
  * calendar windows, not sessions.  Its event-time column must be a
@@ -558,7 +548,6 @@ sa_validate_definition(const SaDefinition *def)
 				 errdetail("Only a stateless query without dedup can do without event time.")));
 	if (def->columns != NULL)
 		validate_stateless(def);
-	reject_not_yet_supported("max_batch_rows", def->max_batch_rows > 0);
 
 	/* a name is also the default sink's name: an identifier, untruncated */
 	if (def->name[0] == '\0' || strlen(def->name) >= NAMEDATALEN)

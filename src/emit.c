@@ -186,3 +186,18 @@ sa_emit_output(SaStateStore *store, List *closed, SaOutput *output)
 	output->deleted = finish_rows(store, deleted, true, &output->ndeleted);
 	MemoryContextSwitchTo(old);
 }
+
+/*
+ * Every row of the result table that the state holds, finished as if it
+ * were emitted now (open_windows.c); in the working set's memory context.
+ */
+void
+sa_result_rows(SaStateStore *store, SaOutput *output)
+{
+	MemoryContext old = MemoryContextSwitchTo(store->work->cxt);
+
+	output->rows = finish_rows(store, all_rows(store), false, &output->nrows);
+	output->deleted = NULL;
+	output->ndeleted = 0;
+	MemoryContextSwitchTo(old);
+}

@@ -15,6 +15,7 @@
 #include "state.h"
 
 extern List *sa_close_windows(SaStateStore *store, int64 watermark);
+extern void sa_result_rows(SaStateStore *store, SaOutput *output);
 extern void sa_emit_output(SaStateStore *store, List *closed,
 						   SaOutput *output);
 

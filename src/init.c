@@ -50,6 +50,7 @@ int			sa_max_state_memory_mb = 0;
 int			sa_trigger_timeout_ms = 5 * 60 * 1000;
 int			sa_workers_per_database = 2;
 bool		sa_allow_source_changes = false;
+int			sa_max_batch_rows_setting = 0;
 
 /* Was the library loaded through shared_preload_libraries? */
 static bool preloaded = false;
@@ -350,6 +351,14 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("streamagg.max_batch_rows",
+							"Most source rows one trigger reads, in whole producer transactions; 0 means no limit.",
+							"A query's own max_batch_rows takes precedence.  A transaction larger than this forms a batch alone; the rest waits for the next trigger.",
+							&sa_max_batch_rows_setting,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("streamagg");
 
 	/* the sources' index works in any backend, preloaded or not */

@@ -51,6 +51,10 @@ typedef struct SaScheduleEntry
 	uint64		commits_seen;	/* source commits counted at that start */
 	pid_t		runner;			/* worker running it now, 0: none */
 	bool		runner_terminated;	/* the last runner was terminated */
+	bool		due_now;		/* due at once, whatever the interval: its
+								 * last trigger left a backlog
+								 * (max_batch_rows), or could not run, or
+								 * the query was reset */
 } SaScheduleEntry;
 
 typedef struct SaScheduleShmem
@@ -109,7 +113,12 @@ schedule_key(Oid database, int32 query_id)
  * The due rule: a query with a trigger_interval is due once the interval
  * has passed since its last trigger started; with trigger_interval '0',
  * once a producer committed into its source since then, and at least every
- * ZERO_INTERVAL_POLL_USEC.  *due_at says when it will be due otherwise.
+ * ZERO_INTERVAL_POLL_USEC.  A query marked due_now is due at once,
+ * whatever its interval: one whose last trigger was bounded by
+ * max_batch_rows and left events for later (so that a backlog drains in
+ * back-to-back triggers), one whose last trigger found the query's lock
+ * taken (process(), reset_query()...), and one just reset.  *due_at says
+ * when it will be due otherwise.
  */
 static bool
 schedule_due(const SaScheduleEntry *entry, int64 interval_usec,
@@ -119,7 +128,7 @@ schedule_due(const SaScheduleEntry *entry, int64 interval_usec,
 		ZERO_INTERVAL_POLL_USEC;
 
 	*due_at = entry->last_start + period;
-	if (entry->last_start == 0)
+	if (entry->last_start == 0 || entry->due_now)
 		return true;
 	if (interval_usec == 0 && commits != entry->commits_seen)
 		return true;
@@ -149,6 +158,7 @@ sa_schedule_claim(int32 query_id, int64 interval_usec, uint64 commits,
 		entry->commits_seen = 0;
 		entry->runner = 0;
 		entry->runner_terminated = false;
+		entry->due_now = false;
 	}
 	if (entry->runner != 0)
 	{
@@ -166,6 +176,7 @@ sa_schedule_claim(int32 query_id, int64 interval_usec, uint64 commits,
 	{
 		entry->last_start = now;
 		entry->commits_seen = commits;
+		entry->due_now = false;
 		(void) schedule_due(entry, interval_usec, commits, now, due_at);
 		claim = SA_CLAIM_OK;
 	}
@@ -200,6 +211,47 @@ release_claim(bool terminated)
 		dshash_release_lock(schedule_table, entry);
 	}
 	claimed_query = 0;
+}
+
+/*
+ * The claimed query is due again at once (see schedule_due): its trigger
+ * stopped at max_batch_rows with committed events left, or could not take
+ * the query's lock.
+ */
+void
+sa_schedule_mark_due_now(void)
+{
+	Assert(claimed_query != 0);
+	sa_schedule_make_due(claimed_query);
+}
+
+/*
+ * Query "query_id" of this database is due at once, whoever claims it
+ * next: reset_query calls this so that a scheduled query starts
+ * reprocessing without waiting for its trigger_interval.  (Before the reset
+ * commits, a worker that claims the query finds its lock taken, and marks
+ * it due again.)
+ */
+void
+sa_schedule_make_due(int32 query_id)
+{
+	SaScheduleKey key = schedule_key(MyDatabaseId, query_id);
+	SaScheduleEntry *entry;
+	bool		found;
+
+	if (schedule_shmem == NULL)
+		return;
+	attach_schedule();
+	entry = dshash_find_or_insert(schedule_table, &key, &found);
+	if (!found)
+	{
+		entry->last_start = 0;
+		entry->commits_seen = 0;
+		entry->runner = 0;
+		entry->runner_terminated = false;
+	}
+	entry->due_now = true;
+	dshash_release_lock(schedule_table, entry);
 }
 
 /* The trigger of the claimed query is done (or failed and was recorded). */

@@ -22,6 +22,8 @@ extern void sa_schedule_shmem_init(void);
 extern SaClaim sa_schedule_claim(int32 query_id, int64 interval_usec,
 								 uint64 commits, TimestampTz now,
 								 TimestampTz *due_at);
+extern void sa_schedule_mark_due_now(void);
+extern void sa_schedule_make_due(int32 query_id);
 extern void sa_schedule_release(void);
 extern void sa_schedule_release_at_exit(bool terminated);
 extern void sa_schedule_forget(int32 query_id);

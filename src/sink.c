@@ -710,6 +710,71 @@ sa_check_sink_statements(SaQuery *q)
 }
 
 /*
+ * Where each sink column (sink_columns' order) is in the row type "desc";
+ * an error naming the type if one is missing or has changed type.
+ */
+static int *
+sink_column_positions(SaQuery *q, TupleDesc desc, Oid rowtype)
+{
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
+	int		   *positions = palloc(sizeof(int) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = find_column(desc, cols[i].name);
+
+		if (att == NULL || att->atttypid != cols[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("sink row type %s no longer fits query \"%s\"",
+							format_type_be(rowtype), q->def.name),
+					 errdetail("Column \"%s\" is missing or has changed type.",
+							   cols[i].name)));
+		positions[i] = att->attnum - 1;
+	}
+	return positions;
+}
+
+/*
+ * One result row as a tuple of "desc": window, keys and, if "with_values",
+ * the final values at "positions" (sink_column_positions), other columns
+ * NULL.
+ */
+static HeapTuple
+form_sink_row(SaQuery *q, TupleDesc desc, const int *positions,
+			  const SaOutputRow *row, bool with_values, Datum *values,
+			  bool *nulls)
+{
+	int			c = 0;
+
+	memset(nulls, true, sizeof(bool) * desc->natts);
+	if (q->def.has_window || q->def.has_session)
+	{
+		values[positions[c]] = TimestampTzGetDatum(row->window_start);
+		nulls[positions[c++]] = false;
+		values[positions[c]] = TimestampTzGetDatum(row->window_end);
+		nulls[positions[c++]] = false;
+	}
+	for (int i = 0; i < q->nkeys; i++, c++)
+	{
+		values[positions[c]] = row->keyvals[i];
+		nulls[positions[c]] = row->keynulls[i];
+	}
+	if (with_values)
+	{
+		/* the final values of the aggregates, or the stateless columns */
+		Assert(row->values != NULL);
+		for (int i = 0; i < q->naggs + q->ncolumns; i++, c++)
+		{
+			values[positions[c]] = row->values[i];
+			nulls[positions[c]] = row->nulls[i];
+		}
+	}
+	return heap_form_tuple(desc, values, nulls);
+}
+
+/*
  * The array of sink rows for "rows": window, keys and, if "with_values",
  * the final values, as values of q->sink_rowtype (other columns NULL).
  */
@@ -718,8 +783,6 @@ sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
 				bool with_values)
 {
 	TupleDesc	desc;
-	SinkColumn *cols;
-	int			n;
 	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;
@@ -729,61 +792,43 @@ sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
 	/* a sink table dropped or altered since: say so, by name */
 	if (OidIsValid(q->def.sink))
 		(void) sa_qualified_relation(q->def.sink, "sink", q->def.name);
-	cols = sink_columns(q, &n);
 	desc = lookup_rowtype_tupdesc_copy(q->sink_rowtype, -1);
-	positions = palloc(sizeof(int) * n);
-	for (int i = 0; i < n; i++)
-	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
-
-		if (att == NULL || att->atttypid != cols[i].type)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("sink row type %s no longer fits query \"%s\"",
-							format_type_be(q->sink_rowtype), q->def.name),
-					 errdetail("Column \"%s\" is missing or has changed type.",
-							   cols[i].name)));
-		positions[i] = att->attnum - 1;
-	}
+	positions = sink_column_positions(q, desc, q->sink_rowtype);
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
 	tuples = palloc(sizeof(Datum) * nrows);
 	for (int r = 0; r < nrows; r++)
-	{
-		const SaOutputRow *row = &rows[r];
-		int			c = 0;
-
-		memset(nulls, true, sizeof(bool) * desc->natts);
-		if (q->def.has_window || q->def.has_session)
-		{
-			values[positions[c]] = TimestampTzGetDatum(row->window_start);
-			nulls[positions[c++]] = false;
-			values[positions[c]] = TimestampTzGetDatum(row->window_end);
-			nulls[positions[c++]] = false;
-		}
-		for (int i = 0; i < q->nkeys; i++, c++)
-		{
-			values[positions[c]] = row->keyvals[i];
-			nulls[positions[c]] = row->keynulls[i];
-		}
-		if (with_values)
-		{
-			/* the final values of the aggregates, or the stateless columns */
-			Assert(row->values != NULL);
-			Assert(n - c == q->naggs + q->ncolumns);
-			for (int i = 0; c < n; i++, c++)
-			{
-				values[positions[c]] = row->values[i];
-				nulls[positions[c]] = row->nulls[i];
-			}
-		}
-		tuples[r] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls),
+		tuples[r] = heap_copy_tuple_as_datum(form_sink_row(q, desc, positions,
+														   &rows[r], with_values,
+														   values, nulls),
 											 desc);
-	}
 	array = construct_array(tuples, nrows, q->sink_rowtype, -1, false,
 							TYPALIGN_DOUBLE);
 	FreeTupleDesc(desc);
 	return PointerGetDatum(array);
+}
+
+/*
+ * For open_windows: put "rows", finished, into "out" as tuples of "desc",
+ * a row type that must have the query's sink columns (named "what" in the
+ * error if it does not); its other columns are NULL.
+ */
+void
+sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows, int nrows,
+					  TupleDesc desc, const char *what,
+					  Tuplestorestate *out)
+{
+	int			n;
+	SinkColumn *cols = sink_columns(q, &n);
+	int		   *positions;
+	Datum	   *values = palloc0(sizeof(Datum) * (desc->natts + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (desc->natts + 1));
+
+	check_columns(desc, what, cols, n);
+	positions = sink_column_positions(q, desc, desc->tdtypeid);
+	for (int r = 0; r < nrows; r++)
+		tuplestore_puttuple(out, form_sink_row(q, desc, positions, &rows[r],
+											   true, values, nulls));
 }
 
 /*

@@ -11,6 +11,7 @@
 #include "streamagg.h"
 
 #include "output.h"
+#include "utils/tuplestore.h"
 
 extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
 							bool *created);
@@ -20,5 +21,8 @@ extern void sa_check_sink_statements(SaQuery *q);
 extern int64 sa_sink_deliver(SaQuery *q, const SaOutput *output,
 							 int64 batch_id);
 extern void sa_sink_release(SaQuery *q);
+extern void sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows,
+								  int nrows, TupleDesc desc, const char *what,
+								  Tuplestorestate *out);
 
 #endif							/* STREAMAGG_SINK_H */

@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "batch_limit.h"
 #include "catalog.h"
 #include "definition.h"
 #include "emit.h"
@@ -60,6 +61,7 @@ typedef struct Trigger
 	SaCheckpoint cp;			/* as the last batch left it */
 	Datum		snapshot;		/* where this batch ends */
 	int64		batch_id;
+	bool		bounded;		/* max_batch_rows left events for later */
 	SaWorkingSet *work;
 	SaStateStore *state;
 	SaWorkingSet *dedup_work;	/* with dedup: the keys seen (q->dedup) */
@@ -131,7 +133,7 @@ check_state_signature(SaQuery *q, const SaCheckpoint *cp)
 					q->def.name),
 			 errdetail("The state holds %s; the query now computes %s.",
 					   cp->state_signature, q->state_signature),
-			 errhint("Change the source's columns back, or drop the query and create it again (its first batch reads every event still in the source).")));
+			 errhint("Change the source's columns back, or reset the query with streamagg.reset_query() (its next batch reads every event still in the source).")));
 }
 
 /*
@@ -155,8 +157,10 @@ start_trigger(Trigger *t, SaQuery *q)
 
 	(void) sa_catalog_read_checkpoint(q->def.query_id, &t->cp, false);
 	check_state_signature(q, &t->cp);
+	/* a plan made before may have been bounded: say so (see worker.c) */
+	t->bounded = t->cp.has_planned;
 	t->snapshot = t->cp.has_planned ? t->cp.planned_snapshot :
-		sa_committed_snapshot();
+		sa_next_batch_snapshot(q, &t->cp, &t->bounded);
 	t->batch_id = t->cp.has_planned ? t->cp.planned_batch_id :
 		t->cp.last_batch_id + 1;
 	/* a retried trigger keeps the time of its plan (idle triggers use it) */
@@ -392,5 +396,6 @@ sa_run_trigger(int32 query_id)
 	PG_END_TRY();
 	sa_user_code_end(&owner);
 	result.rows = t.counts.input_rows;
+	result.more = t.bounded && t.counts.input_rows > 0;
 	return result;
 }

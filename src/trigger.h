@@ -13,6 +13,8 @@
 typedef struct SaTriggerResult
 {
 	int64		rows;			/* events consumed; 0: nothing written */
+	bool		more;			/* max_batch_rows left (or may have left)
+								 * committed events for the next trigger */
 } SaTriggerResult;
 
 extern SaTriggerResult sa_run_trigger(int32 query_id);

@@ -190,6 +190,7 @@ typedef struct TriggerRun
 	SaScheduledQuery *sq;
 	bool		busy;			/* process() holds the query's lock */
 	bool		planned;
+	bool		bounded;		/* the plan left events for later */
 	const char *error;
 	int64		rows;
 } TriggerRun;
@@ -208,7 +209,7 @@ plan_step(void *arg)
 	run->busy = !sa_try_lock_query(run->sq->query_id);
 	/* dropped since the schedule was read: nothing to do */
 	if (!run->busy && sa_query_exists(run->sq->query_id))
-		run->planned = sa_plan_batch(run->sq);
+		run->planned = sa_plan_batch(run->sq, &run->bounded);
 }
 
 static void
@@ -276,12 +277,14 @@ disarm_trigger_timeout(void)
 /*
  * Run one trigger of a claimed query: plan the batch, then process it,
  * each in its own transaction.  Returns the rows consumed, or -1 if it
- * failed (the failure is recorded).
+ * failed (the failure is recorded); *more says that max_batch_rows left
+ * committed events for the next trigger, *busy that the query's lock was
+ * taken (by process(), reset_query()...), so that nothing ran.
  */
 static int64
-run_trigger(SaScheduledQuery *sq)
+run_trigger(SaScheduledQuery *sq, bool *more, bool *busy)
 {
-	TriggerRun	run = {sq, false, false, NULL, 0};
+	TriggerRun	run = {sq, false, false, false, NULL, 0};
 	char	   *activity = psprintf("streamagg trigger of query %s", sq->name);
 	ErrorContextCallback errcb;
 
@@ -309,6 +312,8 @@ run_trigger(SaScheduledQuery *sq)
 	if (run.error != NULL)
 		record_error(&run);
 	sa_worker_set_busy(worker_dboid, worker_index, false);
+	*more = run.error == NULL && run.bounded && run.rows > 0;
+	*busy = run.error == NULL && run.busy;
 	return run.error == NULL ? run.rows : -1;
 }
 
@@ -320,7 +325,7 @@ run_trigger(SaScheduledQuery *sq)
 static void
 record_termination(SaScheduledQuery *sq)
 {
-	TriggerRun	run = {sq, false, false, NULL, 0};
+	TriggerRun	run = {sq, false, false, false, NULL, 0};
 
 	run.error = psprintf("trigger ran longer than twice streamagg.trigger_timeout (%d ms), ignoring cancellation, and its worker was terminated",
 						 sa_trigger_timeout_ms);
@@ -402,8 +407,18 @@ sa_worker_main(Datum arg)
 									  now, &due_at);
 			if (claim == SA_CLAIM_OK)
 			{
-				int64		rows = run_trigger(sq);
+				bool		more;
+				bool		busy;
+				int64		rows = run_trigger(sq, &more, &busy);
 
+				/*
+				 * A bounded batch left a backlog: run it again at once.  The
+				 * lock was taken: try again next round, not after the interval.
+				 */
+				if (more || busy)
+					sa_schedule_mark_due_now();
+				if (more)
+					nap_ms = 0;
 				sa_schedule_release();
 				/* with interval 0, come straight back while events flow */
 				if (sq->interval_usec == 0 && rows > 0)

@@ -76,8 +76,23 @@ $node->safe_psql(
 	INSERT INTO events (ts, k, v) VALUES
 		(to_timestamp(11), 'a', 16), (to_timestamp(31), 'c', 32);
 });
-is($node->safe_psql('postgres', q{SELECT streamagg.wait('q', '1 second')}),
-	'f', 'wait() on a paused query with new rows returns false');
+# wait() on a paused query with rows pending says so at once: no worker
+# would consume them before the timeout (docs/operations.md, "Waiting")
+my ($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT streamagg.wait('q', '1 hour')});
+like($err, qr/streaming query "q" is paused/,
+	'wait() on a paused query with new rows refuses at once');
+# a second, running query over the same source shows that the workers went
+# round (and consumed the new rows) while q stayed paused
+$node->safe_psql(
+	'postgres', q{
+	SELECT streamagg.create_query(name => 'clock', source => 'events', event_time => 'ts',
+		aggregates => 'count(*) AS n', output_mode => 'complete',
+		trigger_interval => '100 ms');
+});
+is($node->safe_psql('postgres', q{SELECT streamagg.wait('clock', '30 seconds')}),
+	't', 'another query of the source runs meanwhile');
+$node->safe_psql('postgres', q{SELECT streamagg.drop_query('clock', true)});
 is( $node->safe_psql('postgres', $sink_query),
 	"10|20|a|2|3\n10|20|b|1|4\n20|30|a|1|8",
 	'a paused query does not change its sink');

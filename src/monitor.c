@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * monitor.c
+ *	  What the monitoring view streamagg.overview computes beyond the
+ *	  catalog: a query's unconsumed events (docs/operations.md,
+ *	  "Monitoring").
+ *
+ * The unconsumed events of a query are those a trigger starting now would
+ * read without a bound: the batch predicate (batch.c) between the snapshot
+ * the query consumed and every transaction committed now.  Counting them
+ * reads them: through the source's BRIN index only the block ranges of the
+ * backlog, so the cost is small while the query keeps up and grows with
+ * the backlog when it does not.  The source is read as the query's owner
+ * (the caller only needs to be allowed to see the query, as for wait()).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "streamagg.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "batch.h"
+#include "catalog.h"
+#include "monitor.h"
+#include "security.h"
+
+/*
+ * The number of events of q not consumed yet, and the least event time
+ * among them (*has_oldest false when there is none, or none has one).  A
+ * timestamp without time zone is taken as UTC (docs/semantics.md §1).
+ */
+int64
+sa_unconsumed_events(SaQuery *q, TimestampTz *oldest, bool *has_oldest)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	SaCheckpoint cp;
+	SaRoleSave	owner;
+	bool		isnull;
+	int64		rows;
+	char	   *event_time;
+
+	/* a stateless query may have no event time: then no oldest one */
+	if (q->def.event_time == NULL)
+		event_time = "NULL::pg_catalog.timestamptz";
+	else if (q->window_type == TIMESTAMPOID)
+		event_time = psprintf("%s AT TIME ZONE 'UTC'",
+							  quote_identifier(q->def.event_time));
+	else
+		event_time = pstrdup(quote_identifier(q->def.event_time));
+
+	*has_oldest = false;
+	if (!sa_catalog_read_checkpoint(q->def.query_id, &cp, true))
+		return 0;
+	args[0] = cp.consumed_snapshot;
+	nulls[0] = cp.has_consumed ? ' ' : 'n';
+	args[1] = sa_committed_snapshot();
+	sa_user_code_begin(q->def.owner, &owner);
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*), pg_catalog.min(%s) FROM %s WHERE %s",
+									   event_time, q->source_qualified,
+									   sa_batch_predicate(SA_XID_COLUMN,
+														  cp.has_consumed,
+														  cp.consumed_snapshot,
+														  args[1])),
+							  2, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the unconsumed events of streaming query \"%s\"",
+			 q->def.name);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	*oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
+	*has_oldest = !isnull;
+	SPI_finish();
+	sa_user_code_end(&owner);
+	return rows;
+}
