@@ -93,16 +93,17 @@ window_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 }
 
 /*
- * The sink table must not be another query's: their rows would overwrite
- * each other.  The other query is named if the caller may see it.
+ * The sink table must not be another query's (but "replacing"'s, the query
+ * being defined anew): their rows would overwrite each other.  The other
+ * query is named if the caller may see it.
  */
 static void
-check_sink_unshared(Oid sink)
+check_sink_unshared(Oid sink, const SaDefinition *replacing)
 {
 	Oid			other_owner = InvalidOid;
 	char	   *other = sa_catalog_query_of_sink(sink, &other_owner);
 
-	if (other == NULL)
+	if (other == NULL || (replacing && strcmp(other, replacing->name) == 0))
 		return;
 	if (sa_may_see_query(other_owner))
 		ereport(ERROR,
@@ -135,10 +136,13 @@ optional_text_argument(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/* Record the new query with the user's texts and intervals as given. */
+/*
+ * Record the query with the user's texts and intervals as given: a new one,
+ * or with "query_id" the new definition of that query.
+ */
 static void
-insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
-				  const char *state_signature)
+write_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
+				 const char *state_signature, int32 query_id)
 {
 	SaQueryRow	row;
 
@@ -157,18 +161,22 @@ insert_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 	row.watermark = interval_as_given(fcinfo, 9);
 	row.trigger_interval = interval_as_given(fcinfo, 12);
 	row.state_signature = state_signature;
-	(void) sa_catalog_insert_query(&row);
+	if (query_id > 0)
+		sa_catalog_replace_query(query_id, &row);
+	else
+		(void) sa_catalog_insert_query(&row);
 }
 
 /*
- * streamagg.create_query(name, source, event_time, aggregates, group_by,
- *		window_size, window_slide, window_offset, session_gap, watermark,
- *		output_mode, sink, trigger_interval, sink_function, notify_channel,
- *		sink_merge, filter, join, columns, dedup, idle_timeout, late_sink,
- *		time_zone, max_batch_rows)
+ * Define a query from create_query's arguments (fcinfo's, in its order):
+ * check everything, analyse and normalize its texts with the caller's
+ * search_path, prepare its source and sinks, check as its owner every
+ * statement its triggers will run, and record it.  With "replacing" (the
+ * query's current definition: alter_query with reprocess), the query is
+ * reset and then defined anew, keeping its id and owner.
  */
-Datum
-sa_create_query(PG_FUNCTION_ARGS)
+static void
+define_query(FunctionCallInfo fcinfo, const SaDefinition *replacing)
 {
 	SaDefinition def;
 	char	   *sink_name;
@@ -178,8 +186,6 @@ sa_create_query(PG_FUNCTION_ARGS)
 	bool		sink_created;
 	SaRoleSave	owner;
 
-	sa_require_preloaded();
-	sa_forbid_in_trigger("streamagg.create_query()");
 	require_argument(fcinfo, 0, "name");
 	require_argument(fcinfo, 1, "source");
 	require_argument(fcinfo, 10, "output_mode");
@@ -233,7 +239,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_batch_rows must be positive")));
 	}
-	def.owner = GetUserId();
+	def.owner = replacing ? replacing->owner : GetUserId();
 
 	if (sink_function && !PG_ARGISNULL(11))
 		ereport(ERROR,
@@ -247,7 +253,8 @@ sa_create_query(PG_FUNCTION_ARGS)
 				 errhint("A function sink decides itself how rows are written.")));
 	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
-	if (sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
+	if (!replacing &&
+		sa_load_definition_by_name(def.name, &(SaDefinition) {0}, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("streaming query \"%s\" already exists", def.name)));
@@ -270,7 +277,7 @@ sa_create_query(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sink and source must be different tables")));
-		check_sink_unshared(def.sink);
+		check_sink_unshared(def.sink, replacing);
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
@@ -291,8 +298,30 @@ sa_create_query(PG_FUNCTION_ARGS)
 	sa_check_late_sink_statement(q);
 	sa_user_code_end(&owner);
 
-	insert_definition(fcinfo, &def, q->state_signature);
+	if (replacing)
+	{
+		/* as reset_query, then the new definition */
+		sa_reset_query(replacing);
+		write_definition(fcinfo, &def, q->state_signature, replacing->query_id);
+	}
+	else
+		write_definition(fcinfo, &def, q->state_signature, 0);
 	MemoryContextDelete(q->cxt);
+}
+
+/*
+ * streamagg.create_query(name, source, event_time, aggregates, group_by,
+ *		window_size, window_slide, window_offset, session_gap, watermark,
+ *		output_mode, sink, trigger_interval, sink_function, notify_channel,
+ *		sink_merge, filter, join, columns, dedup, idle_timeout, late_sink,
+ *		time_zone, max_batch_rows)
+ */
+Datum
+sa_create_query(PG_FUNCTION_ARGS)
+{
+	sa_require_preloaded();
+	sa_forbid_in_trigger("streamagg.create_query()");
+	define_query(fcinfo, NULL);
 	PG_RETURN_VOID();
 }
 
@@ -537,6 +566,46 @@ static const struct
 };
 
 /*
+ * alter_query with reprocess => true: the query's create_query arguments as
+ * stored, with those alter_query was given instead (alter_query's argument
+ * i is create_query's i + 1: it has no source), defined anew in place of
+ * "current" (define_query).  Giving one of two exclusive parameters
+ * (sink or sink_function, aggregates or columns) drops the other.
+ */
+static void
+reprocess_query(FunctionCallInfo alter, const SaDefinition *current)
+{
+	LOCAL_FCINFO(args, SA_CREATE_QUERY_NARGS);
+	Datum		values[SA_CREATE_QUERY_NARGS];
+	bool		nulls[SA_CREATE_QUERY_NARGS];
+
+	sa_catalog_create_arguments(current->query_id, values, nulls);
+	for (int a = 1; a <= SA_CREATE_QUERY_NARGS - 2; a++)
+		if (!alter->args[a].isnull)
+		{
+			values[a + 1] = alter->args[a].value;
+			nulls[a + 1] = false;
+		}
+	if (!alter->args[12].isnull)	/* sink_function */
+		nulls[11] = true;		/* sink */
+	if (!alter->args[10].isnull)	/* sink */
+		nulls[13] = true;		/* sink_function */
+	if (!alter->args[17].isnull)	/* columns */
+		nulls[3] = true;		/* aggregates */
+	if (!alter->args[2].isnull) /* aggregates */
+		nulls[18] = true;		/* columns */
+
+	InitFunctionCallInfoData(*args, NULL, SA_CREATE_QUERY_NARGS, InvalidOid,
+							 NULL, NULL);
+	for (int i = 0; i < SA_CREATE_QUERY_NARGS; i++)
+	{
+		args->args[i].value = values[i];
+		args->args[i].isnull = nulls[i];
+	}
+	define_query(args, current);
+}
+
+/*
  * streamagg.alter_query(name, <create_query's parameters but name and
  * source>, reprocess): change a query from its next trigger.  Parameters
  * that leave the state valid (trigger_interval, the watermark delay,
@@ -556,6 +625,7 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	char	   *sink_merge;
 	char	   *sink_function;
 	char	   *late_sink_name;
+	int64		usec;
 	SaQuery    *q;
 	SaRoleSave	owner;
 
@@ -568,6 +638,11 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	/* what the lock waited for may have changed it */
 	sa_load_definition_by_id(def.query_id, &def);
 
+	if (!PG_ARGISNULL(23) && PG_GETARG_BOOL(23))
+	{
+		reprocess_query(fcinfo, &def);
+		PG_RETURN_VOID();
+	}
 	for (int i = 0; i < lengthof(state_parameters); i++)
 		if (!PG_ARGISNULL(state_parameters[i].argno))
 			ereport(ERROR,
@@ -576,29 +651,28 @@ sa_alter_query(PG_FUNCTION_ARGS)
 							state_parameters[i].name, name),
 					 errdetail("The query's state was computed with the old %s.",
 							   state_parameters[i].name),
-					 errhint("Only trigger_interval, watermark, idle_timeout, late_sink, notify_channel, sink_function, sink_merge and max_batch_rows change while the state is kept.")));
+					 errhint("Add reprocess => true to reset the query and reprocess what its source retains with the new definition; only trigger_interval, watermark, idle_timeout, late_sink, notify_channel, sink_function, sink_merge and max_batch_rows change while the state is kept.")));
 
-	if (!PG_ARGISNULL(23) && PG_GETARG_BOOL(23))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("alter_query cannot reprocess yet"),
-				 errhint("Drop the query and create it with the new definition, or reset it with streamagg.reset_query() and change what keeps the state.")));
 
 	memset(&change, 0, sizeof(change));
 	change.query_id = def.query_id;
-	if (interval_argument(fcinfo, 11, "trigger_interval", &def.trigger_interval))
+	/* an omitted interval keeps its value: interval_argument zeroes */
+	if (interval_argument(fcinfo, 11, "trigger_interval", &usec))
 	{
 		def.has_trigger_interval = true;
+		def.trigger_interval = usec;
 		change.trigger_interval = PG_GETARG_INTERVAL_P(11);
 	}
-	if (interval_argument(fcinfo, 8, "watermark", &def.watermark_delay))
+	if (interval_argument(fcinfo, 8, "watermark", &usec))
 	{
 		def.has_watermark = true;
+		def.watermark_delay = usec;
 		change.watermark = PG_GETARG_INTERVAL_P(8);
 	}
-	if (interval_argument(fcinfo, 19, "idle_timeout", &def.idle_timeout))
+	if (interval_argument(fcinfo, 19, "idle_timeout", &usec))
 	{
 		def.has_idle_timeout = true;
+		def.idle_timeout = usec;
 		change.idle_timeout = PG_GETARG_INTERVAL_P(19);
 	}
 	late_sink_name = optional_text_argument(fcinfo, 20);
@@ -628,10 +702,11 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	sa_check_notify_channel(&def);
 	sa_validate_definition(&def);
 
-	/* what every trigger will run, checked now, as the owner */
 	sa_user_code_begin(def.owner, &owner);
 	q = sa_compile_query(&def);
+	sa_user_code_end(&owner);
 	sa_validate_compiled(q);
+	/* names are looked up with the caller's search_path, as at create_query */
 	if (sink_function)
 	{
 		def.sink_function = sa_prepare_sink_function(sink_function, q);
@@ -640,7 +715,6 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
-	sa_user_code_end(&owner);
 	if (late_sink_name)
 	{
 		/* created as the caller, as by create_query; its columns follow the source's */
@@ -650,6 +724,8 @@ sa_alter_query(PG_FUNCTION_ARGS)
 		q = sa_compile_query(&def);
 		sa_user_code_end(&owner);
 	}
+
+	/* what every trigger will run, checked now, as the owner */
 	sa_user_code_begin(def.owner, &owner);
 	sa_check_batch_statement(q);
 	sa_check_sink_statements(q);

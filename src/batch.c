@@ -47,6 +47,7 @@
 #include "aggregate.h"
 #include "group.h"
 #include "late_sink.h"
+#include "sink.h"
 #include "state.h"
 #include "working_set.h"
 
@@ -592,9 +593,10 @@ batch_destroy(DestReceiver *self)
 }
 
 /*
- * A stateless query's batch read and written to its sink table by one
- * statement (see build_move_statement in sink.c): the rows written are
- * the output, already delivered; only their number is kept.
+ * A stateless query's batch written to its sink table by one INSERT, and
+ * its progress figures read by a second query over the same rows (see
+ * build_move_statements in sink.c): the rows written are the output,
+ * already delivered; only their number is kept.
  */
 static void
 move_batch(SaQuery *q, const char *predicate, ParamListInfo params,
@@ -605,29 +607,35 @@ move_batch(SaQuery *q, const char *predicate, ParamListInfo params,
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
+	uint64		written;
 
 	memset(&options, 0, sizeof(options));
 	options.params = params;
 	options.read_only = false;
 	SPI_connect();
-	if (SPI_execute_extended(psprintf("%s%s%s", q->move_sql_head, predicate,
-									  q->move_sql_tail),
-							 &options) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_extended(sa_move_insert_sql(q, predicate), &options) !=
+		SPI_OK_INSERT)
 		elog(ERROR, "could not move the batch of streaming query \"%s\"",
+			 q->def.name);
+	written = SPI_processed;
+	if (SPI_execute_extended(sa_move_figures_sql(q, predicate), &options) !=
+		SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the batch of streaming query \"%s\"",
 			 q->def.name);
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	counts->input_rows = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-	counts->filtered_rows = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	Assert(counts->input_rows >= (int64) written);
+	counts->filtered_rows = counts->input_rows - written;
+	d = SPI_getbinval(tuple, desc, 2, &isnull);
 	if (!isnull)
 	{
 		note_event_time(counts, DatumGetTimestampTz(d));
 		note_event_time(counts,
-						DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull)));
+						DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3, &isnull)));
 	}
 	SPI_finish();
-	moved->nrows = counts->input_rows - counts->filtered_rows;
+	moved->nrows = written;
 	moved->delivered = true;
 }
 
@@ -694,7 +702,7 @@ sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 
 	predicate = sa_batch_predicate(q->xid_column, cp->has_consumed,
 								   cp->consumed_snapshot, snapshot);
-	if (q->move_sql_head)
+	if (q->move_insert_head)
 	{
 		move_batch(q, predicate, params, counts, appended);
 		return;

@@ -287,28 +287,41 @@ oid_or_null(Oid oid, Datum *arg, char *null)
 }
 
 /*
- * Insert a new query and its empty checkpoint; returns its id.  The
- * statement trigger on query_def tells the workers (init.c).
+ * Make every backend compile its queries again (query_cache.c): an UPDATE
+ * of query_def sends no invalidation of its own, so send a relcache
+ * invalidation of query_def, delivered at commit.
  */
-int32
-sa_catalog_insert_query(const SaQueryRow *row)
+static void
+invalidate_compiled_queries(void)
+{
+	CacheInvalidateRelcacheByRelid(get_relname_relid("query_def",
+													 get_namespace_oid("streamagg", false)));
+}
+
+/* The columns of a query's definition in streamagg.query_def, in order. */
+#define QUERY_ROW_COLUMNS \
+	"name, source, event_time, aggregates, group_by, aggregates_sql, " \
+	"group_by_sql, window_size, window_slide, window_offset, session_gap, " \
+	"watermark, output_mode, sink, trigger_interval, owner, sink_function, " \
+	"sink_merge, notify_channel, filter, filter_sql, \"join\", join_sql, " \
+	"columns, columns_sql, dedup, dedup_sql, idle_timeout, late_sink, " \
+	"time_zone, max_batch_rows"
+#define QUERY_ROW_NCOLUMNS 31
+
+static const Oid query_row_types[QUERY_ROW_NCOLUMNS] = {TEXTOID, REGCLASSOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, INTERVALOID,
+	INTERVALOID, INTERVALOID, INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID,
+	REGROLEOID, REGPROCEDUREOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, REGCLASSOID,
+TEXTOID, INT8OID};
+
+/* The values of QUERY_ROW_COLUMNS for "row". */
+static void
+query_row_values(const SaQueryRow *row, Datum *args, char *nulls)
 {
 	const SaDefinition *def = row->def;
-	Oid			types[31] = {TEXTOID, REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID,
-		INTERVALOID, TEXTOID, REGCLASSOID, INTERVALOID, REGROLEOID,
-		REGPROCEDUREOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, REGCLASSOID, TEXTOID,
-	INT8OID};
-	Datum		args[31];
-	char		nulls[31];
-	Oid			cptypes[2] = {INT4OID, TEXTOID};
-	Datum		cpargs[2];
-	SaRoleSave	role;
-	int32		query_id;
-	bool		isnull;
 
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', QUERY_ROW_NCOLUMNS);
 	args[0] = CStringGetTextDatum(def->name);
 	args[1] = ObjectIdGetDatum(def->source);
 	text_or_null(def->event_time, &args[2], &nulls[2]);
@@ -341,22 +354,33 @@ sa_catalog_insert_query(const SaQueryRow *row)
 	text_or_null(def->time_zone, &args[29], &nulls[29]);
 	args[30] = Int64GetDatum(def->max_batch_rows);
 	nulls[30] = def->max_batch_rows > 0 ? ' ' : 'n';
+}
 
+/*
+ * Insert a new query and its empty checkpoint; returns its id.  The
+ * statement trigger on query_def tells the workers (init.c).
+ */
+int32
+sa_catalog_insert_query(const SaQueryRow *row)
+{
+	Datum		args[QUERY_ROW_NCOLUMNS];
+	char		nulls[QUERY_ROW_NCOLUMNS];
+	Oid			cptypes[2] = {INT4OID, TEXTOID};
+	Datum		cpargs[2];
+	SaRoleSave	role;
+	int32		query_id;
+	bool		isnull;
+
+	query_row_values(row, args, nulls);
 	catalog_begin(&role);
 	/* no row limit: it would stop the INSERT before its statement triggers */
-	catalog_execute("INSERT INTO streamagg.query_def (name, source, event_time, "
-					"aggregates, group_by, aggregates_sql, group_by_sql, "
-					"window_size, window_slide, window_offset, session_gap, "
-					"watermark, output_mode, sink, trigger_interval, owner, "
-					"sink_function, sink_merge, notify_channel, filter, "
-					"filter_sql, \"join\", join_sql, columns, columns_sql, "
-					"dedup, dedup_sql, idle_timeout, late_sink, time_zone, "
-					"max_batch_rows) "
+	catalog_execute("INSERT INTO streamagg.query_def (" QUERY_ROW_COLUMNS ") "
 					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
 					"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
 					"$23, $24, $25, $26, $27, $28, $29, $30, $31) "
 					"RETURNING query_id",
-					31, types, args, nulls, SPI_OK_INSERT_RETURNING);
+					QUERY_ROW_NCOLUMNS, (Oid *) query_row_types, args, nulls,
+					SPI_OK_INSERT_RETURNING);
 	query_id = DatumGetInt32(result_value(1, &isnull));
 	cpargs[0] = Int32GetDatum(query_id);
 	cpargs[1] = CStringGetTextDatum(row->state_signature);
@@ -364,6 +388,74 @@ sa_catalog_insert_query(const SaQueryRow *row)
 					"VALUES ($1, $2)", 2, cptypes, cpargs, NULL, SPI_OK_INSERT);
 	catalog_end(&role);
 	return query_id;
+}
+
+/*
+ * Replace the definition of query "query_id" by "row" (alter_query with
+ * reprocess, after the query was reset), and make every backend compile
+ * it again.
+ */
+void
+sa_catalog_replace_query(int32 query_id, const SaQueryRow *row)
+{
+	Datum		args[QUERY_ROW_NCOLUMNS + 1];
+	char		nulls[QUERY_ROW_NCOLUMNS + 1];
+	Oid			types[QUERY_ROW_NCOLUMNS + 1];
+	SaRoleSave	role;
+
+	query_row_values(row, args, nulls);
+	memcpy(types, query_row_types, sizeof(query_row_types));
+	types[QUERY_ROW_NCOLUMNS] = INT4OID;
+	args[QUERY_ROW_NCOLUMNS] = Int32GetDatum(query_id);
+	nulls[QUERY_ROW_NCOLUMNS] = ' ';
+	catalog_begin(&role);
+	catalog_execute("UPDATE streamagg.query_def SET (" QUERY_ROW_COLUMNS ") = "
+					"ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+					"$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, "
+					"$26, $27, $28, $29, $30, $31) WHERE query_id = $32",
+					QUERY_ROW_NCOLUMNS + 1, types, args, nulls, SPI_OK_UPDATE);
+	invalidate_compiled_queries();
+	catalog_end(&role);
+}
+
+/*
+ * The arguments create_query was called with for query "query_id", as it
+ * stored them (the texts as written, the sink, sink function and late sink
+ * by name), in create_query's order: what alter_query changes with
+ * reprocess.  The values are copied into the caller's memory context.
+ */
+void
+sa_catalog_create_arguments(int32 query_id, Datum *values, bool *nulls)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(query_id);
+	SaRoleSave	role;
+	TupleDesc	desc;
+
+	catalog_begin(&role);
+	catalog_execute("SELECT name, source, event_time, aggregates, group_by, "
+					"window_size, window_slide, window_offset, session_gap, "
+					"watermark, output_mode, sink::text, trigger_interval, "
+					"sink_function::text, notify_channel, sink_merge, filter, "
+					"\"join\", columns, dedup, idle_timeout, late_sink::text, "
+					"time_zone, max_batch_rows "
+					"FROM streamagg.query_def WHERE query_id = $1",
+					1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "streaming query %d does not exist", query_id);
+	desc = SPI_tuptable->tupdesc;
+	Assert(desc->natts == SA_CREATE_QUERY_NARGS);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], desc, i + 1, &nulls[i]);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		values[i] = nulls[i] ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+		MemoryContextSwitchTo(spi);
+	}
+	catalog_end(&role);
 }
 
 /*
@@ -405,8 +497,7 @@ sa_catalog_alter_query(const SaAlteration *change)
 					"late_sink = coalesce($8, late_sink), "
 					"max_batch_rows = coalesce($9, max_batch_rows) "
 					"WHERE query_id = $1", 9, types, args, nulls, SPI_OK_UPDATE);
-	CacheInvalidateRelcacheByRelid(get_relname_relid("query_def",
-													 get_namespace_oid("streamagg", false)));
+	invalidate_compiled_queries();
 	catalog_end(&role);
 }
 

@@ -148,6 +148,12 @@ extern void sa_load_definition_by_id(int32 query_id, SaDefinition *def);
 extern bool sa_query_exists(int32 query_id);
 extern int32 sa_catalog_insert_query(const SaQueryRow *row);
 extern void sa_catalog_alter_query(const SaAlteration *change);
+extern void sa_catalog_replace_query(int32 query_id, const SaQueryRow *row);
+
+/* create_query's arguments, as sa_catalog_create_arguments returns them */
+#define SA_CREATE_QUERY_NARGS 24
+extern void sa_catalog_create_arguments(int32 query_id, Datum *values,
+										bool *nulls);
 extern void sa_catalog_set_paused(int32 query_id, bool paused);
 extern bool sa_catalog_delete_query(int32 query_id, Oid source);
 extern char *sa_catalog_query_of_sink(Oid sink, Oid *owner);

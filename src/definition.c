@@ -24,6 +24,7 @@
 #include "common/int.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parse_oper.h"
 #include "parser/parser.h"
@@ -1032,6 +1033,7 @@ compile_from(SaQuery *q, BatchColumns *cols, Node *filter)
 	char	   *passes = NULL;
 
 	q->xid_column = SA_XID_COLUMN;
+	q->filter_volatile = filter && contain_volatile_functions(filter);
 	if (q->def.join)
 	{
 		const char *source = sa_scope_source_name(&cols->scope);

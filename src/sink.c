@@ -435,42 +435,61 @@ deletes_sink_rows(const SaQuery *q)
 
 /*
  * A stateless query whose rows need no look at each (no join to count
- * source rows by, no dedup) reads its batch and appends it to its sink
- * table in one statement, as fast as the INSERT ... SELECT a user would
- * write: the batch, with the filter as column p and the event time as t,
- * is a CTE that the INSERT and the progress figures both read.  Its text
- * is q->move_sql_head, the batch predicate (batch.c), q->move_sql_tail;
- * it returns num_input_rows, filtered_rows, and the least and greatest
- * event time of the rows written.
+ * source rows by, no dedup, a filter that gives the same answer when
+ * evaluated again) appends its batch to its sink table with one INSERT ...
+ * SELECT over the batch query, as fast as the statement a user would
+ * write; a second, cheap query over the same batch (the same rows: sources
+ * are append-only) gives the progress figures: the rows read, and the
+ * least and greatest event time of those that passed.  Both are the batch
+ * query with its predicate (batch.c) between q->move_*_head and
+ * q->move_alias, which names its columns p (passes), t (event time) and c0
+ * ... (the sink's columns).
  */
 static void
-build_move_statement(SaQuery *q, const SinkColumn *cols, int n)
+build_move_statements(SaQuery *q, const SinkColumn *cols, int n)
 {
 	StringInfoData names;
 	StringInfoData list;
-	StringInfoData cte;
-	const char *passes = q->batch_lead == 1 ? "p" : "true";
+	StringInfoData alias;
 
 	Assert(n == q->ncolumns);
 	initStringInfo(&names);
 	initStringInfo(&list);
-	initStringInfo(&cte);
-	appendStringInfoString(&cte, q->batch_lead == 1 ? "p, t" : "t");
+	initStringInfo(&alias);
+	appendStringInfoString(&alias, q->batch_lead == 1 ? ") b(p, t" : ") b(t");
 	for (int i = 0; i < n; i++)
 	{
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
 						 quote_identifier(cols[i].name));
 		appendStringInfo(&list, "%sc%d", i > 0 ? ", " : "", i);
-		appendStringInfo(&cte, ", c%d", i);
+		appendStringInfo(&alias, ", c%d", i);
 	}
-	q->move_sql_head = psprintf("WITH b(%s) AS (%s", cte.data, q->batch_select);
-	q->move_sql_tail = psprintf("), w AS (INSERT INTO %s (%s) SELECT %s FROM b WHERE %s) "
-								"SELECT pg_catalog.count(*), "
-								"pg_catalog.count(*) FILTER (WHERE NOT %s), "
-								"pg_catalog.min(t) FILTER (WHERE %s), "
-								"pg_catalog.max(t) FILTER (WHERE %s) FROM b",
-								q->sink_qualified, names.data, list.data,
-								passes, passes, passes, passes);
+	appendStringInfoChar(&alias, ')');
+	q->move_passes = q->batch_lead == 1 ? "p" : "true";
+	q->move_alias = alias.data;
+	q->move_insert_head = psprintf("INSERT INTO %s (%s) SELECT %s FROM (%s",
+								   q->sink_qualified, names.data, list.data,
+								   q->batch_select);
+	q->move_figures_head = psprintf("SELECT pg_catalog.count(*), "
+									"pg_catalog.min(t) FILTER (WHERE %s), "
+									"pg_catalog.max(t) FILTER (WHERE %s) FROM (%s",
+									q->move_passes, q->move_passes,
+									q->batch_select);
+}
+
+/* The INSERT of build_move_statements for the batch of "predicate". */
+char *
+sa_move_insert_sql(const SaQuery *q, const char *predicate)
+{
+	return psprintf("%s%s%s WHERE %s", q->move_insert_head, predicate,
+					q->move_alias, q->move_passes);
+}
+
+/* The query of its progress figures. */
+char *
+sa_move_figures_sql(const SaQuery *q, const char *predicate)
+{
+	return psprintf("%s%s%s", q->move_figures_head, predicate, q->move_alias);
 }
 
 /*
@@ -533,8 +552,9 @@ sa_build_sink_statement(SaQuery *q)
 		return;
 	}
 
-	if (q->stateless && q->batch_lead <= 1 && q->def.dedup == NULL)
-		build_move_statement(q, cols, n);
+	if (q->stateless && q->batch_lead <= 1 && q->def.dedup == NULL &&
+		!q->filter_volatile)
+		build_move_statements(q, cols, n);
 
 	initStringInfo(&list);
 	initStringInfo(&set);
@@ -698,13 +718,12 @@ sa_check_sink_statements(SaQuery *q)
 		sa_check_statement_privileges(q->sink_insert_sql, 2, argtypes);
 	if (q->sink_delete_sql)
 		sa_check_statement_privileges(q->sink_delete_sql, 1, argtypes);
-	if (q->move_sql_head)
+	if (q->move_insert_head)
 	{
 		argtypes[0] = argtypes[1] = PG_SNAPSHOTOID;
-		sa_check_statement_privileges(psprintf("%s%s%s", q->move_sql_head,
-											   sa_batch_predicate(q->xid_column, false,
-																  (Datum) 0, (Datum) 0),
-											   q->move_sql_tail),
+		sa_check_statement_privileges(sa_move_insert_sql(q,
+														 sa_batch_predicate(q->xid_column, false,
+																			(Datum) 0, (Datum) 0)),
 									  2, argtypes);
 	}
 }

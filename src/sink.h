@@ -25,4 +25,7 @@ extern void sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows,
 								  int nrows, TupleDesc desc, const char *what,
 								  Tuplestorestate *out);
 
+extern char *sa_move_insert_sql(const SaQuery *q, const char *predicate);
+extern char *sa_move_figures_sql(const SaQuery *q, const char *predicate);
+
 #endif							/* STREAMAGG_SINK_H */

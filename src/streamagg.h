@@ -266,6 +266,7 @@ typedef struct SaQuery
 	Oid		   *batch_types;	/* type of each batch column */
 	int			batch_lead;		/* 0, 1 (passes) or 3 (passes, tableoid,
 								 * ctid) */
+	bool		filter_volatile;	/* the filter may change its answer */
 	char	   *batch_select;	/* "SELECT ... FROM source ... WHERE " */
 	char	   *xid_column;		/* the source's streamagg_xid in it */
 	List	   *joined;			/* OIDs of the relations it joins */
@@ -282,10 +283,16 @@ typedef struct SaQuery
 	char	   *sink_insert_sql;	/* plain INSERT of rows new to the sink:
 									 * table sinks with a key, or NULL */
 	char	   *sink_delete_sql;	/* $1 rows to delete, or NULL */
-	char	   *move_sql_head;	/* a stateless query's batch and sink write
-								 * as one statement: head, predicate, tail
-								 * (sink.c); or NULL */
-	char	   *move_sql_tail;
+	/*
+	 * A stateless query's batch written to its sink table by one INSERT
+	 * (sink.c, build_move_statements): its text and that of the query of
+	 * its progress figures, each around the batch query and its predicate;
+	 * or NULL.
+	 */
+	char	   *move_insert_head;
+	char	   *move_figures_head;
+	char	   *move_alias;		/* after the predicate: names the columns */
+	char	   *move_passes;	/* the condition that a row passed */
 	struct SaSinkPlans *sink_plans; /* the above, prepared and kept */
 	Oid			sink_rowtype;
 	char	   *source_qualified;
