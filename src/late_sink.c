@@ -42,6 +42,7 @@
 
 #include "definition.h"
 #include "late_sink.h"
+#include "sink.h"
 #include "security.h"
 
 #define LATE_BATCH_ID_COLUMN "late_batch_id"
@@ -121,20 +122,6 @@ late_columns(Oid source, Oid watermark_type, int *n)
 	return cols;
 }
 
-/* The live column of "desc" named "name", or NULL. */
-static Form_pg_attribute
-find_column(TupleDesc desc, const char *name)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att;
-	}
-	return NULL;
-}
-
 /* Does the row type "desc" have every column of "cols", typed alike? */
 static void
 check_late_columns(TupleDesc desc, const char *relname, LateColumn *cols,
@@ -142,7 +129,7 @@ check_late_columns(TupleDesc desc, const char *relname, LateColumn *cols,
 {
 	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
+		Form_pg_attribute att = sa_find_column(desc, cols[i].name);
 
 		if (att == NULL)
 			ereport(ERROR,
@@ -173,15 +160,10 @@ create_late_sink(RangeVar *rv, LateColumn *cols, int n)
 					 quote_qualified_identifier(rv->schemaname, rv->relname));
 	for (int i = 0; i < n; i++)
 	{
-		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
-						 quote_identifier(cols[i].name),
-						 format_type_extended(cols[i].type, cols[i].typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-											  FORMAT_TYPE_FORCE_QUALIFY));
-		if (OidIsValid(cols[i].collation) &&
-			cols[i].collation != get_typcollation(cols[i].type))
-			appendStringInfo(&sql, " COLLATE %s",
-							 generate_collation_name(cols[i].collation));
+		if (i > 0)
+			appendStringInfoString(&sql, ", ");
+		sa_append_column_definition(&sql, cols[i].name, cols[i].type,
+									cols[i].typmod, cols[i].collation);
 	}
 	appendStringInfoChar(&sql, ')');
 	SPI_connect();
@@ -415,7 +397,7 @@ sa_late_rows_write(SaQuery *q, SaLateRows *late, int64 batch_id,
 					   q->def.name);
 	positions = palloc(sizeof(int) * n);
 	for (int i = 0; i < n; i++)
-		positions[i] = find_column(desc, cols[i].name)->attnum - 1;
+		positions[i] = sa_find_column(desc, cols[i].name)->attnum - 1;
 
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);

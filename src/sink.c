@@ -95,8 +95,8 @@ sink_columns(const SaQuery *q, int *ncols)
 }
 
 /* The live column of "desc" named "name", or NULL. */
-static Form_pg_attribute
-find_column(TupleDesc desc, const char *name)
+Form_pg_attribute
+sa_find_column(TupleDesc desc, const char *name)
 {
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -139,7 +139,7 @@ key_match_condition(const SaQuery *q, const SinkColumn *cols, int n,
 	initStringInfo(&on);
 	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
+		Form_pg_attribute att = sa_find_column(desc, cols[i].name);
 		const char *name = quote_identifier(cols[i].name);
 		bool		never_null = cols[i].is_window || (att && att->attnotnull);
 
@@ -175,6 +175,23 @@ check_column_names(SinkColumn *cols, int n)
 	}
 }
 
+/*
+ * Append "name type [COLLATE c]" for a column of a table streamagg
+ * creates: the type schema-qualified, the collation only when it is not
+ * the type's own.
+ */
+void
+sa_append_column_definition(StringInfo sql, const char *name, Oid type,
+							int32 typmod, Oid collation)
+{
+	appendStringInfo(sql, "%s %s", quote_identifier(name),
+					 format_type_extended(type, typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+										  FORMAT_TYPE_FORCE_QUALIFY));
+	if (OidIsValid(collation) && collation != get_typcollation(type))
+		appendStringInfo(sql, " COLLATE %s", generate_collation_name(collation));
+}
+
 static void
 create_sink(RangeVar *rv, SinkColumn *cols, int n)
 {
@@ -186,15 +203,10 @@ create_sink(RangeVar *rv, SinkColumn *cols, int n)
 					 quote_qualified_identifier(rv->schemaname, rv->relname));
 	for (int i = 0; i < n; i++)
 	{
-		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
-						 quote_identifier(cols[i].name),
-						 format_type_extended(cols[i].type, cols[i].typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-											  FORMAT_TYPE_FORCE_QUALIFY));
-		if (OidIsValid(cols[i].collation) &&
-			cols[i].collation != get_typcollation(cols[i].type))
-			appendStringInfo(&sql, " COLLATE %s",
-							 generate_collation_name(cols[i].collation));
+		if (i > 0)
+			appendStringInfoString(&sql, ", ");
+		sa_append_column_definition(&sql, cols[i].name, cols[i].type,
+									cols[i].typmod, cols[i].collation);
 	}
 	if (key[0] != '\0')
 		appendStringInfo(&sql, ", UNIQUE NULLS NOT DISTINCT (%s)", key);
@@ -277,7 +289,7 @@ check_columns(TupleDesc desc, const char *what, SinkColumn *cols, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
+		Form_pg_attribute att = sa_find_column(desc, cols[i].name);
 
 		if (att == NULL)
 			ereport(ERROR,
@@ -741,7 +753,7 @@ sink_column_positions(SaQuery *q, TupleDesc desc, Oid rowtype)
 
 	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = find_column(desc, cols[i].name);
+		Form_pg_attribute att = sa_find_column(desc, cols[i].name);
 
 		if (att == NULL || att->atttypid != cols[i].type)
 			ereport(ERROR,

@@ -10,6 +10,9 @@
 
 #include "streamagg.h"
 
+#include "access/tupdesc.h"
+#include "lib/stringinfo.h"
+
 #include "output.h"
 #include "utils/tuplestore.h"
 
@@ -25,6 +28,9 @@ extern void sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows,
 								  int nrows, TupleDesc desc, const char *what,
 								  Tuplestorestate *out);
 
+extern Form_pg_attribute sa_find_column(TupleDesc desc, const char *name);
+extern void sa_append_column_definition(StringInfo sql, const char *name,
+										Oid type, int32 typmod, Oid collation);
 extern char *sa_move_insert_sql(const SaQuery *q, const char *predicate);
 extern char *sa_move_figures_sql(const SaQuery *q, const char *predicate);
 
