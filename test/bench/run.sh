@@ -10,7 +10,8 @@
 #   1. producer cost   same rows into a plain table, a source with 1 and 5
 #                      queries, a table with an upserting statement trigger
 #   2. worker speed    one process() absorbing N events vs GROUP BY vs a
-#                      periodic INSERT ... SELECT ... ON CONFLICT recompute
+#                      periodic INSERT ... SELECT ... ON CONFLICT recompute,
+#                      with integer keys and with text keys and numeric money
 #   3. latency         commit -> sink visible with trigger_interval '0'
 #                      under pgbench at a fixed rate
 #   4. scaling         cost of a 1000-row trigger as state grows 10x, 100x;
@@ -320,20 +321,40 @@ SELECT streamagg.create_query(name => 'w', source => 'w_src', event_time => 'ts'
 SELECT streamagg.drop_query('w', drop_sink => true);
 CREATE TABLE w_summary (window_start timestamptz, window_end timestamptz, k int,
 	n bigint, s bigint, a numeric, UNIQUE (window_start, window_end, k));
+-- The shape users have (issue 16): text keys and numeric money.
+CREATE TABLE w_src_text (ts timestamptz, k text, v numeric(12,2));
+SELECT streamagg.create_query(name => 'w', source => 'w_src_text', event_time => 'ts',
+	aggregates => 'count(*) AS n, sum(v) AS s, avg(v) AS a', group_by => 'k',
+	window_size => '1 hour', output_mode => 'update');
+SELECT streamagg.drop_query('w', drop_sink => true);
+CREATE TABLE w_summary_text (window_start timestamptz, window_end timestamptz, k text,
+	n bigint, s numeric, a numeric, UNIQUE (window_start, window_end, k));
 SQL
-	local n keys r m item
+	local n keys r m item shape src summary key_expr v_expr
+	for shape in int text; do
+	if [[ $shape == int ]]; then
+		src=w_src summary=w_summary suffix=
+	else
+		src=w_src_text summary=w_summary_text suffix=_text
+	fi
 	for n in $worker_sizes; do
 		for keys in 1000 100000; do
-			item="${n}ev_${keys}keys"
-			log "2. worker speed: $n events, $keys keys (events spread over 4 hours)"
+			item="${n}ev_${keys}keys$suffix"
+			log "2. worker speed: $n events, $keys $shape keys (events spread over 4 hours)"
 			# Consecutive rows go to different keys (7919 is prime).
+			if [[ $shape == int ]]; then
+				key_expr="(g::bigint * 7919 % $keys)::int" v_expr="g % 1000"
+			else
+				key_expr="'customer-' || (g::bigint * 7919 % $keys)"
+				v_expr="(g % 100000) / 100.0"
+			fi
 			psql_q <<SQL
 SET streamagg.allow_source_changes = on;
-TRUNCATE w_src;
-INSERT INTO w_src (ts, k, v)
-	SELECT $(ts_of g "$((4 * 3600 * 1000000 / n)) microseconds"), (g::bigint * 7919 % $keys)::int, g % 1000
+TRUNCATE $src;
+INSERT INTO $src (ts, k, v)
+	SELECT $(ts_of g "$((4 * 3600 * 1000000 / n)) microseconds"), $key_expr, $v_expr
 	FROM generate_series(0, $n - 1) g;
-VACUUM ANALYZE w_src;
+VACUUM ANALYZE $src;
 SQL
 			for ((r = 1; r <= runs; r++)); do
 				for m in $(rotate "$r" groupby process recompute); do
@@ -342,20 +363,20 @@ SQL
 						timed "worker_$item" "GROUP BY" "$r" "$n" \
 							"SELECT sum(n), sum(s), sum(a) FROM (
 							   SELECT date_bin('1 hour', ts, 'epoch'), k, count(*) n, sum(v) s, avg(v) a
-							   FROM w_src GROUP BY 1, 2) x;"
+							   FROM $src GROUP BY 1, 2) x;"
 						;;
 					recompute)
-						sql "TRUNCATE w_summary" >/dev/null
+						sql "TRUNCATE $summary" >/dev/null
 						timed "worker_$item" "recompute upsert" "$r" "$n" \
-							"INSERT INTO w_summary AS t
+							"INSERT INTO $summary AS t
 							 SELECT date_bin('1 hour', ts, 'epoch'), date_bin('1 hour', ts, 'epoch') + interval '1 hour',
 							        k, count(*), sum(v), avg(v)
-							 FROM w_src GROUP BY 1, 2, 3
+							 FROM $src GROUP BY 1, 2, 3
 							 ON CONFLICT (window_start, window_end, k)
 							 DO UPDATE SET n = EXCLUDED.n, s = EXCLUDED.s, a = EXCLUDED.a;"
 						;;
 					process)
-						sql "SELECT streamagg.create_query(name => 'w', source => 'w_src', event_time => 'ts',
+						sql "SELECT streamagg.create_query(name => 'w', source => '$src', event_time => 'ts',
 								aggregates => 'count(*) AS n, sum(v) AS s, avg(v) AS a', group_by => 'k',
 								window_size => '1 hour', output_mode => 'update')" >/dev/null
 						timed "worker_$item" "streamagg process()" "$r" "$n" \
@@ -375,6 +396,7 @@ SELECT streamagg.drop_query('w', drop_sink => true);"
 				done
 			done
 		done
+	done
 	done
 }
 
@@ -913,8 +935,9 @@ SELECT CASE scenario
        WHEN 'scaling' THEN '4 scaling'
        WHEN 'sustained' THEN '5 sustained, ' || n || ' s'
        WHEN 'stateless' THEN '6 stateless move, ' || n || ' events'
-       ELSE '2 worker, ' || replace(replace(replace(substr(scenario, 8), 'ev_', ' events, '),
-                                     'keys', ' keys'), '000000 ', 'e6 ') END AS scenario,
+       ELSE '2 worker, ' || replace(replace(replace(replace(substr(scenario, 8), 'ev_', ' events, '),
+                                     'keys', ' keys'), '_text', ' (text keys, numeric)'),
+                                     '000000 ', 'e6 ') END AS scenario,
        CASE item
        WHEN 'p_plain' THEN 'plain table'
        WHEN 'p_sa1' THEN 'source, 1 query'
