@@ -4,8 +4,9 @@
 # bytes, existing and missing relations, columns and functions, subqueries,
 # window and set-returning functions, DISTINCT / ORDER BY in aggregates,
 # absurd intervals, mutations of valid calls, swapped, repeated, misspelled
-# and positional parameters, wrong types), 90% as an unprivileged role, 10%
-# as superuser.  The oracle, per call:
+# and positional parameters, wrong types; filters, joins, stateless columns,
+# dedup keys, time zones, idle timeouts, late sinks and batch bounds), 90% as
+# an unprivileged role, 10% as superuser.  The oracle, per call:
 #
 #   - the server never crashes: no lost connection, no "terminated by
 #     signal" in the log, postmaster start time unchanged (a crash is
@@ -26,8 +27,9 @@
 #     them); the source has its xid8 column and the trigger calling
 #     streamagg.source_committed; every stored interval, computed exactly,
 #     fits in int64 microseconds and obeys DESIGN.md 3.6; process() runs
-#     once and consumes every row of the source; the sink's windows lie
-#     inside the timestamp range and have the window's width (3.9); then
+#     once and consumes every row of the source (without max_batch_rows);
+#     the sink's windows lie inside the timestamp range and have the
+#     window's width (but calendar windows, whose days and months vary); then
 #     drop_query(drop_sink => true) leaves nothing behind but the source's
 #     streamagg_xid column and index (README: they stay), and the session's
 #     search_path is unchanged.
@@ -164,6 +166,10 @@ $node->safe_psql(
 	CREATE VIEW fit_view AS SELECT * FROM fit_sink;
 	CREATE TABLE canary (x int);
 	INSERT INTO canary VALUES (1), (2), (3);
+	-- a dimension for joins, and a late sink that fits ev
+	CREATE TABLE dim (k text PRIMARY KEY, grp int);
+	INSERT INTO dim SELECT 'k' || i, i % 3 FROM generate_series(0, 20) i;
+	CREATE TABLE late_ev (LIKE ev, late_batch_id bigint, late_watermark timestamptz);
 	-- function sinks and aggregates
 	CREATE FUNCTION deliver(batch_id bigint, rows out_row[]) RETURNS void LANGUAGE sql AS 'SELECT';
 	CREATE FUNCTION deliver_wrong(bigint, int[]) RETURNS void LANGUAGE sql AS 'SELECT';
@@ -312,6 +318,7 @@ $node->safe_psql(
 		sink_requested text;
 		ident text[];
 		sink_pre bool;
+		late_pre bool;
 		src_rows bigint;
 		consumed bigint;
 		bad bigint;
@@ -381,7 +388,7 @@ $node->safe_psql(
 		IF NOT EXISTS (SELECT FROM streamagg.checkpoint WHERE query_id = q.query_id) THEN
 			anomalies := anomalies || 'no checkpoint row'::text;
 		END IF;
-		IF q.aggregates_sql = '' OR q.aggregates_sql IS NULL THEN
+		IF (q.aggregates_sql = '' OR q.aggregates_sql IS NULL) AND q.columns_sql IS NULL THEN
 			anomalies := anomalies || 'accepted with no aggregate at all'::text;
 		END IF;
 
@@ -481,7 +488,8 @@ $node->safe_psql(
 			BEGIN
 				EXECUTE format('SELECT count(*) FROM %s', q.source::regclass) INTO src_rows;
 				consumed := streamagg.process(q.name);
-				IF q.trigger_interval IS NULL AND consumed IS DISTINCT FROM src_rows THEN
+				IF q.trigger_interval IS NULL AND q.max_batch_rows IS NULL AND
+				   consumed IS DISTINCT FROM src_rows THEN
 					anomalies := anomalies || format('process() consumed %s of the %s rows of the source',
 													 consumed, src_rows);
 				END IF;
@@ -501,12 +509,14 @@ $node->safe_psql(
 								AND extract(epoch FROM window_start) >= -210866803200
 								AND extract(epoch FROM window_end) <= 9224318016000
 								AND window_start < window_end)
-						OR ($1 IS NOT NULL AND (extract(epoch FROM window_end)
+						OR ($1 IS NOT NULL AND NOT $3 AND (extract(epoch FROM window_end)
 												- extract(epoch FROM window_start)) * 1000000 <> $1)
 						OR ($2 IS NOT NULL AND (extract(epoch FROM window_end)
 												- extract(epoch FROM window_start)) * 1000000 < $2)$q$,
 							   q.sink::regclass)
-					INTO bad USING size_usec, fuzz_usec(q.session_gap);
+					INTO bad USING size_usec, fuzz_usec(q.session_gap),
+						q.time_zone IS NOT NULL OR extract(month FROM q.window_size) <> 0
+						OR extract(year FROM q.window_size) <> 0;
 				IF bad > 0 THEN
 					anomalies := anomalies || format(
 						'%s sink rows with a window outside the timestamp range or of the wrong width',
@@ -525,8 +535,16 @@ $node->safe_psql(
 					SELECT q.source::oid
 					UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.c)
 				SELECT c FROM f) s;
+		-- a late sink the call created is the user's table (drop_query keeps
+		-- it: it may serve several queries); the run drops it
+		late_pre := q.late_sink IS NOT NULL AND
+			(SELECT 'class|' || fuzz_relname(c.oid) || '|' || c.relkind::text || c.relpersistence::text
+			   FROM pg_class c WHERE c.oid = q.late_sink) = ANY (pre);
 		BEGIN
 			PERFORM streamagg.drop_query(q.name, drop_sink => q.sink IS NOT NULL AND NOT sink_pre);
+			IF q.late_sink IS NOT NULL AND NOT late_pre THEN
+				EXECUTE format('DROP TABLE %s', q.late_sink::regclass);
+			END IF;
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
 			anomalies := anomalies || format('drop_query() failed: %s %s', st, msg);
@@ -562,11 +580,14 @@ $node->safe_psql(
 # The generator.  Every call is derived from (seed, call number) alone.
 # Values are SQL expressions (mostly literals); undef means "omitted".
 # ---------------------------------------------------------------------------
-my @PARAMS = qw(name source event_time aggregates group_by window_size
-  window_slide window_offset session_gap watermark output_mode sink
-  trigger_interval sink_function notify_channel sink_merge);
+my @PARAMS = (
+	qw(name source event_time aggregates group_by window_size
+	  window_slide window_offset session_gap watermark output_mode sink
+	  trigger_interval sink_function notify_channel sink_merge filter),
+	'"join"', qw(columns dedup idle_timeout late_sink time_zone max_batch_rows));
 my %IS_INTERVAL = map { $_ => 1 }
-  qw(window_size window_slide window_offset session_gap watermark trigger_interval);
+  qw(window_size window_slide window_offset session_gap watermark trigger_interval
+  idle_timeout);
 
 sub rnd { return int(rand($_[0])); }
 sub pick { return $_[ rnd(scalar @_) ]; }
@@ -766,6 +787,27 @@ my @BAD_SINK_MERGES = ('', ' ', 'garbage', 'WHEN MATCHED THEN DELETE; DROP TABLE
 my @NOTIFY_CHANNELS = ('fz_chan', 'chan', 'Chan With Space', 'c' x 63);
 my @BAD_NOTIFY_CHANNELS = ('', 'c' x 64, 'x; DROP TABLE canary', "'", u8("\x{1F600}" x 16),
 	u8("\x{1F600}" x 15), 'd' x 9000);
+my @FILTERS = ('v > 0', 'ok', "k <> 'k1'", 'amount IS NOT NULL AND v % 2 = 0', 'true',
+	'NOT ok OR v > 10', "lower(k) LIKE 'k%'");
+my @BAD_FILTERS = ('', ' ', 'v', 'count(*) > 1', '(SELECT true)', 'row_number() OVER () > 1',
+	'generate_series(1, 2) > 1', 'true; DROP TABLE canary', 'true) OR (true', 'true GROUP BY k',
+	'nope > 1', "k = 'x' --", '/*', 'true ORDER BY 1', 'v > 0 LIMIT 1', 'ev.* IS NULL');
+my @JOINS = ('JOIN dim d ON d.k = ev.k', 'LEFT JOIN dim d ON d.k = ev.k',
+	'JOIN dim ON dim.k = ev.k LEFT JOIN dim d2 ON d2.grp = dim.grp',
+	'INNER JOIN public.dim AS d ON d.k = lower(ev.k)');
+my @BAD_JOINS = ('', ' ', 'JOIN ev e2 ON true', 'JOIN generate_series(1, 2) g ON true',
+	'JOIN LATERAL (SELECT 1) x ON true', 'RIGHT JOIN dim d ON true', 'FULL JOIN dim d ON true',
+	'JOIN dim USING (k)', 'CROSS JOIN dim', 'NATURAL JOIN dim', 'JOIN dim d ON true; DROP TABLE canary',
+	'WHERE true', 'JOIN (SELECT * FROM dim) x ON true', 'JOIN dim d ON d.k = ev.k JOIN dim d ON true',
+	'JOIN nope ON true', ', dim', 'JOIN dim d ON (SELECT true)', 'JOIN (dim d JOIN dim e ON true) ON true',
+	'JOIN dim d ON count(*) > 0', 'JOIN ev_seq s ON true', 'JOIN canary c ON true');
+my @COLUMNS = ('ts, k, v', 'ts, lower(k) AS lk, v * 2 AS v2', 'k', 'ts, amount', 'v, ok');
+my @BAD_COLUMNS = ('', ' ', 'count(*) AS n', '(SELECT 1) AS x', 'ts, ts', 'generate_series(1, 2) AS g',
+	'streamagg_xid', 'v + 1', 'ctid', 'row_number() OVER () AS r');
+my @DEDUPS = ('k', 'k, v', 'v % 10', "date_trunc('hour', ts)", 'lower(k)');
+my @BAD_DEDUPS = ('', ' ', 'p', 'count(*)', '(SELECT 1)', 'nope', 'j', 'arr, k');
+my @TIME_ZONES = ("'UTC'", "'Europe/Berlin'", "'America/New_York'", "'Asia/Kolkata'");
+my @BAD_TIME_ZONES = ("''", "'Mars/Base'", "'Europe/Berlin; DROP TABLE canary'", "repeat('x', 1000)");
 
 # The call's name: unique by default, sometimes odd.
 sub name_value
@@ -792,7 +834,7 @@ sub template
 		event_time => lit(pick(@EVENT_TIMES)),
 		aggregates => lit('count(*) AS n, sum(v) AS s'),
 		group_by => lit('k'));
-	my $shape = rnd(12);
+	my $shape = rnd(18);
 	if ($shape <= 2)    # tumbling, update
 	{
 		%c = (%c, window_size => "'1 minute'", output_mode => "'update'");
@@ -837,6 +879,42 @@ sub template
 		%c = (%c, window_size => "'1 minute'", output_mode => "'update'",
 			sink => lit(pick('fit_sink', 'public.fit_sink', $LONG63, "${LONG63}_sink", 'fit_noins',
 				'bad_sink', 'fit_view', 'persist_q')));
+	}
+	elsif ($shape == 12)    # a filter
+	{
+		%c = (%c, window_size => "'1 minute'", output_mode => "'update'",
+			filter => lit(pick(@FILTERS)));
+	}
+	elsif ($shape == 13)    # a stream-static join
+	{
+		%c = (%c, window_size => "'1 minute'", output_mode => "'update'",
+			'"join"' => lit(pick(@JOINS)), group_by => lit(pick('ev.k', 'd.grp', 'k')));
+	}
+	elsif ($shape == 14)    # stateless
+	{
+		%c = (%c, aggregates => 'NULL', group_by => undef, columns => lit(pick(@COLUMNS)),
+			sink => lit("fs_$n"));
+		$c{filter} = lit(pick(@FILTERS)) if chance(0.5);
+	}
+	elsif ($shape == 15)    # dedup, with or without aggregates
+	{
+		%c = (%c, dedup => lit(pick(@DEDUPS)), watermark => "'1 minute'",
+			window_size => "'1 minute'", output_mode => "'update'");
+		%c = (%c, aggregates => 'NULL', group_by => undef, window_size => undef,
+			output_mode => undef, columns => lit('ts, k, v'), sink => lit("fs_$n"))
+		  if chance(0.4);
+	}
+	elsif ($shape == 16)    # calendar windows, idle sources, the late sink
+	{
+		%c = (%c, window_size => pick("'1 day'", "'1 month'", "'7 days'", "'3 months'"),
+			time_zone => pick(@TIME_ZONES), watermark => "'1 hour'", output_mode => "'update'");
+		$c{idle_timeout} = pick("'1 second'", "'1 hour'") if chance(0.5);
+		$c{late_sink} = lit('late_ev') if chance(0.5);
+	}
+	elsif ($shape == 17)    # bounded batches
+	{
+		%c = (%c, window_size => "'1 minute'", output_mode => "'update'",
+			max_batch_rows => pick('1', '10', '1000'));
 	}
 	else    # the event-time column as a key, append
 	{
@@ -930,6 +1008,13 @@ sub hostile_value
 		return pick(@BAD_SINK_FUNCTIONS, @SINK_FUNCTIONS) if $p eq 'sink_function';
 		return lit(pick(@BAD_NOTIFY_CHANNELS, @NOTIFY_CHANNELS)) if $p eq 'notify_channel';
 		return lit(pick(@BAD_SINK_MERGES, @SINK_MERGES)) if $p eq 'sink_merge';
+		return lit(pick(@BAD_FILTERS, @FILTERS)) if $p eq 'filter';
+		return lit(pick(@BAD_JOINS, @JOINS)) if $p eq '"join"';
+		return lit(pick(@BAD_COLUMNS, @COLUMNS)) if $p eq 'columns';
+		return lit(pick(@BAD_DEDUPS, @DEDUPS)) if $p eq 'dedup';
+		return pick(@BAD_TIME_ZONES, @TIME_ZONES) if $p eq 'time_zone';
+		return pick('0', '-1', '1', '10', '9223372036854775807') if $p eq 'max_batch_rows';
+		return lit(pick('late_ev', 'ev', 'fit_sink', 'nope', 'fit_view', 'canary')) if $p eq 'late_sink';
 	}
 	if ($r < 0.8) { return lit(hostile_string()); }
 	# wrong types and odd expressions
