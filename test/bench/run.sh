@@ -46,10 +46,11 @@
 #   BENCH_NEXMARK_EVENTS    events of scenario 7 (1e6; 1e5 with small, 1e7 with large)
 #   BENCH_NEXMARK_RATE=5000 realistic density of 7: events per second of event time
 #   BENCH_NEXMARK_RUNS      runs of 7 (default: BENCH_RUNS, at most 3)
-#   BENCH_POOL_BACKLOG      events of 8a (1e6; 2e5 with small, 2e6 with large)
+#   BENCH_POOL_BACKLOG      events of 8a (4e6; 1e6 with small, 8e6 with large)
 #   BENCH_POOL_RUNS         runs of 8a (default: BENCH_RUNS, at most 3)
 #   BENCH_POOL_QUERIES      queries of 8b (20; 10 with small, 100 with large)
 #   BENCH_POOL_RATE=2000    producer rate of 8b (tx/s)
+#   BENCH_POOL_CLIENTS=8    pgbench clients of 8b
 #   BENCH_POOL_SECS         duration of 8b (15 s; 8 s with small, 20 s with large)
 #   BENCH_KEEP=1            keep the cluster directory (for inspection)
 #   BENCH_PLOT=path.svg     also draw throughput and latency with gnuplot (.svg or .png)
@@ -90,7 +91,7 @@ small)
 	scaling_base=2000
 	stateless_rows=20000
 	nexmark_events=100000
-	pool_backlog=200000 pool_queries=10 pool_secs=8
+	pool_backlog=1000000 pool_queries=10 pool_secs=8
 	;;
 default)
 	insert_rows=100000
@@ -98,7 +99,7 @@ default)
 	scaling_base=10000
 	stateless_rows=100000
 	nexmark_events=1000000
-	pool_backlog=1000000 pool_queries=20 pool_secs=15
+	pool_backlog=4000000 pool_queries=20 pool_secs=15
 	;;
 large)
 	insert_rows=100000
@@ -106,7 +107,7 @@ large)
 	scaling_base=20000
 	stateless_rows=1000000
 	nexmark_events=10000000
-	pool_backlog=2000000 pool_queries=100 pool_secs=20
+	pool_backlog=8000000 pool_queries=100 pool_secs=20
 	;;
 *)
 	echo "BENCH_SCALE must be small, default or large" >&2
@@ -121,9 +122,10 @@ pool_backlog=${BENCH_POOL_BACKLOG:-$pool_backlog}
 pool_runs=${BENCH_POOL_RUNS:-$((runs < 3 ? runs : 3))}
 pool_queries=${BENCH_POOL_QUERIES:-$pool_queries}
 pool_rate=${BENCH_POOL_RATE:-2000}
+pool_clients=${BENCH_POOL_CLIENTS:-8}
 pool_secs=${BENCH_POOL_SECS:-$pool_secs}
 for v in "$nexmark_events" "$nexmark_rate" "$nexmark_runs" "$pool_backlog" "$pool_runs" \
-	"$pool_queries" "$pool_rate" "$pool_secs"; do
+	"$pool_queries" "$pool_rate" "$pool_secs" "$pool_clients"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || {
 		echo "BENCH_NEXMARK_* and BENCH_POOL_* must be positive integers" >&2; exit 2; }
 done
@@ -753,7 +755,7 @@ scenario_pool() {
 	psql_q <<SQL >/dev/null
 CREATE TABLE pl_src (ts timestamptz, k int, v int);
 SELECT streamagg.create_query(name => 'pl', source => 'pl_src', event_time => 'ts',
-	aggregates => 'count(*) AS n', window_size => '1 hour');
+	aggregates => 'count(*) AS n', window_size => '1 hour', output_mode => 'update');
 SELECT streamagg.drop_query('pl', drop_sink => true);
 INSERT INTO pl_src (ts, k, v)
 	SELECT $(ts_of g "$((4 * 3600 * 1000000 / m)) microseconds"), (g::bigint * 7919 % 1000)::int, g % 1000
@@ -799,6 +801,12 @@ SELECT bench_assert(bool_and(streamagg.wait(q, '600 seconds')), 'a query did not
 	FROM unnest(ARRAY[$names]) q;
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	VALUES ('pool_catchup', '$item', 'time until all 4 caught up', 'ms', $r, ms_since(:'t0'), 4 * $m);
+-- how much of the wall time the triggers overlapped: the sum of their
+-- durations over the wall time (1 = one at a time)
+INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+	SELECT 'pool_catchup', '$item', 'sum of trigger durations / wall time', 'x', $r,
+	       sum(duration_ms) / ms_since(:'t0'), count(*)
+	FROM streamagg.progress WHERE name IN ($names) AND num_input_rows > 0;
 INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	SELECT 'pool_catchup', '$item', 'workers running at the end', 'workers', $r, count(*), NULL
 	FROM pg_stat_activity WHERE backend_type = 'streamagg worker' AND datname = current_database();
@@ -814,7 +822,7 @@ SQL
 
 	local nq=$pool_queries rate=$pool_rate secs=$pool_secs src=pq_src out tps
 	item="$nq queries, $rate tx/s target"
-	log "8b. pool: $nq queries on one source, pgbench -R $rate -c 4 for ${secs}s, trigger_interval '0'"
+	log "8b. pool: $nq queries on one source, pgbench -R $rate -c $pool_clients for ${secs}s, trigger_interval '0'"
 	latency_setup
 	psql_q <<SQL >/dev/null
 CREATE TABLE $src (ts timestamptz, k int, v int);
@@ -835,7 +843,7 @@ SQL
 \\set k random(0, 99)
 INSERT INTO $src (ts, k, v) VALUES (now(), :k, :k);
 EOF2
-	out=$("$pgbench_bin" -n -M prepared -c 4 -j 2 -R "$rate" -T "$secs" \
+	out=$("$pgbench_bin" -n -M prepared -c "$pool_clients" -j 2 -R "$rate" -T "$secs" \
 		-f "$tmp/$src.pgbench" 2>&1) || { echo "$out" >&2; exit 1; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out")
 	[[ -n $tps ]] || { echo "$out" >&2; exit 1; }
@@ -865,7 +873,7 @@ INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	             percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) p99,
 	             max(ms) mx,
 	             max(ms) FILTER (WHERE committed = (SELECT max(committed) FROM lat)) last_ev FROM lat) p,
-	     LATERAL (VALUES ('achieved rate (pgbench)', 'tx/s', $tps),
+	     LATERAL (VALUES ('target rate', 'tx/s', $rate), ('achieved rate (pgbench)', 'tx/s', $tps),
 	                     ('p50', 'ms', p50), ('p95', 'ms', p95), ('p99', 'ms', p99), ('max', 'ms', mx),
 	                     ('catch-up: last event committed -> in every sink', 'ms', last_ev),
 	                     ('catch-up: wait() for every query after pgbench exited', 'ms', :catch_up_wall),
@@ -1492,10 +1500,14 @@ b(line, measured, holds) AS (
 	 AND p.scenario = o.scenario AND p.item LIKE 'pool%' AND p.metric = o.metric
 	 AND pw.scenario = o.scenario AND pw.item = p.item AND pw.metric = 'workers running at the end'
 	UNION ALL
+	-- only at the rate: a producer that reached less than 90% of it fails the line
 	SELECT '8b pool: p99 commit-to-sink <= 100 ms, ' || a.item,
-	       round(a.med::numeric, 1) || ' / ' || round(c.med::numeric, 1) || ' ms (p50 / p99)',
-	       c.med <= 100
+	       round(a.med::numeric, 1) || ' / ' || round(c.med::numeric, 1) || ' ms (p50 / p99) at '
+	       || round(ach.med::numeric) || ' tx/s achieved',
+	       c.med <= 100 AND ach.med >= 0.9 * tgt.med
 	FROM m a JOIN m c ON c.scenario = a.scenario AND c.item = a.item AND c.metric = 'p99'
+	JOIN m ach ON ach.scenario = a.scenario AND ach.item = a.item AND ach.metric = 'achieved rate (pgbench)'
+	JOIN m tgt ON tgt.scenario = a.scenario AND tgt.item = a.item AND tgt.metric = 'target rate'
 	WHERE a.scenario = 'pool_latency' AND a.metric = 'p50'
 	UNION ALL
 	-- DESIGN.md has no separate number: the latency bound, for the last event
