@@ -159,7 +159,24 @@ SELECT date_trunc('hour', ts) AS window_start, u.plan, count(*) AS clicks, sum(m
 SELECT batch_id, num_input_rows, filtered_rows, duplicate_rows_dropped
   FROM streamagg.progress WHERE name = 'pro_clicks' ORDER BY batch_id;
 
+-- 7. Rows without a usable event time (NULL, infinite): with a watermark
+-- they are dropped (null_event_time_rows); without one a stateless query
+-- appends them, once per key.
+CREATE TABLE odd_times (ts timestamptz, k int);
+SELECT streamagg.create_query(name => 'odd_wm', source => 'odd_times', event_time => 'ts',
+       aggregates => NULL, columns => 'ts, k', dedup => 'k', watermark => '1 minute');
+SELECT streamagg.create_query(name => 'odd_nowm', source => 'odd_times', event_time => 'ts',
+       aggregates => NULL, columns => 'ts, k', dedup => 'k');
+INSERT INTO odd_times VALUES ('infinity', 1), ('-infinity', 2), (NULL, 3),
+                             ('2024-05-01 10:00+00', 4), ('-infinity', 2);
+SELECT streamagg.process('odd_wm') AS rows_wm, streamagg.process('odd_nowm') AS rows_nowm;
+TABLE odd_wm ORDER BY k;
+TABLE odd_nowm ORDER BY k;
+SELECT name, num_input_rows, null_event_time_rows, duplicate_rows_dropped,
+       event_time_min, event_time_max
+  FROM streamagg.progress WHERE name LIKE 'odd%' ORDER BY name;
+
 SELECT streamagg.drop_query(name, drop_sink => true) FROM streamagg.queries;
 -- dropping a query drops the state of its dedup keys
 SELECT count(*) AS state_log_rows FROM streamagg.state_log;
-DROP TABLE payments, accounts, odd, clicks, users;
+DROP TABLE payments, accounts, odd, clicks, users, odd_times;

@@ -393,7 +393,8 @@ append_row(BatchReceiver *r, Datum *values, bool *nulls)
 	MemoryContext old = MemoryContextSwitchTo(r->store->work->cxt);
 
 	Assert(q->stateless);
-	if (!nulls[0])
+	/* the figures, as for other queries, take only finite event times */
+	if (!nulls[0] && !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(values[0])))
 		note_event_time(r->counts, DatumGetTimestampTz(values[0]));
 	if (out->nrows == r->appended_size)
 	{
@@ -467,13 +468,15 @@ dedup_keeps(BatchReceiver *r, Datum *values, bool *nulls)
 	SaWorkingSet *work = r->dedup->work;
 	SaGroup    *seen;
 	int64		t = nulls[0] ? 0 : DatumGetTimestampTz(values[0]);
+	bool		no_time = nulls[0] || TIMESTAMP_NOT_FINITE(t);
 
-	if (nulls[0] && (!q->stateless || q->def.has_watermark))
+	/* rows without a usable event time, as in fold_row */
+	if (no_time && (!q->stateless || q->def.has_watermark))
 	{
 		r->counts->null_time_rows++;
 		return false;
 	}
-	if (!nulls[0] && r->dedup_late_check &&
+	if (!no_time && r->dedup_late_check &&
 		sa_closed_by(t, r->previous_watermark))
 	{
 		r->counts->late_rows++;
@@ -488,7 +491,9 @@ dedup_keeps(BatchReceiver *r, Datum *values, bool *nulls)
 		r->counts->duplicate_rows++;
 		return false;
 	}
-	sa_group_advance(work->rt, q->dedup, seen, t - 1, values, nulls);
+	/* without a watermark the session never closes: any time will do */
+	sa_group_advance(work->rt, q->dedup, seen, no_time ? 0 : t - 1, values,
+					 nulls);
 	Assert(seen->nsessions == 1);
 	return true;
 }

@@ -455,7 +455,8 @@ deletes_sink_rows(const SaQuery *q)
  * least and greatest event time of those that passed.  Both are the batch
  * query with its predicate (batch.c) between q->move_*_head and
  * q->move_alias, which names its columns p (passes), t (event time) and c0
- * ... (the sink's columns).
+ * ... (the sink's columns).  As for other queries, the figures take only
+ * finite event times.
  */
 static void
 build_move_statements(SaQuery *q, const SinkColumn *cols, int n)
@@ -483,8 +484,9 @@ build_move_statements(SaQuery *q, const SinkColumn *cols, int n)
 								   q->sink_qualified, names.data, list.data,
 								   q->batch_select);
 	q->move_figures_head = psprintf("SELECT pg_catalog.count(*), "
-									"pg_catalog.min(t) FILTER (WHERE %s), "
-									"pg_catalog.max(t) FILTER (WHERE %s) FROM (%s",
+									"pg_catalog.min(t) FILTER (WHERE %s AND pg_catalog.isfinite(t)), "
+									"pg_catalog.max(t) FILTER (WHERE %s AND pg_catalog.isfinite(t)) "
+									"FROM (%s",
 									q->move_passes, q->move_passes,
 									q->batch_select);
 }
