@@ -168,6 +168,36 @@ write_definition(FunctionCallInfo fcinfo, const SaDefinition *def,
 }
 
 /*
+ * The last steps of defining (or altering) a query compiled as "q": its late
+ * sink, if named, found or created as the caller (as the sink is), and then
+ * the query compiled again, since the batch then reads the source's
+ * columns; and every statement a trigger will run checked as the owner.
+ * Returns the compiled query to use from now on.
+ */
+static SaQuery *
+finish_definition(SaDefinition *def, SaQuery *q, const char *late_sink_name)
+{
+	SaRoleSave	owner;
+
+	if (late_sink_name)
+	{
+		def->late_sink = sa_prepare_late_sink(late_sink_name, q);
+		MemoryContextDelete(q->cxt);
+		sa_user_code_begin(def->owner, &owner);
+		q = sa_compile_query(def);
+		sa_user_code_end(&owner);
+	}
+
+	/* what every trigger will run, checked now, as the owner */
+	sa_user_code_begin(def->owner, &owner);
+	sa_check_batch_statement(q);
+	sa_check_sink_statements(q);
+	sa_check_late_sink_statement(q);
+	sa_user_code_end(&owner);
+	return q;
+}
+
+/*
  * Define a query from create_query's arguments (fcinfo's, in its order):
  * check everything, analyse and normalize its texts with the caller's
  * search_path, prepare its source and sinks, check as its owner every
@@ -281,22 +311,7 @@ define_query(FunctionCallInfo fcinfo, const SaDefinition *replacing)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
-	if (late_sink_name)
-	{
-		/* its columns follow the source's: compile again, reading them */
-		def.late_sink = sa_prepare_late_sink(late_sink_name, q);
-		MemoryContextDelete(q->cxt);
-		sa_user_code_begin(def.owner, &owner);
-		q = sa_compile_query(&def);
-		sa_user_code_end(&owner);
-	}
-
-	/* what every trigger will run, checked now, as the owner */
-	sa_user_code_begin(def.owner, &owner);
-	sa_check_batch_statement(q);
-	sa_check_sink_statements(q);
-	sa_check_late_sink_statement(q);
-	sa_user_code_end(&owner);
+	q = finish_definition(&def, q, late_sink_name);
 
 	if (replacing)
 	{
@@ -715,22 +730,8 @@ sa_alter_query(PG_FUNCTION_ARGS)
 	}
 	q->def.sink = def.sink;
 	q->def.sink_function = def.sink_function;
-	if (late_sink_name)
-	{
-		/* created as the caller, as by create_query; its columns follow the source's */
-		def.late_sink = change.late_sink = sa_prepare_late_sink(late_sink_name, q);
-		MemoryContextDelete(q->cxt);
-		sa_user_code_begin(def.owner, &owner);
-		q = sa_compile_query(&def);
-		sa_user_code_end(&owner);
-	}
-
-	/* what every trigger will run, checked now, as the owner */
-	sa_user_code_begin(def.owner, &owner);
-	sa_check_batch_statement(q);
-	sa_check_sink_statements(q);
-	sa_check_late_sink_statement(q);
-	sa_user_code_end(&owner);
+	q = finish_definition(&def, q, late_sink_name);
+	change.late_sink = late_sink_name ? def.late_sink : InvalidOid;
 	MemoryContextDelete(q->cxt);
 
 	sa_catalog_alter_query(&change);
