@@ -205,6 +205,10 @@ SELECT streamagg.create_query(name => 'bad', source => 'orders', event_time => '
 SELECT streamagg.create_query(name => 'bad', source => 'orders', event_time => 'ts',
        aggregates => 'count(*) AS n', window_size => '1 month', window_offset => '1 month',
        time_zone => 'UTC', output_mode => 'update');
+-- an offset in months on windows of days
+SELECT streamagg.create_query(name => 'bad', source => 'orders', event_time => 'ts',
+       aggregates => 'count(*) AS n', window_size => '1 day', window_offset => '1 month',
+       time_zone => 'UTC', output_mode => 'update');
 -- time_zone without windows
 SELECT streamagg.create_query(name => 'bad', source => 'orders', event_time => 'ts',
        aggregates => 'count(*) AS n', group_by => 'ts', time_zone => 'UTC',

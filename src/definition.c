@@ -501,6 +501,11 @@ validate_time_zone(const SaDefinition *def)
 static void
 validate_monthly_windows(const SaDefinition *def)
 {
+	if (def->window_size_months == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_slide and window_offset may contain months only when window_size is in months"),
+				 errhint("For windows of days, give the offset in days or hours.")));
 	if (def->window_size_months <= 0 || def->window_size != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
