@@ -50,6 +50,20 @@ ROLLBACK;
 SELECT count(*) AS late_rows_after_rollback FROM sales_late;
 SELECT streamagg.process('revenue');
 SELECT * FROM sales_late ORDER BY late_batch_id, ts;
+-- A trigger that fails at any of its phases (the test-only fault points)
+-- leaves nothing behind; the retry writes the late row once.
+INSERT INTO sales VALUES ('2024-05-01 14:10+00', 7, 'f');
+SELECT streamagg.fail_next_trigger('revenue', 'after_read');
+SELECT streamagg.process('revenue');
+SELECT streamagg.fail_next_trigger('revenue', 'after_state');
+SELECT streamagg.process('revenue');
+SELECT streamagg.fail_next_trigger('revenue', 'during_sink');
+SELECT streamagg.process('revenue');
+SELECT streamagg.fail_next_trigger('revenue', 'before_commit');
+SELECT streamagg.process('revenue');
+SELECT count(*) AS late_rows_after_faults FROM sales_late WHERE store = 'f';
+SELECT streamagg.process('revenue');
+SELECT ts, amount, store, late_batch_id, late_watermark FROM sales_late WHERE store = 'f';
 SELECT streamagg.drop_query('revenue', drop_sink => true);
 DROP TABLE sales_late;
 
