@@ -172,16 +172,6 @@ create_late_sink(RangeVar *rv, LateColumn *cols, int n)
 	SPI_finish();
 }
 
-static void
-refuse_temporary(const char *name)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("late sink \"%s\" would be a temporary table", name),
-			 errdetail("Workers cannot see another session's temporary tables, and they disappear with it."),
-			 errhint("Use an ordinary table.")));
-}
-
 /*
  * Find the late sink named "name" and check that it fits the query's
  * source, or create it.  It is neither the source nor the sink (q->def.sink
@@ -209,8 +199,7 @@ sa_prepare_late_sink(const char *name, const SaQuery *q)
 	{
 		Relation	rel;
 
-		if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
-			refuse_temporary(name);
+		sa_check_written_table(relid, "late sink", name);
 		rel = table_open(relid, AccessShareLock);
 		if (rel->rd_rel->relkind != RELKIND_RELATION &&
 			rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
@@ -224,11 +213,7 @@ sa_prepare_late_sink(const char *name, const SaQuery *q)
 	}
 	else
 	{
-		Oid			nsp = RangeVarGetCreationNamespace(rv);
-
-		if (isAnyTempNamespace(nsp) || rv->relpersistence == RELPERSISTENCE_TEMP)
-			refuse_temporary(name);
-		rv->schemaname = get_namespace_name(nsp);
+		sa_set_creation_schema(rv, "late sink", name);
 		create_late_sink(rv, cols, n);
 		CommandCounterIncrement();
 		relid = RangeVarGetRelid(rv, AccessShareLock, false);

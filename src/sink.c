@@ -335,14 +335,44 @@ validate_sink(Oid sink, SinkColumn *cols, int n)
 	table_close(rel, NoLock);
 }
 
+/*
+ * A table streamagg writes to ("what": "sink", "late sink") must not be
+ * temporary: workers cannot see another session's temporary tables.
+ */
 static void
-refuse_temporary_sink(const char *sink_name)
+refuse_temporary(const char *what, const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("sink \"%s\" would be a temporary table", sink_name),
+			 errmsg("%s \"%s\" would be a temporary table", what, name),
 			 errdetail("Workers cannot see another session's temporary tables, and they disappear with it."),
 			 errhint("Use an ordinary table.")));
+}
+
+/*
+ * For an existing table "relid" named "name" that streamagg will write to:
+ * refuse a temporary one.
+ */
+void
+sa_check_written_table(Oid relid, const char *what, const char *name)
+{
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		refuse_temporary(what, name);
+}
+
+/*
+ * For a table "rv" (named "name") that streamagg is about to create: set
+ * the schema it goes to, as CREATE TABLE would choose it, refusing a
+ * temporary one.
+ */
+void
+sa_set_creation_schema(RangeVar *rv, const char *what, const char *name)
+{
+	Oid			nsp = RangeVarGetCreationNamespace(rv);
+
+	if (isAnyTempNamespace(nsp) || rv->relpersistence == RELPERSISTENCE_TEMP)
+		refuse_temporary(what, name);
+	rv->schemaname = get_namespace_name(nsp);
 }
 
 /*
@@ -363,17 +393,12 @@ sa_prepare_sink(const char *sink_name, const SaQuery *q, bool *created)
 	*created = !OidIsValid(sink);
 	if (OidIsValid(sink))
 	{
-		if (get_rel_persistence(sink) == RELPERSISTENCE_TEMP)
-			refuse_temporary_sink(sink_name);
+		sa_check_written_table(sink, "sink", sink_name);
 		validate_sink(sink, cols, n);
 	}
 	else
 	{
-		Oid			nsp = RangeVarGetCreationNamespace(rv);
-
-		if (isAnyTempNamespace(nsp) || rv->relpersistence == RELPERSISTENCE_TEMP)
-			refuse_temporary_sink(sink_name);
-		rv->schemaname = get_namespace_name(nsp);
+		sa_set_creation_schema(rv, "sink", sink_name);
 		create_sink(rv, cols, n);
 		CommandCounterIncrement();
 		sink = RangeVarGetRelid(rv, AccessShareLock, false);

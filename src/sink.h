@@ -12,6 +12,7 @@
 
 #include "access/tupdesc.h"
 #include "lib/stringinfo.h"
+#include "nodes/primnodes.h"
 
 #include "output.h"
 #include "utils/tuplestore.h"
@@ -28,6 +29,10 @@ extern void sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows,
 								  int nrows, TupleDesc desc, const char *what,
 								  Tuplestorestate *out);
 
+extern void sa_check_written_table(Oid relid, const char *what,
+								   const char *name);
+extern void sa_set_creation_schema(RangeVar *rv, const char *what,
+								   const char *name);
 extern Form_pg_attribute sa_find_column(TupleDesc desc, const char *name);
 extern void sa_append_column_definition(StringInfo sql, const char *name,
 										Oid type, int32 typmod, Oid collation);
