@@ -385,6 +385,47 @@ sa_relation_name(Oid relid)
 									  get_rel_name(relid));
 }
 
+/* A definition's texts, analysed over its FROM clause. */
+typedef struct Analysed
+{
+	SaFrom		from;
+	SaScope		scope;			/* to write them back as text */
+	List	   *aggregates;		/* target lists, or NIL */
+	List	   *group_by;
+	List	   *columns;
+	List	   *dedup;
+	Node	   *filter;			/* or NULL */
+} Analysed;
+
+/*
+ * Analyse every text of "def" over its FROM clause: as the user wrote them
+ * (create_query), or their "normalized" forms (compiling).  Which rules
+ * each parameter follows is decided here only.
+ */
+static void
+analyze_definition(const SaDefinition *def, bool normalized, Analysed *a)
+{
+	Query	   *over_from;
+
+	memset(a, 0, sizeof(*a));
+	a->from = from_clause(def->source, def->join, normalized);
+	over_from = analyze_over_from(&a->from, "", NULL, "join");
+	check_no_unsupported_nodes(over_from, "join");
+	a->scope = sa_scope_for(over_from, def->source, a->from.has_join);
+	if (def->aggregates)
+		a->aggregates = analyze_aggregates(&a->from, def->aggregates);
+	if (def->group_by)
+		a->group_by = analyze_row_expressions(&a->from, def->group_by,
+											  "group_by", true);
+	if (def->columns)
+		a->columns = analyze_row_expressions(&a->from, def->columns,
+											 "columns", true);
+	if (def->dedup)
+		a->dedup = analyze_row_expressions(&a->from, def->dedup, "dedup", false);
+	if (def->filter)
+		a->filter = analyze_filter(&a->from, def->filter);
+}
+
 /*
  * Analyse the user's texts with the caller's search_path and replace them
  * in def by their normalized forms (see the file header).
@@ -392,41 +433,23 @@ sa_relation_name(Oid relid)
 void
 sa_normalize_definition(SaDefinition *def)
 {
-	SaFrom		from = from_clause(def->source, def->join, false);
-	Query	   *over_from = analyze_over_from(&from, "", NULL, "join");
-	SaScope		scope = sa_scope_for(over_from, def->source, from.has_join);
-	List	   *aggregates = NIL;
-	List	   *group_by = NIL;
-	List	   *columns = NIL;
-	List	   *dedup = NIL;
-	Node	   *filter = NULL;
+	Analysed	a;
 	int			nestlevel;
 
-	check_no_unsupported_nodes(over_from, "join");
-	if (def->aggregates)
-		aggregates = analyze_aggregates(&from, def->aggregates);
-	if (def->group_by)
-		group_by = analyze_row_expressions(&from, def->group_by, "group_by", true);
-	if (def->columns)
-		columns = analyze_row_expressions(&from, def->columns, "columns", true);
-	if (def->dedup)
-		dedup = analyze_row_expressions(&from, def->dedup, "dedup", false);
-	if (def->filter)
-		filter = analyze_filter(&from, def->filter);
-
+	analyze_definition(def, false, &a);
 	nestlevel = sa_pin_search_path();
 	if (def->aggregates)
-		def->aggregates = deparse_target_list(&scope, aggregates, true);
+		def->aggregates = deparse_target_list(&a.scope, a.aggregates, true);
 	if (def->group_by)
-		def->group_by = deparse_target_list(&scope, group_by, true);
+		def->group_by = deparse_target_list(&a.scope, a.group_by, true);
 	if (def->columns)
-		def->columns = deparse_target_list(&scope, columns, true);
+		def->columns = deparse_target_list(&a.scope, a.columns, true);
 	if (def->dedup)
-		def->dedup = deparse_target_list(&scope, dedup, false);
+		def->dedup = deparse_target_list(&a.scope, a.dedup, false);
 	if (def->filter)
-		def->filter = sa_scope_deparse(&scope, filter);
+		def->filter = sa_scope_deparse(&a.scope, a.filter);
 	if (def->join)
-		def->join = sa_normalized_from(&scope);
+		def->join = sa_normalized_from(&a.scope);
 	sa_unpin_search_path(nestlevel);
 }
 
@@ -1075,9 +1098,8 @@ compile_from(SaQuery *q, BatchColumns *cols, Node *filter)
  * after its other columns.
  */
 static void
-compile_dedup(SaQuery *q, const SaFrom *from, BatchColumns *cols)
+compile_dedup(SaQuery *q, const SaFrom *from, List *keys, BatchColumns *cols)
 {
-	List	   *keys = analyze_row_expressions(from, q->def.dedup, "dedup", false);
 	SaQuery    *dq = palloc0(sizeof(SaQuery));
 	BatchColumns unused;
 
@@ -1139,19 +1161,6 @@ folds_by_panes(const SaQuery *q)
  * its state and build the batch query.  The result and everything it
  * points to live in a new memory context under the current one.
  */
-/* How many expressions a comma-separated list holds, at most. */
-static int
-count_expressions(const char *list)
-{
-	int			n = 1;
-
-	if (list == NULL)
-		return 0;
-	for (const char *c = list; *c; c++)
-		n += *c == ',';
-	return n;
-}
-
 static char *
 copy_or_null(const char *s)
 {
@@ -1167,13 +1176,9 @@ sa_compile_query(const SaDefinition *def)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	SaQuery    *q = palloc0(sizeof(SaQuery));
 	int			nestlevel = sa_pin_search_path();
-	List	   *keys = NIL;
-	List	   *aggs = NIL;
-	List	   *columns = NIL;
-	Node	   *filter = NULL;
+	Analysed	a;
 	List	   *late_attnums = NIL;
 	Oid			et_type;
-	SaFrom		from;
 	const char *batch_from;
 	BatchColumns cols;
 
@@ -1194,7 +1199,6 @@ sa_compile_query(const SaDefinition *def)
 		(def->time_zone != NULL || def->window_size_months > 0);
 	if (def->time_zone != NULL)
 	{
-		q->def.time_zone = pstrdup(def->time_zone);
 		q->zone = pg_tzset(def->time_zone);
 		if (q->zone == NULL)
 			ereport(ERROR,
@@ -1202,17 +1206,8 @@ sa_compile_query(const SaDefinition *def)
 					 errmsg("time zone \"%s\" of streaming query \"%s\" is not recognized",
 							def->time_zone, def->name)));
 	}
-	from = from_clause(def->source, def->join, true);
-	cols.scope = sa_scope_for(analyze_over_from(&from, "", NULL, "join"),
-							  def->source, from.has_join);
-	if (def->group_by)
-		keys = analyze_row_expressions(&from, def->group_by, "group_by", true);
-	if (def->aggregates)
-		aggs = analyze_aggregates(&from, def->aggregates);
-	if (def->columns)
-		columns = analyze_row_expressions(&from, def->columns, "columns", true);
-	if (def->filter)
-		filter = analyze_filter(&from, def->filter);
+	analyze_definition(def, true, &a);
+	cols.scope = a.scope;
 	if (OidIsValid(def->late_sink))
 		late_attnums = sa_late_source_columns(def->source);
 
@@ -1221,28 +1216,28 @@ sa_compile_query(const SaDefinition *def)
 	 * aggregates' inputs or the columns, with a late sink the source's
 	 * columns, and the dedup keys
 	 */
-	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(keys) +
-										   count_aggregate_inputs(aggs) +
-										   list_length(columns) +
+	q->batch_types = palloc(sizeof(Oid) * (3 + 1 + list_length(a.group_by) +
+										   count_aggregate_inputs(a.aggregates) +
+										   list_length(a.columns) +
 										   list_length(late_attnums) +
-										   count_expressions(def->dedup)));
+										   list_length(a.dedup)));
 	initStringInfo(&cols.sql);
-	batch_from = compile_from(q, &cols, filter);
+	batch_from = compile_from(q, &cols, a.filter);
 	if (def->event_time == NULL)
 		append_batch_text(q, &cols, "NULL::pg_catalog.timestamptz", et_type);
-	else if (from.has_join)
+	else if (a.from.has_join)
 		append_batch_text(q, &cols,
 						  psprintf("%s.%s", sa_scope_source_name(&cols.scope),
 								   quote_identifier(def->event_time)),
 						  et_type);
 	else
 		append_batch_text(q, &cols, quote_identifier(def->event_time), et_type);
-	compile_keys(q, keys, "group_by", q, &cols);
-	compile_aggregates(q, aggs, &cols);
-	compile_columns(q, columns, &cols);
+	compile_keys(q, a.group_by, "group_by", q, &cols);
+	compile_aggregates(q, a.aggregates, &cols);
+	compile_columns(q, a.columns, &cols);
 	compile_late_columns(q, late_attnums, &cols);
 	if (def->dedup)
-		compile_dedup(q, &from, &cols);
+		compile_dedup(q, &a.from, a.dedup, &cols);
 	compile_state_layout(q);
 	if (q->dedup)
 		q->state_signature = psprintf("%s; dedup %s", q->state_signature,
