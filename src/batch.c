@@ -663,6 +663,23 @@ sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 	char	   *sql;
 	int			ret;
 
+	params->params[0].value = cp->consumed_snapshot;
+	params->params[0].isnull = !cp->has_consumed;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = PG_SNAPSHOTOID;
+	params->params[1].value = snapshot;
+	params->params[1].isnull = false;
+	params->params[1].pflags = PARAM_FLAG_CONST;
+	params->params[1].ptype = PG_SNAPSHOTOID;
+
+	predicate = sa_batch_predicate(q->xid_column, cp->has_consumed,
+								   cp->consumed_snapshot, snapshot);
+	if (q->move_insert_head)
+	{
+		move_batch(q, predicate, params, counts, appended);
+		return;
+	}
+
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = batch_receive;
 	r.pub.rStartup = batch_startup;
@@ -687,15 +704,6 @@ sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 	if (q->batch_lead == 3)
 		r.source_rows = source_rows_create(store->work->cxt, 1024, NULL);
 
-	params->params[0].value = cp->consumed_snapshot;
-	params->params[0].isnull = !cp->has_consumed;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = PG_SNAPSHOTOID;
-	params->params[1].value = snapshot;
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = PG_SNAPSHOTOID;
-
 	/*
 	 * read_only false: the executor takes a snapshot newer than
 	 * snapshot, so every row of the batch is visible to it.
@@ -705,13 +713,6 @@ sa_fold_batch(SaStateStore *store, SaStateStore *dedup,
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 
-	predicate = sa_batch_predicate(q->xid_column, cp->has_consumed,
-								   cp->consumed_snapshot, snapshot);
-	if (q->move_insert_head)
-	{
-		move_batch(q, predicate, params, counts, appended);
-		return;
-	}
 	/* dedup keeps the earliest row of a key: see dedup_keeps() */
 	sql = psprintf("%s(%s)%s", q->batch_select, predicate,
 				   q->dedup ? psprintf(" ORDER BY %d", q->batch_lead + 1) : "");
