@@ -113,6 +113,63 @@ SELECT w.s AS window_start, w.s + interval '2 hours' AS window_end, k,
 SELECT window_start, window_end, k, total FROM nulls_sessions
  WHERE window_start >= '2024-02-01' ORDER BY 1, 3;
 
+-- Shared transition states, as nodeAgg shares them: aggregates with the
+-- same transition function, arguments, FILTER and initial value, whose
+-- final functions do not modify the state, advance one state per row.  The
+-- transition function below counts its calls in a sequence: a trigger calls
+-- it exactly as often as a GROUP BY over the same rows does.  Of the five
+-- aggregates, counted_sum(v) and counted_half(v) share a state; the FILTER,
+-- the other argument and the read-write final function each keep their own.
+CREATE SEQUENCE step_calls;
+CREATE FUNCTION counted_step(bigint, int) RETURNS bigint STRICT LANGUAGE sql
+  AS $$ SELECT $1 + $2 + 0 * nextval('public.step_calls') $$;
+CREATE FUNCTION half_of(bigint) RETURNS numeric STRICT IMMUTABLE LANGUAGE sql
+  AS $$ SELECT $1 / 2.0 $$;
+CREATE AGGREGATE counted_sum(int) (sfunc = counted_step, stype = bigint, initcond = '0');
+CREATE AGGREGATE counted_half(int) (sfunc = counted_step, stype = bigint, initcond = '0',
+  finalfunc = half_of);
+CREATE AGGREGATE counted_half_rw(int) (sfunc = counted_step, stype = bigint, initcond = '0',
+  finalfunc = half_of, finalfunc_modify = read_write);
+CREATE TABLE shared_src (ts timestamptz, k text, v int, x numeric);
+SELECT streamagg.create_query(name => 'shared', source => 'shared_src', event_time => 'ts',
+  group_by => 'k', window_size => '1 hour', output_mode => 'update',
+  aggregates => 'counted_sum(v) AS s, counted_half(v) AS h,
+                 counted_sum(v) FILTER (WHERE v > 1) AS s_big, counted_sum(v + 0) AS s_plus,
+                 counted_half_rw(v) AS h_rw, sum(x) AS sx, avg(x) AS ax, count(x) AS nx');
+INSERT INTO shared_src VALUES
+  ('2024-03-01 10:05', 'a', 1, 1.25), ('2024-03-01 10:10', 'a', 2, NULL),
+  ('2024-03-01 10:20', 'b', 3, 2.50), ('2024-03-01 11:30', 'a', 4, 0.10);
+SELECT setval('step_calls', 1000);
+SELECT streamagg.process('shared');
+-- 4 rows: 4 calls for s and h together, 3 for s_big, 4 for s_plus, 4 for h_rw
+SELECT last_value - 1000 AS trigger_calls FROM step_calls;
+SELECT setval('step_calls', 1000);
+SELECT count(*) FROM (
+  SELECT counted_sum(v), counted_half(v), counted_sum(v) FILTER (WHERE v > 1),
+         counted_sum(v + 0), counted_half_rw(v)
+    FROM shared_src GROUP BY date_bin('1 hour', ts, '1970-01-01'), k) g(a, b, c, d, e)
+ WHERE (a, b, c, d, e) IS NOT NULL;
+SELECT last_value - 1000 AS group_by_calls FROM step_calls;
+-- a second batch advances the stored (shared) states of window 10:00 'a'
+INSERT INTO shared_src VALUES
+  ('2024-03-01 10:40', 'a', 5, 3.00), ('2024-03-01 10:45', 'c', 6, NULL);
+SELECT streamagg.process('shared');
+SELECT window_start, k, s, h, s_big, s_plus, h_rw, sx, ax, nx FROM shared ORDER BY 1, 2;
+-- the same by GROUP BY
+SELECT date_bin('1 hour', ts, '1970-01-01') AS window_start, k,
+       counted_sum(v) AS s, counted_half(v) AS h, counted_sum(v) FILTER (WHERE v > 1) AS s_big,
+       counted_sum(v + 0) AS s_plus, counted_half_rw(v) AS h_rw,
+       sum(x) AS sx, avg(x) AS ax, count(x) AS nx
+  FROM shared_src GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT streamagg.drop_query('shared', drop_sink => true);
+DROP TABLE shared_src;
+DROP AGGREGATE counted_sum(int);
+DROP AGGREGATE counted_half(int);
+DROP AGGREGATE counted_half_rw(int);
+DROP FUNCTION counted_step(bigint, int);
+DROP FUNCTION half_of(bigint);
+DROP SEQUENCE step_calls;
+
 -- EXECUTE privileges (as ExecInitAgg checks them): on the aggregate for the
 -- query's owner, on its support functions for the aggregate's owner; at
 -- create_query and again at every trigger.

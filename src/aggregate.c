@@ -23,6 +23,14 @@
  * states differ only in their Datum (SA_NO_VALUE, SA_NULLED_STATE), and in
  * the stored form by a flag per such aggregate (SaAggregate.nulled_attno).
  *
+ * Aggregates that would compute the same transition state share it, as in
+ * nodeAgg (find_compatible_trans): sum(x) and avg(x) advance one state per
+ * row, which is serialized once and deserialized once.  The sharing
+ * aggregate's entry in a states array is an alias of the shared one (the
+ * same Datum), set by every function below that changes the states; its
+ * stored attribute holds the same serialized value, so the stored form does
+ * not depend on sharing.
+ *
  * An aggregate called with DISTINCT keeps, instead of a transition state,
  * the set of its distinct arguments (distinct.c); its value is computed
  * from the set when a row is finalized, in a runtime of its own (see
@@ -191,6 +199,8 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 	agg->name = pstrdup(name);
 	agg->aggfnoid = aggref->aggfnoid;
 	agg->nulled_attno = -1;
+	agg->shares_state_of = -1;
+	agg->finalfn_modify = aggform->aggfinalmodify;
 	agg->resulttype = aggref->aggtype;
 	agg->resulttypmod = -1;
 	get_typlenbyval(agg->resulttype, &agg->resulttyplen, &agg->resulttypbyval);
@@ -290,6 +300,83 @@ sa_agg_setup(SaAggregate *agg, Aggref *aggref, const char *name,
 }
 
 /*
+ * Can aggregates a and b share one transition state?  nodeAgg's rule: the
+ * same inputs, FILTER and collation, no DISTINCT or ORDER BY, the same
+ * transition, serialization and combine functions, transition type and
+ * initial value, and final functions that do not modify the state.
+ */
+static bool
+can_share_state(const SaAggregate *a, const Aggref *aref,
+				const SaAggregate *b, const Aggref *bref)
+{
+	if (a->distinct || b->distinct || aref->aggorder != NIL ||
+		bref->aggorder != NIL)
+		return false;
+	if (a->finalfn_modify == AGGMODIFY_READ_WRITE ||
+		b->finalfn_modify == AGGMODIFY_READ_WRITE)
+		return false;
+	if (a->transfn.fn_oid != b->transfn.fn_oid ||
+		a->transtype != b->transtype ||
+		a->has_serialfn != b->has_serialfn ||
+		(a->has_serialfn &&
+		 (a->serialfn.fn_oid != b->serialfn.fn_oid ||
+		  a->deserialfn.fn_oid != b->deserialfn.fn_oid)) ||
+		a->has_combinefn != b->has_combinefn ||
+		(a->has_combinefn && a->combinefn.fn_oid != b->combinefn.fn_oid))
+		return false;
+	if (a->initvalue_isnull != b->initvalue_isnull ||
+		(!a->initvalue_isnull &&
+		 !datumIsEqual(a->initvalue, b->initvalue, a->transtypbyval,
+					   a->transtyplen)))
+		return false;
+	return a->inputcollation == b->inputcollation &&
+		aref->aggvariadic == bref->aggvariadic &&
+		equal(aref->args, bref->args) &&
+		equal(aref->aggfilter, bref->aggfilter);
+}
+
+/*
+ * Decide which aggregates of q share a transition state ("aggrefs": their
+ * analysed calls, in order): each shares the first earlier one it can.
+ */
+void
+sa_aggs_share_states(SaQuery *q, List *aggrefs)
+{
+	Assert(list_length(aggrefs) == q->naggs);
+	for (int a = 0; a < q->naggs; a++)
+	{
+		Aggref	   *aref = list_nth_node(Aggref, aggrefs, a);
+
+		q->aggs[a].shares_state_of = -1;
+		for (int b = 0; b < a; b++)
+			if (q->aggs[b].shares_state_of < 0 &&
+				can_share_state(&q->aggs[a], aref, &q->aggs[b],
+								list_nth_node(Aggref, aggrefs, b)))
+			{
+				q->aggs[a].shares_state_of = b;
+				break;
+			}
+	}
+}
+
+/*
+ * If aggregate a shares another's state, make its entry of a states array
+ * the shared one's (which comes earlier, so it is up to date) and say so.
+ */
+static inline bool
+alias_shared_state(const SaQuery *q, int a, Datum *states, bool *isnull)
+{
+	int			shared = q->aggs[a].shares_state_of;
+
+	if (shared < 0)
+		return false;
+	Assert(shared < a && q->aggs[shared].shares_state_of < 0);
+	states[a] = states[shared];
+	isnull[a] = isnull[shared];
+	return true;
+}
+
+/*
  * Can the aggregate's state be NULL in two ways that behave differently
  * (see SA_NO_VALUE)?  Then its stored form carries a flag.
  */
@@ -349,20 +436,27 @@ init_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 }
 
 /*
- * A fresh state (init_transition), or with DISTINCT an empty set in the
- * aggregate context.
+ * Fresh states for every aggregate of q (init_transition), or with
+ * DISTINCT an empty set in the aggregate context.
  */
 void
-sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state, bool *isnull)
+sa_aggs_init(SaAggRuntime *rt, const SaQuery *q, Datum *states, bool *isnull)
 {
-	if (agg->distinct)
+	for (int a = 0; a < q->naggs; a++)
 	{
-		*state = PointerGetDatum(sa_distinct_set_create(agg->distinct,
-														rt->aggcontext));
-		*isnull = false;
+		SaAggregate *agg = &q->aggs[a];
+
+		if (alias_shared_state(q, a, states, isnull))
+			continue;
+		if (agg->distinct)
+		{
+			states[a] = PointerGetDatum(sa_distinct_set_create(agg->distinct,
+															   rt->aggcontext));
+			isnull[a] = false;
+		}
+		else
+			init_transition(rt, agg, &states[a], &isnull[a]);
 	}
-	else
-		init_transition(rt, agg, state, isnull);
 }
 
 /* The Datum a NULL result of a support function leaves as the state. */
@@ -428,9 +522,9 @@ reparent_state(SaAggRuntime *rt, SaAggregate *agg, Datum newvalue,
  * arguments join the set instead, after the same check for NULLs, which
  * nodeAgg makes before it sorts them.
  */
-void
-sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
-			   bool *isnull, Datum *args, bool *argnulls)
+static void
+agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+			bool *isnull, Datum *args, bool *argnulls)
 {
 	MemoryContext old;
 
@@ -451,7 +545,29 @@ sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 	MemoryContextSwitchTo(old);
 }
 
-/* sa_agg_advance for a transition state. */
+/*
+ * Feed a batch row ("values", the batch columns) to every aggregate of a set
+ * of live states, honouring FILTER.
+ */
+void
+sa_aggs_advance(SaAggRuntime *rt, const SaQuery *q, Datum *states,
+				bool *isnull, Datum *values, bool *nulls)
+{
+	for (int a = 0; a < q->naggs; a++)
+	{
+		SaAggregate *agg = &q->aggs[a];
+
+		if (alias_shared_state(q, a, states, isnull))
+			continue;
+		if (agg->filterarg >= 0 &&
+			(nulls[agg->filterarg] || !DatumGetBool(values[agg->filterarg])))
+			continue;
+		agg_advance(rt, agg, &states[a], &isnull[a],
+					values + agg->firstarg, nulls + agg->firstarg);
+	}
+}
+
+/* agg_advance for a transition state. */
 static void
 advance_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 				   bool *isnull, Datum *args, bool *argnulls)
@@ -508,9 +624,9 @@ advance_transition(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
  * the transition function made NULL makes the merge NULL for good.  With
  * DISTINCT the merge is the union of the sets.
  */
-void
-sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
-			   bool *isnull, Datum other, bool other_isnull)
+static void
+agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
+			bool *isnull, Datum other, bool other_isnull)
 {
 	FunctionCallInfo fcinfo = rt->fcinfo;
 	MemoryContext old;
@@ -566,6 +682,20 @@ sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 								  *state, *isnull);
 	*isnull = fcinfo->isnull;
 	*state = *isnull ? null_state(agg) : newvalue;
+}
+
+/* Merge the states "others" into "states" (agg_combine), aggregate by aggregate. */
+void
+sa_aggs_combine(SaAggRuntime *rt, const SaQuery *q, Datum *states,
+				bool *isnull, const Datum *others, const bool *other_isnull)
+{
+	for (int a = 0; a < q->naggs; a++)
+	{
+		if (alias_shared_state(q, a, states, isnull))
+			continue;
+		agg_combine(rt, &q->aggs[a], &states[a], &isnull[a], others[a],
+					other_isnull[a]);
+	}
 }
 
 /* Call a one-argument support function with the aggregate context. */
@@ -674,7 +804,13 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 			continue;
 		}
 		nulls[a] = livenulls[a];
-		if (!livenulls[a])
+		if (agg->shares_state_of >= 0)
+		{
+			/* the shared state, serialized once: it comes earlier */
+			Assert(live[a] == live[agg->shares_state_of]);
+			values[a] = values[agg->shares_state_of];
+		}
+		else if (!livenulls[a])
 			values[a] = state_to_stored(rt, agg, live[a]);
 		if (agg->nulled_attno >= 0)
 		{
@@ -712,6 +848,8 @@ deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 			livenulls[a] = false;
 			continue;
 		}
+		if (alias_shared_state(q, a, live, livenulls))
+			continue;
 		livenulls[a] = nulls[a];
 		if (!nulls[a])
 			live[a] = state_from_stored(rt, agg, values[a], cxt);

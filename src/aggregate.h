@@ -19,14 +19,15 @@ extern void sa_agg_check_privileges(const SaAggregate *agg);
 extern bool sa_agg_needs_nulled_flag(const SaAggregate *agg);
 extern void sa_agg_check_storable(Oid aggfnoid, Oid transtype,
 								  const char *aggname);
-extern void sa_agg_init(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
-						bool *isnull);
-extern void sa_agg_advance(SaAggRuntime *rt, SaAggregate *agg,
-						   Datum *state, bool *isnull,
-						   Datum *args, bool *argnulls);
-extern void sa_agg_combine(SaAggRuntime *rt, SaAggregate *agg,
-						   Datum *state, bool *isnull,
-						   Datum other, bool other_isnull);
+extern void sa_aggs_share_states(SaQuery *q, List *aggrefs);
+extern void sa_aggs_init(SaAggRuntime *rt, const SaQuery *q, Datum *states,
+						 bool *isnull);
+extern void sa_aggs_advance(SaAggRuntime *rt, const SaQuery *q,
+							Datum *states, bool *isnull,
+							Datum *values, bool *nulls);
+extern void sa_aggs_combine(SaAggRuntime *rt, const SaQuery *q,
+							Datum *states, bool *isnull,
+							const Datum *others, const bool *other_isnull);
 extern Datum sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg,
 							 Datum state, bool isnull, bool *result_isnull);
 extern MinimalTuple sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q,

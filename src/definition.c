@@ -945,6 +945,7 @@ static void
 compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
 {
 	int			i = 0;
+	List	   *aggrefs = NIL;
 
 	q->naggs = list_length(aggs);
 	q->aggs = palloc0(sizeof(SaAggregate) * q->naggs);
@@ -962,7 +963,9 @@ compile_aggregates(SaQuery *q, List *aggs, BatchColumns *cols)
 			append_batch_column(q, cols, (Node *) aggref->aggfilter);
 		}
 		sa_agg_setup(&q->aggs[i++], aggref, te->resname, firstarg, filterarg);
+		aggrefs = lappend(aggrefs, aggref);
 	}
+	sa_aggs_share_states(q, aggrefs);
 }
 
 /*

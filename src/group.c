@@ -101,26 +101,7 @@ sa_group_unpack(SaAggRuntime *rt, SaQuery *q, SaGroup *group)
 		sa_aggs_deform_stored(rt, q, group->states, group->work_values,
 							  group->work_nulls);
 	else
-		for (int i = 0; i < q->naggs; i++)
-			sa_agg_init(rt, &q->aggs[i], &group->work_values[i],
-						&group->work_nulls[i]);
-}
-
-/* Feed a batch row to every aggregate of a set of live states, honouring FILTER. */
-static void
-advance_aggregates(SaAggRuntime *rt, SaQuery *q, Datum *states,
-				   bool *statenulls, Datum *values, bool *nulls)
-{
-	for (int a = 0; a < q->naggs; a++)
-	{
-		SaAggregate *agg = &q->aggs[a];
-
-		if (agg->filterarg >= 0 &&
-			(nulls[agg->filterarg] || !DatumGetBool(values[agg->filterarg])))
-			continue;
-		sa_agg_advance(rt, agg, &states[a], &statenulls[a],
-					   values + agg->firstarg, nulls + agg->firstarg);
-	}
+		sa_aggs_init(rt, q, group->work_values, group->work_nulls);
 }
 
 /*
@@ -136,12 +117,12 @@ sa_group_advance(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t,
 	{
 		SaSession  *session = sa_session_for_event(rt, q, group, t);
 
-		advance_aggregates(rt, q, session->values, session->nulls, values,
-						   nulls);
+		sa_aggs_advance(rt, q, session->values, session->nulls, values,
+						nulls);
 	}
 	else
-		advance_aggregates(rt, q, group->work_values, group->work_nulls,
-						   values, nulls);
+		sa_aggs_advance(rt, q, group->work_values, group->work_nulls,
+						values, nulls);
 }
 
 /* Combine the live states of a pane into a window group's. */
@@ -150,10 +131,8 @@ sa_group_combine(SaAggRuntime *rt, SaQuery *q, SaGroup *group,
 				 const SaGroup *pane)
 {
 	Assert(!q->def.has_session && q->use_panes);
-	for (int a = 0; a < q->naggs; a++)
-		sa_agg_combine(rt, &q->aggs[a], &group->work_values[a],
-					   &group->work_nulls[a], pane->work_values[a],
-					   pane->work_nulls[a]);
+	sa_aggs_combine(rt, q, group->work_values, group->work_nulls,
+					pane->work_values, pane->work_nulls);
 }
 
 /*

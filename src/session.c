@@ -230,8 +230,7 @@ session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 		s->end = t + gap;
 		s->values = palloc(sizeof(Datum) * q->naggs);
 		s->nulls = palloc(sizeof(bool) * q->naggs);
-		for (int i = 0; i < q->naggs; i++)
-			sa_agg_init(rt, &q->aggs[i], &s->values[i], &s->nulls[i]);
+		sa_aggs_init(rt, q, s->values, s->nulls);
 		s->changed = true;
 		assert_sessions_apart(group);
 		return s;
@@ -249,9 +248,7 @@ session_for_event(SaAggRuntime *rt, SaQuery *q, SaGroup *group, int64 t)
 
 		retire(group, o);
 		s->end = Max(s->end, o->end);
-		for (int i = 0; i < q->naggs; i++)
-			sa_agg_combine(rt, &q->aggs[i], &s->values[i], &s->nulls[i],
-						   o->values[i], o->nulls[i]);
+		sa_aggs_combine(rt, q, s->values, s->nulls, o->values, o->nulls);
 	}
 	if (last - first > 1)
 	{

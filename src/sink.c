@@ -656,6 +656,20 @@ sink_statement_sql(const SaQuery *q, SinkStatement which)
 }
 
 /*
+ * Whether a sink statement always gets the generic plan.  A statement that
+ * only inserts the rows, or passes them to the sink function, has one plan
+ * whatever the rows are, and a custom plan would copy the array of rows
+ * into the plan as a constant, every time.  A statement that joins the rows
+ * with the sink (DELETE, MERGE) keeps the plan cache's choice, so that the
+ * number of rows can pick the join.
+ */
+static bool
+sink_plan_is_generic(const SaQuery *q, SinkStatement which)
+{
+	return which != SINK_DELETE && q->def.sink_merge == NULL;
+}
+
+/*
  * The kept plan of a sink statement, prepared now if it is the first use;
  * the caller is in SPI.  A statement must be one statement, whatever the
  * MERGE clauses hold.
@@ -665,6 +679,7 @@ sink_plan(SaQuery *q, SinkStatement which)
 {
 	const char *sql = sink_statement_sql(q, which);
 	Oid			argtypes[2] = {get_array_type(q->sink_rowtype), INT8OID};
+	int			options = sink_plan_is_generic(q, which) ? CURSOR_OPT_GENERIC_PLAN : 0;
 	SPIPlanPtr	plan;
 
 	Assert(sql != NULL);
@@ -672,7 +687,8 @@ sink_plan(SaQuery *q, SinkStatement which)
 		q->sink_plans = MemoryContextAllocZero(q->cxt, sizeof(SaSinkPlans));
 	if (q->sink_plans->plans[which] != NULL)
 		return q->sink_plans->plans[which];
-	plan = SPI_prepare(sql, which == SINK_DELETE ? 1 : 2, argtypes);
+	plan = SPI_prepare_cursor(sql, which == SINK_DELETE ? 1 : 2, argtypes,
+							  options);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
 			 q->def.name, SPI_result_code_string(SPI_result));

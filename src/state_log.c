@@ -80,11 +80,36 @@ log_begin(LogWriter *w, SaQuery *q, int64 batch_id, bool snapshot)
 	log_start_row(w);
 }
 
+/*
+ * The statement inserting a row of the log, prepared once per backend.  Its
+ * generic plan takes the records as a parameter; a one-off plan would copy
+ * them (megabytes) into the plan as a constant.
+ */
+static SPIPlanPtr
+log_insert_plan(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[6] = {INT4OID, INT8OID, INT4OID, BOOLOID, INT4OID, BYTEAOID};
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor("INSERT INTO streamagg.state_log "
+										   "(query_id, batch_id, part, snapshot, groups, records) "
+										   "VALUES ($1, $2, $3, $4, $5, $6)",
+										   6, types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the insert into streamagg.state_log: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	return plan;
+}
+
 /* Insert the records collected so far as one row; the caller is in SPI. */
 static void
 log_flush(LogWriter *w)
 {
-	Oid			types[6] = {INT4OID, INT8OID, INT4OID, BOOLOID, INT4OID, BYTEAOID};
 	Datum		args[6];
 	SaRoleSave	role;
 
@@ -98,10 +123,7 @@ log_flush(LogWriter *w)
 	args[4] = Int32GetDatum(w->nrecords);
 	args[5] = PointerGetDatum(w->buf.data);
 	sa_catalog_access_begin(&role);
-	if (SPI_execute_with_args("INSERT INTO streamagg.state_log "
-							  "(query_id, batch_id, part, snapshot, groups, records) "
-							  "VALUES ($1, $2, $3, $4, $5, $6)",
-							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(log_insert_plan(), args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write streamagg.state_log");
 	sa_catalog_access_end(&role);
 	w->written += w->nrecords;

@@ -177,6 +177,10 @@ typedef struct SaAggregate
 								 * form (q->state_desc), or -1 */
 	struct SaDistinct *distinct;	/* called with DISTINCT: its set of
 									 * values (distinct.c), or NULL */
+	char		finalfn_modify; /* pg_aggregate.aggfinalmodify */
+	int			shares_state_of;	/* an earlier aggregate whose transition
+									 * state this one uses (nodeAgg's shared
+									 * transition states), or -1 */
 	FmgrInfo	combinefn;
 	FmgrInfo	transfn;
 	FmgrInfo	finalfn;
