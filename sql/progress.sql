@@ -40,3 +40,38 @@ SELECT name, source, sink, output_mode, status, watermark, last_batch_id,
   FROM streamagg.queries;
 SELECT streamagg.drop_query('clicks_per_minute', true);
 DROP TABLE clicks;
+
+-- The progress view keeps each query's last 100 batches (docs/semantics.md
+-- §7): every batch adds its row, and the one 100 batches back goes.  Once
+-- every 100 batches older rows go too: the row planted below, as if left
+-- by an older version, is gone after batch 200.  Batches are numbered
+-- from 0: 150 triggers make batches 0 to 149.
+CREATE TABLE keep_src (ts timestamptz, n int);
+SELECT streamagg.create_query(name => 'keep', source => 'keep_src', event_time => 'ts',
+       aggregates => 'count(*) AS c', window_size => '1 hour', output_mode => 'update');
+\set ECHO none
+\o /dev/null
+SELECT format('INSERT INTO keep_src VALUES (%L, 1)',
+              timestamptz '2024-01-01 00:00+00' + g * interval '1 second'),
+       'SELECT streamagg.process(''keep'')'
+  FROM generate_series(1, 150) g \gexec
+\o
+\set ECHO all
+SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';
+CREATE TEMP TABLE planted AS SELECT * FROM streamagg.batch_log
+  WHERE query_id = (SELECT query_id FROM streamagg.queries WHERE name = 'keep')
+  ORDER BY batch_id DESC LIMIT 1;
+UPDATE planted SET batch_id = 3;
+INSERT INTO streamagg.batch_log SELECT * FROM planted;
+SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';
+\set ECHO none
+\o /dev/null
+SELECT format('INSERT INTO keep_src VALUES (%L, 1)',
+              timestamptz '2024-01-01 01:00+00' + g * interval '1 second'),
+       'SELECT streamagg.process(''keep'')'
+  FROM generate_series(1, 55) g \gexec
+\o
+\set ECHO all
+SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';
+SELECT streamagg.drop_query('keep', drop_sink => true);
+DROP TABLE keep_src;

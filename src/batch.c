@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "kept_plan.h"
 #include "output.h"
 #include "batch_limit.h"
 #include "catalog.h"
@@ -66,14 +67,16 @@ sa_committed_snapshot(void)
 	Datum		snapshot;
 
 	SPI_connect();
-	if (SPI_execute("SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
+	if (SPI_execute_plan(sa_kept_plan("SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
 					"ELSE (LEAST(pg_catalog.pg_snapshot_xmin(s), x)::text || ':' || "
 					"pg_catalog.pg_snapshot_xmax(s)::text || ':' || "
 					"(SELECT pg_catalog.string_agg(v::text, ',' ORDER BY v) FROM "
 					"(SELECT pg_catalog.pg_snapshot_xip(s) UNION SELECT x) u(v)))::pg_catalog.pg_snapshot "
 					"END FROM (SELECT pg_catalog.pg_current_snapshot(), "
 					"pg_catalog.pg_current_xact_id_if_assigned()) n(s, x)",
-					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+									  0, NULL, 0),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not take the snapshot of a batch");
 	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull),
@@ -152,8 +155,9 @@ sa_check_snapshot_order(SaQuery *q, const SaCheckpoint *cp, Datum snapshot)
 	if (!cp->has_consumed)
 		return;
 	SPI_connect();
-	SPI_execute_with_args("SELECT pg_catalog.pg_snapshot_xmax($1) > pg_catalog.pg_snapshot_xmax($2)",
-						  2, types, args, NULL, true, 1);
+	SPI_execute_plan(sa_kept_plan("SELECT pg_catalog.pg_snapshot_xmax($1) > pg_catalog.pg_snapshot_xmax($2)",
+								  2, types, 0),
+					 args, NULL, true, 1);
 	ahead = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
@@ -198,9 +202,10 @@ sa_batch_predicate(const char *xid_column, bool has_previous, Datum previous,
 					 "%s < pg_catalog.pg_snapshot_xmax($2)",
 					 xid_column, xid_column, xid_column);
 	SPI_connect();
-	SPI_execute_with_args("SELECT x::text FROM pg_catalog.pg_snapshot_xip($1) x "
-						  "WHERE pg_catalog.pg_visible_in_snapshot(x, $2)",
-						  2, types, args, NULL, false, 0);
+	SPI_execute_plan(sa_kept_plan("SELECT x::text FROM pg_catalog.pg_snapshot_xip($1) x "
+								  "WHERE pg_catalog.pg_visible_in_snapshot(x, $2)",
+								  2, types, 0),
+					 args, NULL, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		appendStringInfo(&buf, " OR %s = '%s'::pg_catalog.xid8", xid_column,
 						 SPI_getvalue(SPI_tuptable->vals[i],

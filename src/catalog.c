@@ -29,6 +29,7 @@
 
 #include "catalog.h"
 #include "definition.h"
+#include "kept_plan.h"
 #include "security.h"
 
 /*
@@ -57,13 +58,16 @@ catalog_end(SaRoleSave *role)
 	sa_catalog_access_end(role);
 }
 
-/* Run a catalog statement that must succeed, with its parameters. */
+/*
+ * Run a catalog statement that must succeed, with its parameters.  Its text
+ * is a constant of this file: its plan is kept (kept_plan.c).
+ */
 static void
 catalog_execute(const char *sql, int nargs, Oid *types, Datum *args,
 				const char *nulls, int expected)
 {
-	int			ret = SPI_execute_with_args(sql, nargs, types, args, nulls,
-											false, 0);
+	int			ret = SPI_execute_plan(sa_kept_plan(sql, nargs, types, 0),
+									   args, nulls, false, 0);
 
 	if (ret != expected)
 		elog(ERROR, "streamagg catalog statement failed (%s): %s",
@@ -775,6 +779,23 @@ sa_catalog_reset_query(int32 query_id)
 #define SA_BATCH_LOG_KEEP 100
 
 /*
+ * Batch ids of a query go up by one (trigger.c asserts it), and each batch
+ * adds its row here: so deleting the row SA_BATCH_LOG_KEEP batches back
+ * keeps exactly the last SA_BATCH_LOG_KEEP.  That is one index probe; once
+ * per SA_BATCH_LOG_KEEP batches every older row goes too, in case some
+ * were left (by an older version, or a different SA_BATCH_LOG_KEEP).  A
+ * range delete at every trigger was planned as a scan of the whole log,
+ * dead rows included, which cost more than the rest of a small trigger.
+ */
+static const char *
+batch_log_trim_sql(int64 batch_id)
+{
+	return batch_id % SA_BATCH_LOG_KEEP == 0 ?
+		"DELETE FROM streamagg.batch_log WHERE query_id = $1 AND batch_id <= $2" :
+		"DELETE FROM streamagg.batch_log WHERE query_id = $1 AND batch_id = $2";
+}
+
+/*
  * Step 5 of a trigger: the new checkpoint (which also clears the plan and
  * any recorded error) and the batch's row in streamagg.batch_log.
  */
@@ -854,9 +875,8 @@ sa_catalog_record_batch(const SaBatchRecord *rec)
 					"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
 					"$16, $17, $18, $19, $20, $21, $22)",
 					22, logtypes, logargs, lognulls, SPI_OK_INSERT);
-	catalog_execute("DELETE FROM streamagg.batch_log "
-					"WHERE query_id = $1 AND batch_id <= $2",
-					2, trimtypes, trimargs, NULL, SPI_OK_DELETE);
+	catalog_execute(batch_log_trim_sql(rec->batch_id), 2, trimtypes, trimargs,
+					NULL, SPI_OK_DELETE);
 	catalog_end(&role);
 }
 

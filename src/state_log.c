@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "kept_plan.h"
 #include "security.h"
 #include "state_log.h"
 #include "group.h"
@@ -81,29 +82,19 @@ log_begin(LogWriter *w, SaQuery *q, int64 batch_id, bool snapshot)
 }
 
 /*
- * The statement inserting a row of the log, prepared once per backend.  Its
- * generic plan takes the records as a parameter; a one-off plan would copy
- * them (megabytes) into the plan as a constant.
+ * The statement inserting a row of the log.  Its generic plan takes the
+ * records as a parameter; a custom plan would copy them (megabytes) into
+ * the plan as a constant.
  */
 static SPIPlanPtr
 log_insert_plan(void)
 {
-	static SPIPlanPtr plan = NULL;
 	Oid			types[6] = {INT4OID, INT8OID, INT4OID, BOOLOID, INT4OID, BYTEAOID};
 
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor("INSERT INTO streamagg.state_log "
-										   "(query_id, batch_id, part, snapshot, groups, records) "
-										   "VALUES ($1, $2, $3, $4, $5, $6)",
-										   6, types, CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the insert into streamagg.state_log: %s",
-				 SPI_result_code_string(SPI_result));
-		plan = p;
-	}
-	return plan;
+	return sa_kept_plan("INSERT INTO streamagg.state_log "
+						"(query_id, batch_id, part, snapshot, groups, records) "
+						"VALUES ($1, $2, $3, $4, $5, $6)",
+						6, types, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* Insert the records collected so far as one row; the caller is in SPI. */
