@@ -1313,5 +1313,5 @@ sa_check_batch_statement(SaQuery *q)
 	sa_check_statement_privileges(psprintf("%s%s", q->batch_select,
 										   sa_batch_predicate(q->xid_column, false,
 															  (Datum) 0, (Datum) 0)),
-								  2, argtypes);
+								  2, argtypes, NULL);
 }

@@ -255,7 +255,7 @@ sa_check_late_sink_statement(SaQuery *q)
 	if (!OidIsValid(q->def.late_sink))
 		return;
 	argtype = get_array_type(get_rel_type_id(q->def.late_sink));
-	sa_check_statement_privileges(late_insert_sql(q), 1, &argtype);
+	sa_check_statement_privileges(late_insert_sql(q), 1, &argtype, NULL);
 }
 
 /* The compiled query goes: free its kept plan. */

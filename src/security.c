@@ -188,19 +188,23 @@ check_execute_walker(Node *node, void *context)
 
 /*
  * Check, as the executor will at every trigger, that the current user may
- * run "sql" (with parameters of "argtypes"): SELECT, INSERT, UPDATE or
+ * run "sql" (with parameters of "argtypes", and the ephemeral relation
+ * "rows" if not NULL, which must be empty): SELECT, INSERT, UPDATE or
  * DELETE on every relation it touches, EXECUTE on every function it calls.
  * create_query calls this for the statements a trigger runs, as the query's
  * owner, so that a query that could never run is refused at once.
  */
 void
-sa_check_statement_privileges(const char *sql, int nargs, Oid *argtypes)
+sa_check_statement_privileges(const char *sql, int nargs, Oid *argtypes,
+							  EphemeralNamedRelation rows)
 {
 	SPIPlanPtr	plan;
 	CachedPlan *cplan;
 	ListCell   *lc;
 
 	SPI_connect();
+	if (rows && SPI_register_relation(rows) < 0)
+		elog(ERROR, "could not register the rows of a statement");
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare a statement of a streaming query: %s",

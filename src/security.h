@@ -10,6 +10,8 @@
 
 #include "streamagg.h"
 
+#include "utils/queryenvironment.h"
+
 typedef struct SaRoleSave
 {
 	Oid			userid;
@@ -25,6 +27,7 @@ extern int	sa_pin_search_path(void);
 extern void sa_unpin_search_path(int nestlevel);
 extern bool sa_may_see_query(Oid owner);
 extern void sa_check_statement_privileges(const char *sql, int nargs,
-										  Oid *argtypes);
+										  Oid *argtypes,
+										  EphemeralNamedRelation rows);
 
 #endif							/* STREAMAGG_SECURITY_H */

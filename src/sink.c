@@ -10,10 +10,14 @@
  * the group-by columns, then one column per aggregate; a stateless query's
  * sink row has its columns, and its sink table no key.  A sink table's
  * unique key is (window_start, window_end, group columns) with NULLS NOT
- * DISTINCT, so that NULL keys upsert like any other value.  Rows are always
- * passed to the statement as $1, one array of the sink's row type (the
- * table's, or the element type of the function's second argument), and the
- * batch id as $2.  Extra columns of that row type are left NULL.
+ * DISTINCT, so that NULL keys upsert like any other value.  A statement
+ * that inserts into a sink table reads its rows from a tuplestore of the
+ * table's row type, registered as the ephemeral named relation
+ * streamagg_sink_rows (as a trigger's transition table is), so that each
+ * row is formed once; other statements (MERGE, DELETE, the sink function)
+ * get $1, one array of the sink's row type (the table's, or the element
+ * type of the function's second argument), and the batch id as $2.  Extra
+ * columns of that row type are left NULL.
  *
  * The statements are built when the query is compiled, prepared at their
  * first use and kept with the compiled query (SPI_keepplan); the plan cache
@@ -56,6 +60,9 @@
 #include "security.h"
 #include "sink.h"
 #include "output.h"
+
+/* The relation a sink INSERT reads its rows from (see the header). */
+#define SINK_ROWS_RELATION "streamagg_sink_rows"
 
 /* One expected sink column. */
 typedef struct SinkColumn
@@ -534,12 +541,12 @@ sa_move_figures_sql(const SaQuery *q, const char *predicate)
 /*
  * The statements of a query's sink, stored in q (built in q's memory
  * context):
- *	  - sink_sql delivers a trigger's rows ($1, an array of q->sink_rowtype;
- *		$2, the batch id): for a sink table one upsert, or the MERGE with
- *		the query's clauses (target alias t, row alias s), and without any
- *		key column the table holds one row, replaced each time; for a
- *		stateless query a plain INSERT; for a function sink,
- *		SELECT fn($2, $1);
+ *	  - sink_sql delivers a trigger's rows: for a sink table one upsert
+ *		reading SINK_ROWS_RELATION, and without any key column the table
+ *		holds one row, replaced each time; for a stateless query a plain
+ *		INSERT; with sink_merge, the MERGE with the query's clauses (target
+ *		alias t, row alias s) of $1, an array of q->sink_rowtype; for a
+ *		function sink, SELECT fn($2, $1), $2 being the batch id;
  *	  - sink_insert_sql, a plain INSERT for rows new to a table sink with a
  *		key (window queries), which skips ON CONFLICT's probe;
  *	  - sink_delete_sql deletes rows by window and key ($1): the rows of
@@ -611,7 +618,7 @@ sa_build_sink_statement(SaQuery *q)
 	if (key[0] == '\0' && !q->stateless)
 		appendStringInfo(&sql, "WITH cleared AS (DELETE FROM %s) ",
 						 q->sink_qualified);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM pg_catalog.unnest($1) AS r",
+	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM " SINK_ROWS_RELATION " AS r",
 					 q->sink_qualified, list.data, list.data);
 	if (key[0] != '\0')
 	{
@@ -656,6 +663,35 @@ sink_statement_sql(const SaQuery *q, SinkStatement which)
 }
 
 /*
+ * Does the statement read its rows from SINK_ROWS_RELATION (an INSERT into
+ * a sink table), rather than from the array $1?
+ */
+static bool
+reads_rows_relation(const SaQuery *q, SinkStatement which)
+{
+	return which != SINK_DELETE && q->def.sink_merge == NULL &&
+		!OidIsValid(q->def.sink_function);
+}
+
+/*
+ * SINK_ROWS_RELATION holding "rows" (a tuplestore of "desc", or NULL for
+ * none, to analyse a statement), for SPI_register_relation.
+ */
+static EphemeralNamedRelation
+rows_relation(TupleDesc desc, Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = SINK_ROWS_RELATION;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = rows ? tuplestore_tuple_count(rows) : 0;
+	enr->reldata = rows;
+	return enr;
+}
+
+/*
  * Whether a sink statement always gets the generic plan.  A statement that
  * only inserts the rows, or passes them to the sink function, has one plan
  * whatever the rows are, and a custom plan would copy the array of rows
@@ -667,6 +703,15 @@ static bool
 sink_plan_is_generic(const SaQuery *q, SinkStatement which)
 {
 	return which != SINK_DELETE && q->def.sink_merge == NULL;
+}
+
+/* The parameters of a sink statement: none, ($1 rows), or ($1 rows, $2 batch id). */
+static int
+sink_statement_nargs(const SaQuery *q, SinkStatement which)
+{
+	if (reads_rows_relation(q, which))
+		return 0;
+	return which == SINK_DELETE ? 1 : 2;
 }
 
 /*
@@ -687,7 +732,7 @@ sink_plan(SaQuery *q, SinkStatement which)
 		q->sink_plans = MemoryContextAllocZero(q->cxt, sizeof(SaSinkPlans));
 	if (q->sink_plans->plans[which] != NULL)
 		return q->sink_plans->plans[which];
-	plan = SPI_prepare_cursor(sql, which == SINK_DELETE ? 1 : 2, argtypes,
+	plan = SPI_prepare_cursor(sql, sink_statement_nargs(q, which), argtypes,
 							  options);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the sink statement of streaming query \"%s\": %s",
@@ -715,15 +760,30 @@ sa_sink_release(SaQuery *q)
 	q->sink_plans = NULL;
 }
 
-/* Run a sink statement with "rows" ($1) and "batch_id" ($2). */
+/*
+ * The rows of a sink statement: a tuplestore for one that reads
+ * SINK_ROWS_RELATION, else an array.
+ */
+typedef struct SinkRows
+{
+	Datum		array;
+	Tuplestorestate *store;
+	TupleDesc	desc;			/* of the tuplestore */
+} SinkRows;
+
+/* Run a sink statement with "rows" and "batch_id" ($2). */
 static void
-execute_sink_statement(SaQuery *q, SinkStatement which, Datum rows,
+execute_sink_statement(SaQuery *q, SinkStatement which, const SinkRows *rows,
 					   int64 batch_id)
 {
-	Datum		args[2] = {rows, Int64GetDatum(batch_id)};
+	Datum		args[2] = {rows->array, Int64GetDatum(batch_id)};
 	int			ret;
 
+	Assert(reads_rows_relation(q, which) == (rows->store != NULL));
 	SPI_connect();
+	if (rows->store &&
+		SPI_register_relation(rows_relation(rows->desc, rows->store)) < 0)
+		elog(ERROR, "could not register the rows of the sink statement");
 	ret = SPI_execute_plan(sink_plan(q, which), args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "sink statement of streaming query \"%s\" failed: %s",
@@ -745,6 +805,7 @@ sa_check_sink_statements(SaQuery *q)
 	ErrorContextCallback context;
 	SaTextContext merge;
 	Oid			argtypes[2];
+	EphemeralNamedRelation rows = NULL;
 
 	sa_build_sink_statement(q);
 	argtypes[0] = get_array_type(q->sink_rowtype);
@@ -767,19 +828,24 @@ sa_check_sink_statements(SaQuery *q)
 					(errcode(ERRCODE_SYNTAX_ERROR),
 					 errmsg("sink_merge must hold only the WHEN clauses of one MERGE statement")));
 	}
-	sa_check_statement_privileges(q->sink_sql, 2, argtypes);
+	if (reads_rows_relation(q, SINK_WRITE) || q->sink_insert_sql)
+		rows = rows_relation(lookup_rowtype_tupdesc_copy(q->sink_rowtype, -1),
+							 NULL);
+	sa_check_statement_privileges(q->sink_sql,
+								  sink_statement_nargs(q, SINK_WRITE), argtypes,
+								  reads_rows_relation(q, SINK_WRITE) ? rows : NULL);
 	error_context_stack = context.previous;
 	if (q->sink_insert_sql)
-		sa_check_statement_privileges(q->sink_insert_sql, 2, argtypes);
+		sa_check_statement_privileges(q->sink_insert_sql, 0, NULL, rows);
 	if (q->sink_delete_sql)
-		sa_check_statement_privileges(q->sink_delete_sql, 1, argtypes);
+		sa_check_statement_privileges(q->sink_delete_sql, 1, argtypes, NULL);
 	if (q->move_insert_head)
 	{
 		argtypes[0] = argtypes[1] = PG_SNAPSHOTOID;
 		sa_check_statement_privileges(sa_move_insert_sql(q,
 														 sa_batch_predicate(q->xid_column, false,
 																			(Datum) 0, (Datum) 0)),
-									  2, argtypes);
+									  2, argtypes, NULL);
 	}
 }
 
@@ -811,12 +877,12 @@ sink_column_positions(SaQuery *q, TupleDesc desc, Oid rowtype)
 }
 
 /*
- * One result row as a tuple of "desc": window, keys and, if "with_values",
- * the final values at "positions" (sink_column_positions), other columns
- * NULL.
+ * One result row as the values of a tuple of "desc": window, keys and, if
+ * "with_values", the final values at "positions" (sink_column_positions),
+ * other columns NULL.
  */
-static HeapTuple
-form_sink_row(SaQuery *q, TupleDesc desc, const int *positions,
+static void
+fill_sink_row(SaQuery *q, TupleDesc desc, const int *positions,
 			  const SaOutputRow *row, bool with_values, Datum *values,
 			  bool *nulls)
 {
@@ -845,23 +911,23 @@ form_sink_row(SaQuery *q, TupleDesc desc, const int *positions,
 			nulls[positions[c]] = row->nulls[i];
 		}
 	}
-	return heap_form_tuple(desc, values, nulls);
 }
 
 /*
- * The array of sink rows for "rows": window, keys and, if "with_values",
- * the final values, as values of q->sink_rowtype (other columns NULL).
+ * The rows of a sink statement for "rows" (window, keys and, if
+ * "with_values", the final values), as values of q->sink_rowtype (other
+ * columns NULL): in a tuplestore if the statement reads
+ * SINK_ROWS_RELATION, else in an array.
  */
-static Datum
-sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
-				bool with_values)
+static SinkRows
+sink_rows(SaQuery *q, SinkStatement which, const SaOutputRow *rows,
+		  int nrows, bool with_values)
 {
+	SinkRows	result = {(Datum) 0, NULL, NULL};
 	TupleDesc	desc;
 	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;
-	Datum	   *tuples;
-	ArrayType  *array;
 
 	/* a sink table dropped or altered since: say so, by name */
 	if (OidIsValid(q->def.sink))
@@ -870,16 +936,43 @@ sink_rows_array(SaQuery *q, const SaOutputRow *rows, int nrows,
 	positions = sink_column_positions(q, desc, q->sink_rowtype);
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
-	tuples = palloc(sizeof(Datum) * nrows);
-	for (int r = 0; r < nrows; r++)
-		tuples[r] = heap_copy_tuple_as_datum(form_sink_row(q, desc, positions,
-														   &rows[r], with_values,
-														   values, nulls),
-											 desc);
-	array = construct_array(tuples, nrows, q->sink_rowtype, -1, false,
-							TYPALIGN_DOUBLE);
-	FreeTupleDesc(desc);
-	return PointerGetDatum(array);
+	if (reads_rows_relation(q, which))
+	{
+		result.desc = desc;
+		result.store = tuplestore_begin_heap(false, false, work_mem);
+		for (int r = 0; r < nrows; r++)
+		{
+			fill_sink_row(q, desc, positions, &rows[r], with_values, values,
+						  nulls);
+			tuplestore_putvalues(result.store, desc, values, nulls);
+		}
+	}
+	else
+	{
+		Datum	   *tuples = palloc(sizeof(Datum) * nrows);
+
+		for (int r = 0; r < nrows; r++)
+		{
+			fill_sink_row(q, desc, positions, &rows[r], with_values, values,
+						  nulls);
+			tuples[r] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls),
+												 desc);
+		}
+		result.array = PointerGetDatum(construct_array(tuples, nrows,
+													   q->sink_rowtype, -1,
+													   false, TYPALIGN_DOUBLE));
+		FreeTupleDesc(desc);
+	}
+	return result;
+}
+
+/* The statements are done with "rows": a tuplestore's files go now. */
+static void
+end_sink_rows(SinkRows *rows)
+{
+	if (rows->store)
+		tuplestore_end(rows->store);
+	rows->store = NULL;
 }
 
 /*
@@ -901,8 +994,10 @@ sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows, int nrows,
 	check_columns(desc, what, cols, n);
 	positions = sink_column_positions(q, desc, desc->tdtypeid);
 	for (int r = 0; r < nrows; r++)
-		tuplestore_puttuple(out, form_sink_row(q, desc, positions, &rows[r],
-											   true, values, nulls));
+	{
+		fill_sink_row(q, desc, positions, &rows[r], true, values, nulls);
+		tuplestore_putvalues(out, desc, values, nulls);
+	}
 }
 
 /*
@@ -913,7 +1008,7 @@ sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows, int nrows,
  * other error propagates.
  */
 static bool
-insert_new_rows(SaQuery *q, Datum rows, int64 batch_id)
+insert_new_rows(SaQuery *q, const SinkRows *rows, int64 batch_id)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -967,9 +1062,11 @@ write_rows(SaQuery *q, const SaOutput *output, int64 batch_id)
 
 	if (q->sink_insert_sql == NULL)
 	{
-		execute_sink_statement(q, SINK_WRITE,
-							   sink_rows_array(q, output->rows, output->nrows, true),
-							   batch_id);
+		SinkRows	rows = sink_rows(q, SINK_WRITE, output->rows,
+									 output->nrows, true);
+
+		execute_sink_statement(q, SINK_WRITE, &rows, batch_id);
+		end_sink_rows(&rows);
 		return;
 	}
 	fresh = palloc(sizeof(SaOutputRow) * output->nrows);
@@ -981,17 +1078,24 @@ write_rows(SaQuery *q, const SaOutput *output, int64 batch_id)
 		else
 			known[nknown++] = output->rows[r];
 	}
+	/* both statements read SINK_ROWS_RELATION: the same rows serve both */
+	Assert(reads_rows_relation(q, SINK_INSERT_NEW) &&
+		   reads_rows_relation(q, SINK_WRITE));
 	if (nfresh > 0)
 	{
-		Datum		rows = sink_rows_array(q, fresh, nfresh, true);
+		SinkRows	rows = sink_rows(q, SINK_INSERT_NEW, fresh, nfresh, true);
 
-		if (!insert_new_rows(q, rows, batch_id))
-			execute_sink_statement(q, SINK_WRITE, rows, batch_id);
+		if (!insert_new_rows(q, &rows, batch_id))
+			execute_sink_statement(q, SINK_WRITE, &rows, batch_id);
+		end_sink_rows(&rows);
 	}
 	if (nknown > 0)
-		execute_sink_statement(q, SINK_WRITE,
-							   sink_rows_array(q, known, nknown, true),
-							   batch_id);
+	{
+		SinkRows	rows = sink_rows(q, SINK_WRITE, known, nknown, true);
+
+		execute_sink_statement(q, SINK_WRITE, &rows, batch_id);
+		end_sink_rows(&rows);
+	}
 }
 
 /*
@@ -1006,11 +1110,12 @@ sa_sink_deliver(SaQuery *q, const SaOutput *output, int64 batch_id)
 		return output->nrows;
 	if (output->ndeleted > 0)
 	{
+		SinkRows	rows = sink_rows(q, SINK_DELETE, output->deleted,
+									 output->ndeleted, false);
+
 		Assert(deletes_sink_rows(q));
-		execute_sink_statement(q, SINK_DELETE,
-							   sink_rows_array(q, output->deleted,
-											   output->ndeleted, false),
-							   batch_id);
+		execute_sink_statement(q, SINK_DELETE, &rows, batch_id);
+		end_sink_rows(&rows);
 	}
 	if (output->nrows > 0)
 		write_rows(q, output, batch_id);

@@ -65,9 +65,10 @@ group_equal(SaQuery *q, const SaGroup *a, const SaGroup *b)
 SaWorkingSet *
 sa_working_set_create(SaQuery *q)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "streamagg trigger",
-											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext cxt = GenerationContextCreate(CurrentMemoryContext,
+												"streamagg trigger",
+												0, ALLOCSET_DEFAULT_INITSIZE,
+												ALLOCSET_DEFAULT_MAXSIZE);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	SaWorkingSet *ws = palloc0(sizeof(SaWorkingSet));
 
