@@ -14,7 +14,8 @@
 #                      with integer keys and with text keys and numeric money
 #   3. latency         commit -> sink visible with trigger_interval '0'
 #                      under pgbench at a fixed rate
-#   4. scaling         cost of a 1000-row trigger as state grows 10x, 100x;
+#   4. scaling         cost of a 1000-row trigger as state grows 10x, 100x (integer
+#                      keys, and text keys with numeric amounts);
 #                      state memory per open (window, key)
 #   5. sustained load  the highest producer rate at which the lag stays
 #                      bounded and the worker's memory flat (not in the
@@ -1135,6 +1136,73 @@ INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
 	       sum(octet_length(records))::float8 / sum(groups), sum(groups)
 	FROM streamagg.state_log;
 SQL
+	} | psql_q -At >/dev/null
+	scenario_scaling_text
+}
+
+# The shape users have (issue 16), in its own session after the integer
+# queries, so that their state-memory figures stay theirs: one update-mode
+# query, count/sum/avg of numeric(12,2) amounts by text keys
+# ('customer-' || k), source emptied.  Its state grows the same way, from G
+# to 10 G to 100 G (window, key) groups, and the same 1000-row triggers are
+# timed: a trigger must cost the same whatever the state holds.
+scenario_scaling_text() {
+	local g0=$scaling_base level groups prev=0 w0 w1 r
+	local item="update, text keys and numeric, source emptied"
+	log "4. scaling (text keys, numeric): state of $g0, $((10 * g0)), $((100 * g0)) groups, 1000-row triggers"
+	{
+		cat <<'SQL'
+\set ON_ERROR_STOP 1
+SET streamagg.allow_source_changes = on;
+CREATE TABLE s_text (ts timestamptz, k text, v numeric(12,2));
+SELECT streamagg.create_query(name => 'sc_text', source => 's_text', event_time => 'ts',
+	aggregates => 'count(*) AS n, sum(v) AS s, avg(v) AS a', group_by => 'k',
+	window_size => '1 hour', output_mode => 'update');
+SQL
+		for level in 1 10 100; do
+			groups=$((level * g0))
+			w0=$((prev / 1000)) w1=$((groups / 1000 - 1))
+			cat <<SQL
+INSERT INTO s_text (ts, k, v) SELECT $(ts_of "h * 3600 + k * 3.6" '1 second'), 'customer-' || k, k / 100.0
+	FROM generate_series($w0, $w1) h, generate_series(0, 999) k;
+SELECT streamagg.process('sc_text');
+DELETE FROM s_text;
+VACUUM s_text;
+VACUUM ANALYZE sc_text, streamagg.state_log;
+SQL
+			if ((level == 1)); then
+				cat <<'SQL'
+-- Warm-up trigger: creates the groups that every measured batch updates.
+INSERT INTO s_text (ts, k, v) SELECT timestamptz '2023-12-31 23:00+00' + k * interval '3.6 s',
+	'customer-' || k, k / 100.0 FROM generate_series(0, 999) k;
+SELECT streamagg.process('sc_text');
+DELETE FROM s_text;
+VACUUM s_text;
+SQL
+			fi
+			for ((r = 1; r <= runs; r++)); do
+				cat <<SQL
+INSERT INTO s_text (ts, k, v) SELECT timestamptz '2023-12-31 23:00+00' + k * interval '3.6 s',
+	'customer-' || k, k / 100.0 FROM generate_series(0, 999) k;
+SELECT clock_timestamp() AS t0 \gset
+SELECT streamagg.process('sc_text') AS consumed \gset
+INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+	SELECT 'scaling', '$item', 'trigger ms, state x$level', 'ms', $r, ms_since(:'t0'), $groups
+	WHERE :consumed = 1000;
+INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+	SELECT 'scaling', '$item', p.metric || ', state x$level', 'ms', $r, p.value, $groups
+	FROM (SELECT aggregate_ms, sink_ms, state_log_ms FROM streamagg.progress
+	      WHERE name = 'sc_text' ORDER BY batch_id DESC LIMIT 1) b,
+	     LATERAL (VALUES ('aggregate + state log ms', b.aggregate_ms + b.state_log_ms),
+	                     ('sink ms', b.sink_ms)) p(metric, value)
+	WHERE :consumed = 1000;
+SELECT bench_assert(:consumed = 1000, 'sc_text consumed ' || :consumed || ' rows, not 1000');
+DELETE FROM s_text;
+SQL
+			done
+			echo "VACUUM s_text;"
+			prev=$groups
+		done
 	} | psql_q -At >/dev/null
 }
 
