@@ -984,6 +984,32 @@ sa_agg_finalize(SaAggRuntime *rt, SaAggregate *agg, Datum state, bool isnull,
 }
 
 /*
+ * The final value of each aggregate of live states ("live", "livenulls"),
+ * in the caller's memory context; the final functions run in the
+ * runtime's temporary context, which is reset.
+ */
+static void
+finalize_states(SaAggRuntime *rt, const SaQuery *q, Datum *live,
+				bool *livenulls, Datum *results, bool *resultnulls,
+				MemoryContext caller)
+{
+	MemoryContextSwitchTo(rt->rowcontext);
+	for (int i = 0; i < q->naggs; i++)
+	{
+		SaAggregate *agg = &q->aggs[i];
+		Datum		value = sa_agg_finalize(rt, agg, live[i], livenulls[i],
+											&resultnulls[i]);
+
+		MemoryContextSwitchTo(caller);
+		results[i] = resultnulls[i] ? (Datum) 0 :
+			datumCopy(value, agg->resulttypbyval, agg->resulttyplen);
+		MemoryContextSwitchTo(rt->rowcontext);
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(rt->rowcontext);
+}
+
+/*
  * The final value of each aggregate of a stored group (or session), in
  * the current memory context.  The states are brought back to life, and
  * finalized, in the runtime's temporary context, which is reset: finishing
@@ -1002,17 +1028,21 @@ sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
 	live = palloc(sizeof(Datum) * q->naggs);
 	livenulls = palloc(sizeof(bool) * q->naggs);
 	deform_stored(rt, q, stored, live, livenulls, rt->rowcontext);
-	for (int i = 0; i < q->naggs; i++)
-	{
-		SaAggregate *agg = &q->aggs[i];
-		Datum		value = sa_agg_finalize(rt, agg, live[i], livenulls[i],
-											&resultnulls[i]);
+	finalize_states(rt, q, live, livenulls, results, resultnulls, caller);
+}
 
-		MemoryContextSwitchTo(caller);
-		results[i] = resultnulls[i] ? (Datum) 0 :
-			datumCopy(value, agg->resulttypbyval, agg->resulttyplen);
-		MemoryContextSwitchTo(rt->rowcontext);
-	}
-	MemoryContextSwitchTo(caller);
+/*
+ * The final value of each aggregate of live states that were just stored
+ * (sa_aggs_form_stored), in the current memory context: the same values as
+ * sa_aggs_finalize_stored gives for the stored form, without bringing it
+ * back to life.  Final functions that modify their state (which nodeAgg
+ * calls once per state) are called once: the states are not used after.
+ */
+void
+sa_aggs_finalize_live(SaAggRuntime *rt, const SaQuery *q, Datum *live,
+					  bool *livenulls, Datum *results, bool *resultnulls)
+{
 	MemoryContextReset(rt->rowcontext);
+	finalize_states(rt, q, live, livenulls, results, resultnulls,
+					CurrentMemoryContext);
 }

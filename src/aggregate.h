@@ -36,6 +36,9 @@ extern MinimalTuple sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q,
 extern void sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
 									MinimalTuple stored, Datum *results,
 									bool *resultnulls);
+extern void sa_aggs_finalize_live(SaAggRuntime *rt, const SaQuery *q,
+								  Datum *live, bool *livenulls,
+								  Datum *results, bool *resultnulls);
 extern void sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q,
 								  MinimalTuple stored, Datum *live,
 								  bool *livenulls);

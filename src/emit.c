@@ -60,6 +60,8 @@ close_group(SaStateStore *store, void *entry, int64 watermark, List **closed)
 		sa_gs_delete(gs, entry);
 		return PG_INT64_MAX;
 	}
+	if (remaining != group->states)
+		group->states_live = false;
 	group->states = remaining;
 	sa_gs_put(gs, entry, group);
 	return min_end;
@@ -133,7 +135,8 @@ rows_to_emit(SaStateStore *store, List *closed, List **rows, List **deleted)
 
 /*
  * A result row, finished: window and key, and unless "deletion", the final
- * value of each aggregate from its stored states.
+ * value of each aggregate: from the group's live states if they are what
+ * was stored, else from its stored states.
  */
 static void
 finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
@@ -152,8 +155,12 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 		return;
 	row->values = palloc(sizeof(Datum) * (q->naggs + 1));
 	row->nulls = palloc(sizeof(bool) * (q->naggs + 1));
-	sa_aggs_finalize_stored(store->work->rt, q, group->states, row->values,
-							row->nulls);
+	if (group->states_live)
+		sa_aggs_finalize_live(store->work->rt, q, group->work_values,
+							  group->work_nulls, row->values, row->nulls);
+	else
+		sa_aggs_finalize_stored(store->work->rt, q, group->states,
+								row->values, row->nulls);
 }
 
 static SaOutputRow *

@@ -56,6 +56,10 @@ typedef struct SaGroup
 	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	bool		emptied;		/* closed entirely: the group goes */
 	bool		fresh;			/* not in the state before this trigger */
+	bool		states_live;	/* work_values hold what "states" was
+								 * packed from, and nothing uses them after
+								 * the row is finished (window groups the
+								 * trigger touched, once stored) */
 	int64		rows;			/* panes: rows aggregated into it */
 } SaGroup;
 

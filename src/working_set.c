@@ -277,6 +277,7 @@ sa_ws_store_touched(SaWorkingSet *ws, SaGroupStore *gs)
 		int64		min_end;
 
 		group->states = sa_group_pack(ws->rt, ws->q, group, &min_end);
+		group->states_live = !ws->q->def.has_session;
 		gs->min_window_end = Min(gs->min_window_end, min_end);
 		fresh += group->fresh;
 	}
