@@ -147,7 +147,10 @@ static bool xid_brin_insert(Relation index, Datum *values, bool *isnull,
 							IndexUniqueCheck checkUnique, bool indexUnchanged,
 							IndexInfo *indexInfo);
 
-/* The handler of access method streamagg_brin: BRIN's, two members swapped. */
+/*
+ * The handler of access method streamagg_brin: BRIN's, three members
+ * swapped (the cost estimate: xid_index_cost.c).
+ */
 Datum
 xid_brin_handler(PG_FUNCTION_ARGS)
 {
@@ -157,6 +160,7 @@ xid_brin_handler(PG_FUNCTION_ARGS)
 		DatumGetPointer(DirectFunctionCall1(brinhandler, (Datum) 0));
 	routine->aminsert = xid_brin_insert;
 	routine->amoptions = xid_brin_options;
+	routine->amcostestimate = sa_xid_brin_costestimate;
 	PG_RETURN_POINTER(routine);
 }
 
