@@ -7,7 +7,8 @@
  * The first query on a table prepares it (see batch.c for why):
  *	  - a column streamagg_xid xid8 DEFAULT pg_current_xact_id(): each row's
  *	    inserting transaction, by which batches are read;
- *	  - a streamagg_brin index on it (xid_index.c), whose insert path also
+ *	  - a streamagg_brin index on it (xid_index.c), of 32-page block ranges
+ *	    (SA_XID_PAGES_PER_RANGE), whose insert path also
  *	    refuses rows that carry another transaction's id and notes the
  *	    source for the wake-up at commit;
  *	  - a statement trigger after INSERT that notes the source too
@@ -50,6 +51,16 @@
 #define COMMITTED_TRIGGER "streamagg_source_committed"
 #define APPEND_ONLY_TRIGGER "streamagg_source_append_only"
 #define NO_TRUNCATE_TRIGGER "streamagg_source_no_truncate"
+
+/*
+ * Block ranges of the index on streamagg_xid.  A trigger reads every page
+ * of the ranges that may hold its batch, at least the last partial one and
+ * the last whole one (summarized by the next trigger): with BRIN's 128 pages
+ * that was up to 256 pages, some 40 000 rows, however small the batch.  A
+ * scan also reads one summary per range of the table: 32 pages keeps both
+ * small up to about 10^8 rows (20 000 summaries, about 4 ms).
+ */
+#define SA_XID_PAGES_PER_RANGE 32
 
 /*
  * The sources (as buckets of their OIDs) the current transaction inserted
@@ -194,8 +205,9 @@ sa_prepare_source(Oid source)
 						 NO_TRUNCATE_TRIGGER));
 	if (!has_index)
 		sa_run_sql(psprintf("CREATE INDEX ON %s "
-						 "USING streamagg_brin (%s streamagg.xid8_minmax_ops)",
-						 qualified, SA_XID_COLUMN));
+						 "USING streamagg_brin (%s streamagg.xid8_minmax_ops) "
+						 "WITH (pages_per_range = %d)",
+						 qualified, SA_XID_COLUMN, SA_XID_PAGES_PER_RANGE));
 	CommandCounterIncrement();
 }
 
