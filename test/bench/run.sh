@@ -733,6 +733,8 @@ SELECT streamagg.drop_query('nx_$q', drop_sink => true);"
 # so both phases pay the start of their workers.  Each sink must then count
 # every event.  The number of streamagg workers of the database at the end
 # of each phase is recorded as a check that the pool was in effect.
+# Beside it, what the machine allows: PostgreSQL's own GROUP BYs of the four
+# queries, in one session and then in two at once (two each).
 #
 # (b) Many queries on one source under load: BENCH_POOL_QUERIES queries
 # (trigger_interval '0', update mode, 1- to 5-minute windows by 100 keys,
@@ -842,6 +844,37 @@ SQL
 		log "  run $r/$pool_runs done"
 	done
 	set_pool DEFAULT
+
+	# What the machine allows: PostgreSQL's own GROUP BYs of the four queries
+	# over the same backlog, one after the other in one session, and two
+	# sessions at once with two each (no parallel query).
+	local ref_sql="$tmp/pool_ref.sql" half t0 t1
+	for half in 1 2; do
+		{
+			echo "SET max_parallel_workers_per_gather = 0;"
+			for i in $((2 * half - 1)) $((2 * half)); do
+				echo "SELECT count(*) FROM (SELECT date_bin('$i hours', ts, 'epoch'), k, count(*), sum(v), avg(v)
+					FROM pl_src GROUP BY 1, 2) x;"
+			done
+		} >"$ref_sql.$half"
+	done
+	log "8a. reference: the four GROUP BYs in one session, then in two at once"
+	for ((r = 1; r <= pool_runs; r++)); do
+		for phase in $(rotate "$r" one two); do
+			t0=$(date +%s%N)
+			if [[ $phase == one ]]; then
+				cat "$ref_sql.1" "$ref_sql.2" | psql_q >/dev/null
+			else
+				psql_q -f "$ref_sql.1" >/dev/null &
+				psql_q -f "$ref_sql.2" >/dev/null
+				wait
+			fi
+			t1=$(date +%s%N)
+			sql "INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+				VALUES ('pool_catchup', 'PostgreSQL: the 4 GROUP BYs', 'time, $phase session(s)', 'ms', $r,
+				        $(( (t1 - t0) / 1000 )) / 1000.0, 4 * $m)" >/dev/null
+		done
+	done
 
 	local nq=$pool_queries rate=$pool_rate secs=$pool_secs src=pq_src out tps
 	item="$nq queries, $rate tx/s target"
@@ -1435,6 +1468,8 @@ r AS (
 	WHEN scenario LIKE 'nexmark%' AND metric IN ('time', 'aggregate_ms: read + aggregate')
 	 THEN med / (SELECT med FROM m p
 		WHERE p.scenario = m.scenario AND p.item = 'GROUP BY' AND p.metric = 'time')
+	WHEN scenario = 'pool_catchup' AND item LIKE 'PostgreSQL%' THEN med / (SELECT med FROM m p
+		WHERE p.scenario = m.scenario AND p.item = m.item AND p.metric = 'time, one session(s)')
 	WHEN scenario = 'pool_catchup' AND unit = 'ms' THEN med / (SELECT med FROM m p
 		WHERE p.scenario = m.scenario AND p.item LIKE 'one worker%' AND p.metric = m.metric)
 	WHEN scenario = 'sustained' AND metric LIKE '% at end' AND unit IN ('events', 'kB')
@@ -1451,6 +1486,7 @@ r AS (
 	WHEN scenario = 'stateless' THEN 'time vs INSERT ... SELECT'
 	WHEN scenario LIKE 'nexmark%' AND metric IN ('time', 'aggregate_ms: read + aggregate')
 	 THEN 'time vs GROUP BY'
+	WHEN scenario = 'pool_catchup' AND item LIKE 'PostgreSQL%' THEN 'time vs one session'
 	WHEN scenario = 'pool_catchup' AND unit = 'ms' THEN 'time vs one worker'
 	WHEN scenario = 'sustained' AND metric LIKE '% at end' AND unit IN ('events', 'kB')
 	 AND metric NOT LIKE 'source%' THEN 'vs after warm-up'
@@ -1584,12 +1620,17 @@ b(line, measured, holds) AS (
 	SELECT '8a pool: 4 queries catch up in <= 0.6x one worker''s time',
 	       round((p.med / o.med)::numeric, 2) || 'x (' || round(p.med::numeric) || ' vs '
 	       || round(o.med::numeric) || ' ms, ' || round(pw.med::numeric) || ' workers, '
-	       || (SELECT setting FROM pg_settings WHERE name = 'max_worker_processes') || ' max_worker_processes)',
+	       || (SELECT setting FROM pg_settings WHERE name = 'max_worker_processes') || ' max_worker_processes'
+	       || coalesce('; PostgreSQL''s GROUP BYs in 2 sessions: '
+	                   || round((r2.med / r1.med)::numeric, 2) || 'x of 1', '') || ')',
 	       p.med <= 0.6 * o.med
-	FROM m o, m p, m pw
+	FROM m o
+	JOIN m p ON p.scenario = o.scenario AND p.item LIKE 'pool%' AND p.metric = o.metric
+	JOIN m pw ON pw.scenario = o.scenario AND pw.item = p.item AND pw.metric = 'workers running at the end'
+	LEFT JOIN m r1 ON r1.scenario = o.scenario AND r1.item = 'PostgreSQL: the 4 GROUP BYs'
+	 AND r1.metric = 'time, one session(s)'
+	LEFT JOIN m r2 ON r2.scenario = o.scenario AND r2.item = r1.item AND r2.metric = 'time, two session(s)'
 	WHERE o.scenario = 'pool_catchup' AND o.item LIKE 'one worker%' AND o.metric = 'time until all 4 caught up'
-	 AND p.scenario = o.scenario AND p.item LIKE 'pool%' AND p.metric = o.metric
-	 AND pw.scenario = o.scenario AND pw.item = p.item AND pw.metric = 'workers running at the end'
 	UNION ALL
 	-- only at the rate: a producer that reached less than 90% of it fails the line
 	SELECT '8b pool: p99 commit-to-sink <= 100 ms, ' || a.item,
