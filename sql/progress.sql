@@ -49,12 +49,15 @@ DROP TABLE clicks;
 CREATE TABLE keep_src (ts timestamptz, n int);
 SELECT streamagg.create_query(name => 'keep', source => 'keep_src', event_time => 'ts',
        aggregates => 'count(*) AS c', window_size => '1 hour', output_mode => 'update');
+-- n batches of one row each, from "first" on, as statements for \gexec
+CREATE FUNCTION pg_temp.keep_batches(first timestamptz, n int)
+  RETURNS TABLE (insert_row text, run_trigger text) LANGUAGE sql
+  AS $$ SELECT format('INSERT INTO keep_src VALUES (%L, 1)', first + g * interval '1 second'),
+               'SELECT streamagg.process(''keep'')'
+          FROM generate_series(1, n) g $$;
 \set ECHO none
 \o /dev/null
-SELECT format('INSERT INTO keep_src VALUES (%L, 1)',
-              timestamptz '2024-01-01 00:00+00' + g * interval '1 second'),
-       'SELECT streamagg.process(''keep'')'
-  FROM generate_series(1, 150) g \gexec
+SELECT * FROM pg_temp.keep_batches('2024-01-01 00:00+00', 150) \gexec
 \o
 \set ECHO all
 SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';
@@ -66,10 +69,7 @@ INSERT INTO streamagg.batch_log SELECT * FROM planted;
 SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';
 \set ECHO none
 \o /dev/null
-SELECT format('INSERT INTO keep_src VALUES (%L, 1)',
-              timestamptz '2024-01-01 01:00+00' + g * interval '1 second'),
-       'SELECT streamagg.process(''keep'')'
-  FROM generate_series(1, 55) g \gexec
+SELECT * FROM pg_temp.keep_batches('2024-01-01 01:00+00', 55) \gexec
 \o
 \set ECHO all
 SELECT count(*), min(batch_id), max(batch_id) FROM streamagg.progress WHERE name = 'keep';

@@ -1050,6 +1050,28 @@ SQL
 # DSA grows in segments of doubling size, so that figure includes up to a
 # third of free room in the last segments; only the large step is reported.
 
+# scaling_trigger_sql QUERY ITEM LEVEL RUN GROUPS: the SQL that times one
+# 1000-row trigger of QUERY and records it, with its phases, as ITEM.
+scaling_trigger_sql() {
+	local q=$1 item=$2 level=$3 r=$4 groups=$5
+	cat <<SQL
+SELECT clock_timestamp() AS t0 \gset
+SELECT streamagg.process('$q') AS consumed \gset
+INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+	SELECT 'scaling', '$item', 'trigger ms, state x$level', 'ms', $r, ms_since(:'t0'), $groups
+	WHERE :consumed = 1000;
+-- the trigger's phases: streamagg's own work, and the sink's upsert
+INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
+	SELECT 'scaling', '$item', p.metric || ', state x$level', 'ms', $r, p.value, $groups
+	FROM (SELECT aggregate_ms, sink_ms, state_log_ms FROM streamagg.progress
+	      WHERE name = '$q' ORDER BY batch_id DESC LIMIT 1) b,
+	     LATERAL (VALUES ('aggregate + state log ms', b.aggregate_ms + b.state_log_ms),
+	                     ('sink ms', b.sink_ms)) p(metric, value)
+	WHERE :consumed = 1000;
+SELECT bench_assert(:consumed = 1000, '$q consumed ' || :consumed || ' rows, not 1000');
+SQL
+}
+
 scenario_scaling() {
 	local g0=$scaling_base level groups prev=0 w0 w1 r
 	log "4. scaling: state of $g0, $((10 * g0)), $((100 * g0)) groups per query, 1000-row triggers"
@@ -1140,22 +1162,7 @@ SQL
 					sc_upd) item="update, source emptied" ;;
 					sc_app) item="append, source emptied" ;;
 					esac
-					cat <<SQL
-SELECT clock_timestamp() AS t0 \gset
-SELECT streamagg.process('$q') AS consumed \gset
-INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'scaling', '$item', 'trigger ms, state x$level', 'ms', $r, ms_since(:'t0'), $groups
-	WHERE :consumed = 1000;
--- the trigger's phases: streamagg's own work, and the sink's upsert
-INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'scaling', '$item', p.metric || ', state x$level', 'ms', $r, p.value, $groups
-	FROM (SELECT aggregate_ms, sink_ms, state_log_ms FROM streamagg.progress
-	      WHERE name = '$q' ORDER BY batch_id DESC LIMIT 1) b,
-	     LATERAL (VALUES ('aggregate + state log ms', b.aggregate_ms + b.state_log_ms),
-	                     ('sink ms', b.sink_ms)) p(metric, value)
-	WHERE :consumed = 1000;
-SELECT bench_assert(:consumed = 1000, '$q consumed ' || :consumed || ' rows, not 1000');
-SQL
+					scaling_trigger_sql "$q" "$item" "$level" "$r" "$groups"
 				done
 				echo "DELETE FROM s_trim;"
 			done
@@ -1217,21 +1224,9 @@ SQL
 				cat <<SQL
 INSERT INTO s_text (ts, k, v) SELECT timestamptz '2023-12-31 23:00+00' + k * interval '3.6 s',
 	'customer-' || k, k / 100.0 FROM generate_series(0, 999) k;
-SELECT clock_timestamp() AS t0 \gset
-SELECT streamagg.process('sc_text') AS consumed \gset
-INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'scaling', '$item', 'trigger ms, state x$level', 'ms', $r, ms_since(:'t0'), $groups
-	WHERE :consumed = 1000;
-INSERT INTO bench_raw (scenario, item, metric, unit, run, value, n)
-	SELECT 'scaling', '$item', p.metric || ', state x$level', 'ms', $r, p.value, $groups
-	FROM (SELECT aggregate_ms, sink_ms, state_log_ms FROM streamagg.progress
-	      WHERE name = 'sc_text' ORDER BY batch_id DESC LIMIT 1) b,
-	     LATERAL (VALUES ('aggregate + state log ms', b.aggregate_ms + b.state_log_ms),
-	                     ('sink ms', b.sink_ms)) p(metric, value)
-	WHERE :consumed = 1000;
-SELECT bench_assert(:consumed = 1000, 'sc_text consumed ' || :consumed || ' rows, not 1000');
-DELETE FROM s_text;
 SQL
+				scaling_trigger_sql sc_text "$item" "$level" "$r" "$groups"
+				echo "DELETE FROM s_text;"
 			done
 			echo "VACUUM s_text;"
 			prev=$groups
