@@ -112,16 +112,10 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
 	return entry ? entry->group : NULL;
 }
 
-/* Add a group to the touched ones. */
+/* Add a group, already in the set's hash table, to the touched ones. */
 static void
 add_touched(SaWorkingSet *ws, SaGroup *group)
 {
-	SaGroupEntry *entry;
-	bool		found;
-
-	entry = sagroups_insert(ws->local, group, &found);
-	Assert(!found);
-	entry->hash = group->hash;
 	if (ws->ntouched == ws->touched_size)
 	{
 		ws->touched_size *= 2;
@@ -143,13 +137,27 @@ sa_ws_touch(SaWorkingSet *ws, SaGroupStore *gs, int64 window_start,
 	SaQuery    *q = ws->q;
 	uint32		hash;
 	SaGroup    *group;
+	SaGroup		probe;
+	SaGroupEntry *entry;
 	void	   *shared;
 	MemoryContext old;
+	bool		found;
 
-	group = find_local(ws->local, q, window_start, window_end, keyvals,
-					   keynulls, &hash);
-	if (group)
-		return group;
+	/*
+	 * One probe finds the group or makes its entry, which holds the probe
+	 * until the group exists.  Nothing below inserts into the table, and an
+	 * error ends the trigger with its working set.
+	 */
+	probe.window_start = window_start;
+	probe.window_end = window_end;
+	probe.keyvals = keyvals;
+	probe.keynulls = keynulls;
+	probe.hash = hash = sa_group_hash(q, window_start, window_end, keyvals,
+									  keynulls);
+	entry = sagroups_insert_hash(ws->local, &probe, hash, &found);
+	if (found)
+		return entry->group;
+	entry->hash = hash;
 
 	old = MemoryContextSwitchTo(ws->cxt);
 	shared = sa_gs_find(gs, window_start, window_end, hash, keyvals, keynulls);
@@ -170,6 +178,8 @@ sa_ws_touch(SaWorkingSet *ws, SaGroupStore *gs, int64 window_start,
 						  group->keynulls);
 	}
 	sa_group_unpack(ws->rt, q, group);
+	Assert(entry->group == &probe);
+	entry->group = group;
 	add_touched(ws, group);
 	MemoryContextSwitchTo(old);
 	return group;
