@@ -121,9 +121,15 @@ is( $node->safe_psql(
 my $last_before = $node->safe_psql('postgres',
 	q{SELECT last_batch_id FROM streamagg.queries WHERE name = 'q'});
 $producers = StreamaggTest->start_producers($node, 'events', rate => 100);
-$node->safe_psql('postgres', q{SELECT streamagg.reset_query('q')});
-is($node->safe_psql('postgres', 'SELECT count(*) FROM q_out'), '0',
-	'reset_query emptied the sink');
+# the sink is looked at in the reset's transaction: once it commits, a worker
+# may write the first reprocessed batch before another statement would look
+is( $node->safe_psql(
+		'postgres', q{
+		BEGIN;
+		SELECT 'reset' FROM streamagg.reset_query('q');
+		SELECT count(*) FROM q_out;
+		COMMIT;}),
+	"reset\n0", 'reset_query emptied the sink');
 $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($sleeping) w")
   or die 'the reprocessing did not reach the first marker';
 $consumed = $node->safe_psql('postgres',
