@@ -45,7 +45,14 @@
 #include "state.h"
 #include "working_set.h"
 
-#define SA_LOG_CHUNK_BYTES (8 * 1024 * 1024)
+/*
+ * The INSERT of a row forms its records into one heap tuple (zeroed, then
+ * copied) before TOAST compresses and splits them: rows of 1 MB keep that
+ * memory small enough to be reused from one row to the next.  With 8 MB
+ * rows every row's tuple was fresh memory, and logging 400 000 groups
+ * (90 MB of records) took 560-700 ms instead of 113-130 ms.
+ */
+#define SA_LOG_CHUNK_BYTES (1024 * 1024)
 
 /* Logged records a query may have beyond its groups before a snapshot. */
 #define SA_LOG_SLACK 10000
