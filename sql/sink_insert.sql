@@ -60,3 +60,26 @@ SELECT count(*) AS e_rows FROM tap_counts WHERE k = 'e';
 
 SELECT streamagg.drop_query('tap_counts', drop_sink => true);
 DROP TABLE taps, sink_statements;
+
+-- The rows reach the INSERT as a tuplestore (docs/sinks.md); when it
+-- outgrows work_mem it spills to a temporary file, and the upsert that
+-- follows a failed INSERT reads the same rows again from there.  Here a row
+-- written before the query makes the INSERT fail: every one of 20 000 keys
+-- is written once, the old row overwritten, and no temporary file is left
+-- (a leak would show as a WARNING).
+CREATE TABLE spill_src (ts timestamptz, k int);
+CREATE TABLE spill_out (window_start timestamptz NOT NULL, window_end timestamptz NOT NULL,
+                        k int, n bigint, UNIQUE NULLS NOT DISTINCT (window_start, window_end, k));
+INSERT INTO spill_out VALUES ('2024-05-01 10:00+00', '2024-05-01 11:00+00', 7, 999);
+SELECT streamagg.create_query(name => 'spill', source => 'spill_src', event_time => 'ts',
+       aggregates => 'count(*) AS n', group_by => 'k', window_size => '1 hour',
+       output_mode => 'update', sink => 'spill_out');
+INSERT INTO spill_src SELECT '2024-05-01 10:30+00', g % 20000 FROM generate_series(1, 60000) g;
+SET work_mem = '64kB';
+SELECT streamagg.process('spill');
+RESET work_mem;
+SELECT count(*) AS rows, sum(n) AS events, count(*) FILTER (WHERE n <> 3) AS wrong
+  FROM spill_out;
+SELECT n FROM spill_out WHERE k = 7;
+SELECT streamagg.drop_query('spill', drop_sink => true);
+DROP TABLE spill_src;
