@@ -63,20 +63,20 @@
 Datum
 sa_committed_snapshot(void)
 {
+	const char *sql =
+	"SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
+	"ELSE (LEAST(pg_catalog.pg_snapshot_xmin(s), x)::text || ':' || "
+	"pg_catalog.pg_snapshot_xmax(s)::text || ':' || "
+	"(SELECT pg_catalog.string_agg(v::text, ',' ORDER BY v) FROM "
+	"(SELECT pg_catalog.pg_snapshot_xip(s) UNION SELECT x) u(v)))::pg_catalog.pg_snapshot "
+	"END FROM (SELECT pg_catalog.pg_current_snapshot(), "
+	"pg_catalog.pg_current_xact_id_if_assigned()) n(s, x)";
 	bool		isnull;
 	Datum		snapshot;
 
 	SPI_connect();
-	if (SPI_execute_plan(sa_kept_plan("SELECT CASE WHEN x IS NULL OR x >= pg_catalog.pg_snapshot_xmax(s) THEN s "
-					"ELSE (LEAST(pg_catalog.pg_snapshot_xmin(s), x)::text || ':' || "
-					"pg_catalog.pg_snapshot_xmax(s)::text || ':' || "
-					"(SELECT pg_catalog.string_agg(v::text, ',' ORDER BY v) FROM "
-					"(SELECT pg_catalog.pg_snapshot_xip(s) UNION SELECT x) u(v)))::pg_catalog.pg_snapshot "
-					"END FROM (SELECT pg_catalog.pg_current_snapshot(), "
-					"pg_catalog.pg_current_xact_id_if_assigned()) n(s, x)",
-									  0, NULL, 0),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (SPI_execute_plan(sa_kept_plan(sql, 0, NULL, 0), NULL, NULL, false,
+						 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not take the snapshot of a batch");
 	snapshot = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull),
