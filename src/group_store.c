@@ -307,7 +307,8 @@ store_ref_tuples(SaGroupStore *gs, SaEntryRef *ref, MinimalTuple key,
 
 		if (old->t_len == states->t_len)
 		{
-			memcpy(old, states, states->t_len);
+			if (old != states)
+				memcpy(old, states, states->t_len);
 			return true;
 		}
 	}
@@ -328,8 +329,12 @@ store_ref_tuples(SaGroupStore *gs, SaEntryRef *ref, MinimalTuple key,
  * Write a group's stored states (and, for a new entry, its key) into its
  * shared entry; "entry" NULL adds one.  Running out of
  * streamagg.max_state_memory is reported, with the table unchanged.
+ *
+ * Returns the states as the entry now holds them: the tuple in the area
+ * for an unpacked entry (valid until the entry next changes), else
+ * group->states.  The caller may drop its own copy for the former.
  */
-void
+MinimalTuple
 sa_gs_put(SaGroupStore *gs, void *entry, const SaGroup *group)
 {
 	SaQuery    *q = gs->q;
@@ -358,8 +363,9 @@ sa_gs_put(SaGroupStore *gs, void *entry, const SaGroup *group)
 						  gs->state_values, gs->state_nulls);
 		packed_store(layout, entry, q->nkeys, q->group_state_desc->natts,
 					 gs->state_values, gs->state_nulls);
+		return group->states;
 	}
-	else if (!store_ref_tuples(gs, entry, group->key, group->states))
+	if (!store_ref_tuples(gs, entry, group->key, group->states))
 	{
 		if (added)
 		{
@@ -368,6 +374,7 @@ sa_gs_put(SaGroupStore *gs, void *entry, const SaGroup *group)
 		}
 		sa_report_state_memory_exceeded();
 	}
+	return ref_states(gs->area, entry);
 }
 
 /* Remove a shared entry. */

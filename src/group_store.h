@@ -68,7 +68,8 @@ extern void sa_group_store_destroy(dsa_area *area, dsa_pointer table,
 extern void *sa_gs_find(SaGroupStore *gs, int64 window_start,
 						int64 window_end, uint32 hash, const Datum *values,
 						const bool *nulls);
-extern void sa_gs_put(SaGroupStore *gs, void *entry, const SaGroup *group);
+extern MinimalTuple sa_gs_put(SaGroupStore *gs, void *entry,
+							   const SaGroup *group);
 extern void sa_gs_delete(SaGroupStore *gs, void *entry);
 extern bool sa_gs_reserve(SaGroupStore *gs, uint64 n);
 extern void *sa_gs_next(SaGroupStore *gs, uint64 *position);

@@ -269,46 +269,70 @@ sa_ws_add_changed(SaWorkingSet *ws, SaGroup *group)
 }
 
 /*
- * Store the live states of every touched group back: in stored form in the
- * group, and into the shared groups.  A fresh group was not there when the
- * trigger touched it, and only this trigger changes the state: it is added
- * without a lookup.
+ * Store the live states of every touched group back: in stored form into
+ * the shared groups, and in the group.  A fresh group was not there when
+ * the trigger touched it, and only this trigger changes the state: it is
+ * added without a lookup.
+ *
+ * A window group of an unpacked store keeps no stored copy of its own:
+ * its states are formed in scratch memory, reused from group to group,
+ * and group->states then points at the tuple in the area, which stays
+ * valid for the rest of the trigger (the query's lock keeps other
+ * triggers out, and close_group in emit.c replaces an entry's tuples only
+ * through sa_gs_put, which copies before it frees).  This saves a fresh
+ * allocation per group: at 400 000 groups, 60 MB of page faults.  A
+ * session group keeps its own (the sessions point into it).
  */
 void
 sa_ws_store_touched(SaWorkingSet *ws, SaGroupStore *gs)
 {
+	SaQuery    *q = ws->q;
+	bool		states_in_area = !q->def.has_session &&
+		!sa_entry_layout_packed(gs->layout);
+	MemoryContext pack_cxt = ws->cxt;
 	ErrorContextCallback errcb;
 	uint64		fresh = 0;
-	MemoryContext old = MemoryContextSwitchTo(ws->cxt);
 
-	for (int g = 0; g < ws->ntouched; g++)
-	{
-		SaGroup    *group = ws->touched[g];
-		int64		min_end;
-
-		group->states = sa_group_pack(ws->rt, ws->q, group, &min_end);
-		group->states_live = !ws->q->def.has_session;
-		gs->min_window_end = Min(gs->min_window_end, min_end);
-		fresh += group->fresh;
-	}
-	MemoryContextSwitchTo(old);
 	if (ws->ntouched == 0)
 		return;
+	if (states_in_area)
+		pack_cxt = AllocSetContextCreate(ws->cxt, "streamagg stored states",
+										 ALLOCSET_SMALL_SIZES);
+	for (int g = 0; g < ws->ntouched; g++)
+		fresh += ws->touched[g]->fresh;
 	sa_gs_push_write_context(gs, &errcb);
 	/* the index grows once for the fresh groups, not once per doubling */
 	if (!sa_gs_reserve(gs, fresh))
 		sa_report_state_memory_exceeded();
+	error_context_stack = errcb.previous;
 	for (int g = 0; g < ws->ntouched; g++)
 	{
 		SaGroup    *group = ws->touched[g];
 		void	   *entry = NULL;
+		int64		min_end;
+		MinimalTuple stored;
+		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(pack_cxt);
+		group->states = sa_group_pack(ws->rt, q, group, &min_end);
+		MemoryContextSwitchTo(old);
+		group->states_live = !q->def.has_session;
+		gs->min_window_end = Min(gs->min_window_end, min_end);
+		sa_gs_push_write_context(gs, &errcb);
 		if (!group->fresh)
 			entry = sa_gs_find(gs, group->window_start, group->window_end,
 							   group->hash, group->keyvals, group->keynulls);
 		Assert(group->fresh || entry != NULL);
-		sa_gs_put(gs, entry, group);
+		stored = sa_gs_put(gs, entry, group);
+		error_context_stack = errcb.previous;
+		if (states_in_area)
+		{
+			group->states = stored;
+			MemoryContextReset(pack_cxt);
+		}
+		Assert(group->states != NULL);
 	}
-	error_context_stack = errcb.previous;
+	if (states_in_area)
+		MemoryContextDelete(pack_cxt);
 }
