@@ -153,8 +153,10 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 	row->nulls = NULL;
 	if (deletion)
 		return;
-	row->values = palloc(sizeof(Datum) * (q->naggs + 1));
-	row->nulls = palloc(sizeof(bool) * (q->naggs + 1));
+	/* one allocation per row: there may be hundreds of thousands */
+	row->values = palloc(sizeof(Datum) * (q->naggs + 1) +
+						 sizeof(bool) * (q->naggs + 1));
+	row->nulls = (bool *) (row->values + q->naggs + 1);
 	if (group->states_live)
 		sa_aggs_finalize_live(store->work->rt, q, group->work_values,
 							  group->work_nulls, row->values, row->nulls);

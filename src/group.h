@@ -42,25 +42,26 @@ typedef struct SaGroup
 {
 	int64		window_start;
 	int64		window_end;
-	uint32		hash;
 	MinimalTuple key;			/* group key columns (q->key_desc) */
 	Datum	   *keyvals;		/* point into key */
 	bool	   *keynulls;
 	MinimalTuple states;		/* stored states, or NULL */
 	Datum	   *work_values;	/* live states */
 	bool	   *work_nulls;
+	int64		rows;			/* panes: rows aggregated into it */
 	/* session queries */
 	SaSession  *sessions;		/* sorted by start, never touching */
+	List	   *retired;		/* int64[2] bounds of sessions merged away */
 	int			nsessions;
 	int			session_cap;
-	List	   *retired;		/* int64[2] bounds of sessions merged away */
+	/* the narrow fields last, so that no padding falls between them */
+	uint32		hash;
 	bool		emptied;		/* closed entirely: the group goes */
 	bool		fresh;			/* not in the state before this trigger */
 	bool		states_live;	/* work_values hold what "states" was
 								 * packed from, and nothing uses them after
 								 * the row is finished (window groups the
 								 * trigger touched, once stored) */
-	int64		rows;			/* panes: rows aggregated into it */
 } SaGroup;
 
 /* identity */
