@@ -11,7 +11,8 @@
 #                      queries, a table with an upserting statement trigger
 #   2. worker speed    one process() absorbing N events vs GROUP BY vs a
 #                      periodic INSERT ... SELECT ... ON CONFLICT recompute,
-#                      with integer keys and with text keys and numeric money
+#                      with integer keys and with text keys and numeric money,
+#                      1 000 to 1 000 000 distinct keys
 #   3. latency         commit -> sink visible with trigger_interval '0'
 #                      under pgbench at a fixed rate
 #   4. scaling         cost of a 1000-row trigger as state grows 10x, 100x (integer
@@ -375,7 +376,8 @@ SQL
 		src=w_src_text summary=w_summary_text suffix=_text
 	fi
 	for n in $worker_sizes; do
-		for keys in 1000 100000; do
+		# 1 000 000 distinct keys only where the events can fill them
+		for keys in 1000 100000 $( ((n >= 1000000)) && echo 1000000); do
 			item="${n}ev_${keys}keys$suffix"
 			log "2. worker speed: $n events, $keys $shape keys (events spread over 4 hours)"
 			# Consecutive rows go to different keys (7919 is prime).
