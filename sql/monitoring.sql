@@ -55,6 +55,30 @@ RESET client_min_messages;
 SELECT name, unconsumed_rows, lag FROM streamagg.overview ORDER BY name;
 SELECT streamagg.drop_query('on_gone', true);
 
+-- nor for a query that no longer compiles: here its owner lost the right
+-- to read its source.  Counting fails inside a subtransaction, which is
+-- rolled back; the counts are NULL and the caller's transaction goes on.
+CREATE ROLE sa_monitor_owner;
+GRANT CREATE ON SCHEMA public TO sa_monitor_owner;
+SET ROLE sa_monitor_owner;
+CREATE TABLE unreadable (ts timestamptz);
+SELECT streamagg.create_query(name => 'on_unreadable', source => 'unreadable',
+       event_time => 'ts', aggregates => 'count(*) AS n', output_mode => 'complete');
+INSERT INTO unreadable VALUES ('2024-05-01 10:00+00');
+RESET ROLE;
+BEGIN;
+SELECT * FROM streamagg.unconsumed('on_unreadable');
+REVOKE SELECT ON unreadable FROM sa_monitor_owner;
+ALTER TABLE unreadable OWNER TO CURRENT_USER;
+SELECT * FROM streamagg.unconsumed('on_unreadable');
+SELECT name, unconsumed_rows FROM streamagg.overview ORDER BY name;
+SELECT count(*) AS still_in_transaction FROM unreadable;
+COMMIT;
+SELECT streamagg.drop_query('on_unreadable', true);
+DROP TABLE unreadable;
+REVOKE CREATE ON SCHEMA public FROM sa_monitor_owner;
+DROP ROLE sa_monitor_owner;
+
 -- every function, view and table of the extension describes itself;
 -- internal ones say so in their description
 SELECT p.oid::regprocedure AS undescribed_function FROM pg_proc p

@@ -23,7 +23,6 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
-#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -48,6 +47,7 @@
 #include "shared_state.h"
 #include "sink.h"
 #include "source.h"
+#include "subtransaction.h"
 #include "trigger.h"
 
 
@@ -784,6 +784,24 @@ sa_open_windows_sql(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* What streamagg.unconsumed() counts, for sa_try_in_subtransaction. */
+typedef struct UnconsumedCount
+{
+	int32		query_id;
+	int64		rows;
+	bool		has_oldest;
+	TimestampTz oldest;
+} UnconsumedCount;
+
+static void
+count_unconsumed(void *arg)
+{
+	UnconsumedCount *count = arg;
+
+	count->rows = sa_unconsumed_events(sa_get_compiled(count->query_id),
+									   &count->oldest, &count->has_oldest);
+}
+
 /*
  * streamagg.unconsumed(name, OUT rows, OUT oldest_event_time): the events
  * committed to the query's source that no committed trigger consumed yet,
@@ -801,53 +819,33 @@ sa_unconsumed_sql(PG_FUNCTION_ARGS)
 	Datum		values[2] = {0, 0};
 	bool		nulls[2] = {true, true};
 	SaDefinition def;
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	UnconsumedCount count;
+	ErrorData  *error;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	sa_forbid_in_trigger("streamagg.unconsumed()");
 	require_argument(fcinfo, 0, "name");
 	load_visible_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), &def);
-	if (sa_library_preloaded() && get_rel_name(def.source) != NULL)
+	if (!sa_library_preloaded() || get_rel_name(def.source) == NULL)
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+	count.query_id = def.query_id;
+	if (sa_try_in_subtransaction(count_unconsumed, &count, &error))
 	{
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			TimestampTz oldest;
-			bool		has_oldest;
-			int64		rows = sa_unconsumed_events(sa_get_compiled(def.query_id),
-													&oldest, &has_oldest);
-
-			values[0] = Int64GetDatum(rows);
-			nulls[0] = false;
-			values[1] = TimestampTzGetDatum(oldest);
-			nulls[1] = !has_oldest;
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			/* a cancellation is the caller's, not the query's problem */
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-				ReThrowError(edata);
-			/* a compiled query may have been left half-made */
-			sa_forget_compiled(def.query_id);
-			values[0] = values[1] = 0;
-			nulls[0] = nulls[1] = true;
-		}
-		PG_END_TRY();
+		values[0] = Int64GetDatum(count.rows);
+		nulls[0] = false;
+		values[1] = TimestampTzGetDatum(count.oldest);
+		nulls[1] = !count.has_oldest;
+	}
+	else
+	{
+		/* a cancellation is the caller's, not the query's problem */
+		if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(error);
+		/* a compiled query may have been left half-made */
+		sa_forget_compiled(def.query_id);
+		FreeErrorData(error);
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
