@@ -153,23 +153,14 @@ check_late_columns(TupleDesc desc, const char *relname, LateColumn *cols,
 static void
 create_late_sink(RangeVar *rv, LateColumn *cols, int n)
 {
-	StringInfoData sql;
+	List	   *columns = NIL;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (",
-					 quote_qualified_identifier(rv->schemaname, rv->relname));
 	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&sql, ", ");
-		sa_append_column_definition(&sql, cols[i].name, cols[i].type,
-									cols[i].typmod, cols[i].collation);
-	}
-	appendStringInfoChar(&sql, ')');
-	SPI_connect();
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the late sink");
-	SPI_finish();
+		columns = lappend(columns,
+						  sa_column_definition(cols[i].name, cols[i].type,
+											   cols[i].typmod,
+											   cols[i].collation));
+	sa_create_table(rv, columns, NULL);
 }
 
 /*

@@ -51,7 +51,6 @@
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "utils/varlena.h"
 #include "lib/stringinfo.h"
 
@@ -59,6 +58,7 @@
 #include "definition.h"
 #include "security.h"
 #include "sink.h"
+#include "subtransaction.h"
 #include "output.h"
 
 /* The relation a sink INSERT reads its rows from (see the header). */
@@ -183,45 +183,63 @@ check_column_names(SinkColumn *cols, int n)
 }
 
 /*
- * Append "name type [COLLATE c]" for a column of a table streamagg
- * creates: the type schema-qualified, the collation only when it is not
- * the type's own.
+ * "name type [COLLATE c]" for a column of a table streamagg creates: the
+ * type schema-qualified, the collation only when it is not the type's own.
  */
-void
-sa_append_column_definition(StringInfo sql, const char *name, Oid type,
-							int32 typmod, Oid collation)
+char *
+sa_column_definition(const char *name, Oid type, int32 typmod, Oid collation)
 {
-	appendStringInfo(sql, "%s %s", quote_identifier(name),
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "%s %s", quote_identifier(name),
 					 format_type_extended(type, typmod,
 										  FORMAT_TYPE_TYPEMOD_GIVEN |
 										  FORMAT_TYPE_FORCE_QUALIFY));
 	if (OidIsValid(collation) && collation != get_typcollation(type))
-		appendStringInfo(sql, " COLLATE %s", generate_collation_name(collation));
+		appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
+	return sql.data;
+}
+
+/*
+ * Create table "rv" (schema set, see sa_set_creation_schema) as the
+ * current user, with "columns" (definitions from sa_column_definition, in
+ * order) and, unless NULL, a table constraint.
+ */
+void
+sa_create_table(const RangeVar *rv, List *columns, const char *constraint)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (",
+					 quote_qualified_identifier(rv->schemaname, rv->relname));
+	foreach(lc, columns)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	if (constraint)
+		appendStringInfo(&sql, ", %s", constraint);
+	appendStringInfoChar(&sql, ')');
+	SPI_connect();
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create table \"%s\"", rv->relname);
+	SPI_finish();
 }
 
 static void
 create_sink(RangeVar *rv, SinkColumn *cols, int n)
 {
-	StringInfoData sql;
 	char	   *key = key_column_list(cols, n);
+	List	   *columns = NIL;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (",
-					 quote_qualified_identifier(rv->schemaname, rv->relname));
 	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&sql, ", ");
-		sa_append_column_definition(&sql, cols[i].name, cols[i].type,
-									cols[i].typmod, cols[i].collation);
-	}
-	if (key[0] != '\0')
-		appendStringInfo(&sql, ", UNIQUE NULLS NOT DISTINCT (%s)", key);
-	appendStringInfoChar(&sql, ')');
-
-	SPI_connect();
-	SPI_execute(sql.data, false, 0);
-	SPI_finish();
+		columns = lappend(columns,
+						  sa_column_definition(cols[i].name, cols[i].type,
+											   cols[i].typmod,
+											   cols[i].collation));
+	sa_create_table(rv, columns, key[0] == '\0' ? NULL :
+					psprintf("UNIQUE NULLS NOT DISTINCT (%s)", key));
 }
 
 /* Does the sink have a unique index on exactly the key columns? */
@@ -1000,6 +1018,23 @@ sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows, int nrows,
 	}
 }
 
+/* The plain INSERT of rows new to the sink, for sa_try_in_subtransaction. */
+typedef struct NewRowsInsert
+{
+	SaQuery    *q;
+	const SinkRows *rows;
+	int64		batch_id;
+} NewRowsInsert;
+
+static void
+run_insert_new(void *arg)
+{
+	NewRowsInsert *insert = arg;
+
+	execute_sink_statement(insert->q, SINK_INSERT_NEW, insert->rows,
+						   insert->batch_id);
+}
+
 /*
  * Insert "rows", new to the sink, with the plain INSERT, in a
  * subtransaction.  If the sink holds one of them after all (a row written
@@ -1010,35 +1045,15 @@ sa_rows_to_tuplestore(SaQuery *q, const SaOutputRow *rows, int nrows,
 static bool
 insert_new_rows(SaQuery *q, const SinkRows *rows, int64 batch_id)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	NewRowsInsert insert = {q, rows, batch_id};
+	ErrorData  *error;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		execute_sink_statement(q, SINK_INSERT_NEW, rows, batch_id);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		return false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return true;
+	if (sa_try_in_subtransaction(run_insert_new, &insert, &error))
+		return true;
+	if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(error);
+	FreeErrorData(error);
+	return false;
 }
 
 /*

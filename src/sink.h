@@ -34,8 +34,10 @@ extern void sa_check_written_table(Oid relid, const char *what,
 extern void sa_set_creation_schema(RangeVar *rv, const char *what,
 								   const char *name);
 extern Form_pg_attribute sa_find_column(TupleDesc desc, const char *name);
-extern void sa_append_column_definition(StringInfo sql, const char *name,
-										Oid type, int32 typmod, Oid collation);
+extern char *sa_column_definition(const char *name, Oid type, int32 typmod,
+								  Oid collation);
+extern void sa_create_table(const RangeVar *rv, List *columns,
+							const char *constraint);
 extern char *sa_move_insert_sql(const SaQuery *q, const char *predicate);
 extern char *sa_move_figures_sql(const SaQuery *q, const char *predicate);
 
