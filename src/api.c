@@ -406,30 +406,15 @@ sa_process(PG_FUNCTION_ARGS)
 static bool
 has_pending_events(SaQuery *q, Datum snapshot)
 {
-	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
 	SaCheckpoint cp;
-	bool		isnull;
 	bool		pending;
 
 	if (!sa_catalog_read_checkpoint(q->def.query_id, &cp, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("streaming query \"%s\" was dropped", q->def.name)));
-	args[0] = cp.consumed_snapshot;
-	nulls[0] = cp.has_consumed ? ' ' : 'n';
-	args[1] = snapshot;
 	SPI_connect();
-	SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)",
-								   q->source_qualified,
-								   sa_batch_predicate(SA_XID_COLUMN,
-													  cp.has_consumed,
-													  cp.consumed_snapshot,
-													  snapshot)),
-						  2, argtypes, args, nulls, false, 1);
-	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
+	pending = sa_select_unconsumed(q, &cp, snapshot, "") > 0;
 	SPI_finish();
 	return pending;
 }

@@ -216,6 +216,34 @@ sa_batch_predicate(const char *xid_column, bool has_previous, Datum previous,
 }
 
 /*
+ * Under SPI (the caller connected): "SELECT targets ... LIMIT 1" over the
+ * source's events that a batch from the checkpoint's consumed snapshot up
+ * to "snapshot" would read (sa_batch_predicate).  Returns the rows it got
+ * (0 or 1), left in SPI_tuptable.  For monitoring and wait(), not for the
+ * batch itself.
+ */
+uint64
+sa_select_unconsumed(const SaQuery *q, const SaCheckpoint *cp, Datum snapshot,
+					 const char *targets)
+{
+	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
+	Datum		args[2] = {cp->consumed_snapshot, snapshot};
+	char		nulls[2] = {cp->has_consumed ? ' ' : 'n', ' '};
+	char	   *sql = psprintf("SELECT %s FROM %s WHERE %s LIMIT 1", targets,
+							   q->source_qualified,
+							   sa_batch_predicate(SA_XID_COLUMN,
+												  cp->has_consumed,
+												  cp->consumed_snapshot,
+												  snapshot));
+
+	if (SPI_execute_with_args(sql, 2, argtypes, args, nulls, false, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the unconsumed events of streaming query \"%s\"",
+			 q->def.name);
+	return SPI_processed;
+}
+
+/*
  * With joins a source row reaches the batch once per row it joined to, or
  * once with NULLs (join.c reads inner joins as left joins), so the rows
  * seen are kept by identity, (tableoid, ctid), to count each source row

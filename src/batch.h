@@ -31,6 +31,8 @@ typedef struct SaBatchCounts
 } SaBatchCounts;
 
 extern Datum sa_committed_snapshot(void);
+extern uint64 sa_select_unconsumed(const SaQuery *q, const SaCheckpoint *cp,
+								   Datum snapshot, const char *targets);
 extern char *sa_batch_predicate(const char *xid_column, bool has_previous,
 								Datum previous, Datum snapshot);
 extern bool sa_idle_trigger_due(const SaCheckpoint *cp, bool has_idle_timeout,

@@ -35,11 +35,9 @@
 int64
 sa_unconsumed_events(SaQuery *q, TimestampTz *oldest, bool *has_oldest)
 {
-	Oid			argtypes[2] = {PG_SNAPSHOTOID, PG_SNAPSHOTOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
 	SaCheckpoint cp;
 	SaRoleSave	owner;
+	Datum		snapshot;
 	bool		isnull;
 	int64		rows;
 	char	   *event_time;
@@ -56,20 +54,12 @@ sa_unconsumed_events(SaQuery *q, TimestampTz *oldest, bool *has_oldest)
 	*has_oldest = false;
 	if (!sa_catalog_read_checkpoint(q->def.query_id, &cp, true))
 		return 0;
-	args[0] = cp.consumed_snapshot;
-	nulls[0] = cp.has_consumed ? ' ' : 'n';
-	args[1] = sa_committed_snapshot();
+	snapshot = sa_committed_snapshot();
 	sa_user_code_begin(q->def.owner, &owner);
 	SPI_connect();
-	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*), pg_catalog.min(%s) FROM %s WHERE %s",
-									   event_time, q->source_qualified,
-									   sa_batch_predicate(SA_XID_COLUMN,
-														  cp.has_consumed,
-														  cp.consumed_snapshot,
-														  args[1])),
-							  2, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count the unconsumed events of streaming query \"%s\"",
-			 q->def.name);
+	(void) sa_select_unconsumed(q, &cp, snapshot,
+								psprintf("pg_catalog.count(*), pg_catalog.min(%s)",
+										 event_time));
 	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 	*oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
