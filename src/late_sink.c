@@ -89,21 +89,12 @@ sa_late_source_columns(Oid source)
 	return attnums;
 }
 
-/* One column a late sink must have. */
-typedef struct LateColumn
-{
-	const char *name;
-	Oid			type;
-	int32		typmod;
-	Oid			collation;
-} LateColumn;
-
 /* The columns of q's late sink, in order (palloc'd); *n is how many. */
-static LateColumn *
+static SaColumn *
 late_columns(Oid source, Oid watermark_type, int *n)
 {
 	List	   *attnums = sa_late_source_columns(source);
-	LateColumn *cols = palloc(sizeof(LateColumn) * (list_length(attnums) + 2));
+	SaColumn *cols = palloc(sizeof(SaColumn) * (list_length(attnums) + 2));
 	int			c = 0;
 	ListCell   *lc;
 
@@ -116,15 +107,15 @@ late_columns(Oid source, Oid watermark_type, int *n)
 							  &cols[c].collation);
 		c++;
 	}
-	cols[c++] = (LateColumn) {LATE_BATCH_ID_COLUMN, INT8OID, -1, InvalidOid};
-	cols[c++] = (LateColumn) {LATE_WATERMARK_COLUMN, watermark_type, -1, InvalidOid};
+	cols[c++] = (SaColumn) {LATE_BATCH_ID_COLUMN, INT8OID, -1, InvalidOid};
+	cols[c++] = (SaColumn) {LATE_WATERMARK_COLUMN, watermark_type, -1, InvalidOid};
 	*n = c;
 	return cols;
 }
 
 /* Does the row type "desc" have every column of "cols", typed alike? */
 static void
-check_late_columns(TupleDesc desc, const char *relname, LateColumn *cols,
+check_late_columns(TupleDesc desc, const char *relname, SaColumn *cols,
 				   int n, const char *query)
 {
 	for (int i = 0; i < n; i++)
@@ -150,19 +141,6 @@ check_late_columns(TupleDesc desc, const char *relname, LateColumn *cols,
 	}
 }
 
-static void
-create_late_sink(RangeVar *rv, LateColumn *cols, int n)
-{
-	List	   *columns = NIL;
-
-	for (int i = 0; i < n; i++)
-		columns = lappend(columns,
-						  sa_column_definition(cols[i].name, cols[i].type,
-											   cols[i].typmod,
-											   cols[i].collation));
-	sa_create_table(rv, columns, NULL);
-}
-
 /*
  * Find the late sink named "name" and check that it fits the query's
  * source, or create it.  It is neither the source nor the sink (q->def.sink
@@ -174,7 +152,7 @@ Oid
 sa_prepare_late_sink(const char *name, const SaQuery *q)
 {
 	int			n;
-	LateColumn *cols = late_columns(q->def.source, q->window_type, &n);
+	SaColumn *cols = late_columns(q->def.source, q->window_type, &n);
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
 
@@ -205,7 +183,7 @@ sa_prepare_late_sink(const char *name, const SaQuery *q)
 	else
 	{
 		sa_set_creation_schema(rv, "late sink", name);
-		create_late_sink(rv, cols, n);
+		sa_create_table(rv, cols, n, NULL);
 		CommandCounterIncrement();
 		relid = RangeVarGetRelid(rv, AccessShareLock, false);
 	}
@@ -221,7 +199,7 @@ static char *
 late_insert_sql(const SaQuery *q)
 {
 	int			n;
-	LateColumn *cols = late_columns(q->def.source, q->window_type, &n);
+	SaColumn *cols = late_columns(q->def.source, q->window_type, &n);
 	StringInfoData list;
 
 	initStringInfo(&list);
@@ -343,7 +321,7 @@ sa_late_rows_write(SaQuery *q, SaLateRows *late, int64 batch_id,
 	Oid			rowtype;
 	TupleDesc	desc;
 	int			n;
-	LateColumn *cols;
+	SaColumn *cols;
 	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;

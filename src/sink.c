@@ -183,41 +183,42 @@ check_column_names(SinkColumn *cols, int n)
 }
 
 /*
- * "name type [COLLATE c]" for a column of a table streamagg creates: the
- * type schema-qualified, the collation only when it is not the type's own.
+ * Append "name type [COLLATE c]" for a column of a table streamagg
+ * creates: the type schema-qualified, the collation only when it is not
+ * the type's own.
  */
-char *
-sa_column_definition(const char *name, Oid type, int32 typmod, Oid collation)
+static void
+append_column_definition(StringInfo sql, const SaColumn *col)
 {
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "%s %s", quote_identifier(name),
-					 format_type_extended(type, typmod,
+	appendStringInfo(sql, "%s %s", quote_identifier(col->name),
+					 format_type_extended(col->type, col->typmod,
 										  FORMAT_TYPE_TYPEMOD_GIVEN |
 										  FORMAT_TYPE_FORCE_QUALIFY));
-	if (OidIsValid(collation) && collation != get_typcollation(type))
-		appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
-	return sql.data;
+	if (OidIsValid(col->collation) &&
+		col->collation != get_typcollation(col->type))
+		appendStringInfo(sql, " COLLATE %s",
+						 generate_collation_name(col->collation));
 }
 
 /*
  * Create table "rv" (schema set, see sa_set_creation_schema) as the
- * current user, with "columns" (definitions from sa_column_definition, in
- * order) and, unless NULL, a table constraint.
+ * current user, with columns "cols" and, unless NULL, a table constraint.
  */
 void
-sa_create_table(const RangeVar *rv, List *columns, const char *constraint)
+sa_create_table(const RangeVar *rv, const SaColumn *cols, int n,
+				const char *constraint)
 {
 	StringInfoData sql;
-	ListCell   *lc;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (",
 					 quote_qualified_identifier(rv->schemaname, rv->relname));
-	foreach(lc, columns)
-		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 (char *) lfirst(lc));
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&sql, ", ");
+		append_column_definition(&sql, &cols[i]);
+	}
 	if (constraint)
 		appendStringInfo(&sql, ", %s", constraint);
 	appendStringInfoChar(&sql, ')');
@@ -231,14 +232,12 @@ static void
 create_sink(RangeVar *rv, SinkColumn *cols, int n)
 {
 	char	   *key = key_column_list(cols, n);
-	List	   *columns = NIL;
+	SaColumn   *table_cols = palloc(sizeof(SaColumn) * n);
 
 	for (int i = 0; i < n; i++)
-		columns = lappend(columns,
-						  sa_column_definition(cols[i].name, cols[i].type,
-											   cols[i].typmod,
-											   cols[i].collation));
-	sa_create_table(rv, columns, key[0] == '\0' ? NULL :
+		table_cols[i] = (SaColumn) {cols[i].name, cols[i].type, cols[i].typmod,
+									cols[i].collation};
+	sa_create_table(rv, table_cols, n, key[0] == '\0' ? NULL :
 					psprintf("UNIQUE NULLS NOT DISTINCT (%s)", key));
 }
 

@@ -17,6 +17,15 @@
 #include "output.h"
 #include "utils/tuplestore.h"
 
+/* A column of a table streamagg creates (a sink or a late sink). */
+typedef struct SaColumn
+{
+	const char *name;
+	Oid			type;
+	int32		typmod;
+	Oid			collation;
+} SaColumn;
+
 extern Oid	sa_prepare_sink(const char *sink_name, const SaQuery *q,
 							bool *created);
 extern Oid	sa_prepare_sink_function(const char *spec, const SaQuery *q);
@@ -34,9 +43,7 @@ extern void sa_check_written_table(Oid relid, const char *what,
 extern void sa_set_creation_schema(RangeVar *rv, const char *what,
 								   const char *name);
 extern Form_pg_attribute sa_find_column(TupleDesc desc, const char *name);
-extern char *sa_column_definition(const char *name, Oid type, int32 typmod,
-								  Oid collation);
-extern void sa_create_table(const RangeVar *rv, List *columns,
+extern void sa_create_table(const RangeVar *rv, const SaColumn *cols, int n,
 							const char *constraint);
 extern char *sa_move_insert_sql(const SaQuery *q, const char *predicate);
 extern char *sa_move_figures_sql(const SaQuery *q, const char *predicate);
