@@ -93,6 +93,63 @@ TABLE closed_views ORDER BY window_start, page;
 SELECT batch_id, state_rows_total, sink_rows_written FROM streamagg.progress
  WHERE name = 'closed_views' ORDER BY batch_id;
 
+-- Window groups with a text key and numeric states are kept as tuples in
+-- shared memory, and the log of a trigger reads their states from there
+-- (working_set.c).  Here the sums grow by digits, so a group's stored
+-- states change length (a new tuple replaces the old one), and the last
+-- trigger both touches and closes [10:00, 11:00) of 'a', whose row is then
+-- finished from its live states.  The rollback in between makes the next
+-- trigger reload everything from the log.
+CREATE TABLE payments (ts timestamptz, customer text, amount numeric(12,2));
+SELECT streamagg.create_query(name => 'payment_totals', source => 'payments',
+       event_time => 'ts', aggregates => 'count(*) AS n, sum(amount) AS total, avg(amount) AS mean',
+       group_by => 'customer', window_size => '1 hour', watermark => '0 seconds',
+       output_mode => 'append');
+SELECT streamagg.create_query(name => 'payment_running', source => 'payments',
+       event_time => 'ts', aggregates => 'count(*) AS n, sum(amount) AS total, avg(amount) AS mean',
+       group_by => 'customer', window_size => '1 hour', output_mode => 'update');
+INSERT INTO payments VALUES ('2024-05-01 10:00+00', 'a', 1.00), ('2024-05-01 10:05+00', 'b', 2.50);
+SELECT streamagg.process('payment_totals'), streamagg.process('payment_running');
+INSERT INTO payments VALUES ('2024-05-01 10:30+00', 'a', 9999999999.99),
+       ('2024-05-01 10:40+00', 'c', 0.01), ('2024-05-01 10:45+00', 'b', 0.25);
+SELECT streamagg.process('payment_totals'), streamagg.process('payment_running');
+INSERT INTO payments VALUES ('2024-05-01 10:50+00', 'a', 5.00);
+BEGIN;
+SELECT streamagg.process('payment_totals'), streamagg.process('payment_running');
+ROLLBACK;
+INSERT INTO payments VALUES ('2024-05-01 11:00+00', 'd', 1.00);
+SELECT streamagg.process('payment_totals'), streamagg.process('payment_running');
+-- append emitted the closed window once, update every window: each as GROUP BY
+TABLE payment_totals ORDER BY window_start, customer;
+SELECT 'payment_totals' AS sink, count(*) AS differing FROM (
+  (SELECT window_start, window_end, customer, n, total, mean FROM payment_totals
+   EXCEPT
+   SELECT date_bin('1 hour', ts, 'epoch'), date_bin('1 hour', ts, 'epoch') + interval '1 hour',
+          customer, count(*), sum(amount), avg(amount)
+     FROM payments WHERE ts < '2024-05-01 11:00+00' GROUP BY 1, 2, 3)
+  UNION ALL
+  (SELECT date_bin('1 hour', ts, 'epoch'), date_bin('1 hour', ts, 'epoch') + interval '1 hour',
+          customer, count(*), sum(amount), avg(amount)
+     FROM payments WHERE ts < '2024-05-01 11:00+00' GROUP BY 1, 2, 3
+   EXCEPT
+   SELECT window_start, window_end, customer, n, total, mean FROM payment_totals)) d
+UNION ALL
+SELECT 'payment_running', count(*) FROM (
+  (SELECT window_start, window_end, customer, n, total, mean FROM payment_running
+   EXCEPT
+   SELECT date_bin('1 hour', ts, 'epoch'), date_bin('1 hour', ts, 'epoch') + interval '1 hour',
+          customer, count(*), sum(amount), avg(amount)
+     FROM payments GROUP BY 1, 2, 3)
+  UNION ALL
+  (SELECT date_bin('1 hour', ts, 'epoch'), date_bin('1 hour', ts, 'epoch') + interval '1 hour',
+          customer, count(*), sum(amount), avg(amount)
+     FROM payments GROUP BY 1, 2, 3
+   EXCEPT
+   SELECT window_start, window_end, customer, n, total, mean FROM payment_running)) d;
+SELECT streamagg.drop_query('payment_totals', drop_sink => true);
+SELECT streamagg.drop_query('payment_running', drop_sink => true);
+DROP TABLE payments;
+
 -- drop_query removes the query's log
 SELECT array_agg(query_id) AS dropped FROM streamagg.query_def
  WHERE name IN ('page_counts', 'closed_views') \gset
