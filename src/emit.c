@@ -135,12 +135,13 @@ rows_to_emit(SaStateStore *store, List *closed, List **rows, List **deleted)
 
 /*
  * A result row, finished: window and key, and unless "deletion", the final
- * value of each aggregate: from the group's live states if they are what
- * was stored, else from its stored states.
+ * value of each aggregate (into "values" and "nulls", q->naggs of each):
+ * from the group's live states if they are what was stored, else from its
+ * stored states.
  */
 static void
 finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
-		   SaOutputRow *row)
+		   Datum *values, bool *nulls, SaOutputRow *row)
 {
 	SaQuery    *q = store->q;
 
@@ -153,10 +154,8 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 	row->nulls = NULL;
 	if (deletion)
 		return;
-	/* one allocation per row: there may be hundreds of thousands */
-	row->values = palloc(sizeof(Datum) * (q->naggs + 1) +
-						 sizeof(bool) * (q->naggs + 1));
-	row->nulls = (bool *) (row->values + q->naggs + 1);
+	row->values = values;
+	row->nulls = nulls;
 	if (group->states_live)
 		sa_aggs_finalize_live(store->work->rt, q, group->work_values,
 							  group->work_nulls, row->values, row->nulls);
@@ -165,14 +164,37 @@ finish_row(SaStateStore *store, const SaGroup *group, bool deletion,
 								row->values, row->nulls);
 }
 
+/*
+ * The rows of "groups", finished.  The rows' final values share two
+ * arrays: there may be millions of rows (hence the huge allocations).
+ */
 static SaOutputRow *
 finish_rows(SaStateStore *store, List *groups, bool deletion, int *n)
 {
-	SaOutputRow *rows = palloc(sizeof(SaOutputRow) * (list_length(groups) + 1));
+	int			naggs = store->q->naggs;
+	int			nrows = list_length(groups);
+	SaOutputRow *rows = palloc_extended(sizeof(SaOutputRow) * (nrows + 1),
+										MCXT_ALLOC_HUGE);
+	Datum	   *values = NULL;
+	bool	   *nulls = NULL;
 
+	if (!deletion)
+	{
+		values = palloc_extended(sizeof(Datum) * ((Size) nrows * naggs + 1),
+								 MCXT_ALLOC_HUGE);
+		nulls = palloc_extended(sizeof(bool) * ((Size) nrows * naggs + 1),
+								MCXT_ALLOC_HUGE);
+	}
 	*n = 0;
 	sa_foreach_ptr(SaGroup, group, groups)
-		finish_row(store, group, deletion, &rows[(*n)++]);
+	{
+		finish_row(store, group, deletion, values, nulls, &rows[(*n)++]);
+		if (!deletion)
+		{
+			values += naggs;
+			nulls += naggs;
+		}
+	}
 	return rows;
 }
 
