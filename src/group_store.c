@@ -307,6 +307,7 @@ store_ref_tuples(SaGroupStore *gs, SaEntryRef *ref, MinimalTuple key,
 
 		if (old->t_len == states->t_len)
 		{
+			/* a group's states may be the entry's own (working_set.c) */
 			if (old != states)
 				memcpy(old, states, states->t_len);
 			return true;

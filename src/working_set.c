@@ -282,8 +282,9 @@ sa_ws_add_changed(SaWorkingSet *ws, SaGroup *group)
  * sa_gs_put (which copies before it frees) or deletes it, marking the
  * group emptied; the row of an emptied window group is finished from its
  * live states, and the log records it as gone.  This saves a fresh
- * allocation per group: at 400 000 groups, 60 MB of page faults.  A
- * session group keeps its own (its sessions point into it).
+ * allocation per group: with 1e6 events in 400 000 groups, 21 000 page
+ * faults of 200 000.  A session group keeps its own (its sessions point
+ * into it).
  */
 void
 sa_ws_store_touched(SaWorkingSet *ws, SaGroupStore *gs)
