@@ -94,7 +94,7 @@ static SaColumn *
 late_columns(Oid source, Oid watermark_type, int *n)
 {
 	List	   *attnums = sa_late_source_columns(source);
-	SaColumn *cols = palloc(sizeof(SaColumn) * (list_length(attnums) + 2));
+	SaColumn   *cols = palloc(sizeof(SaColumn) * (list_length(attnums) + 2));
 	int			c = 0;
 	ListCell   *lc;
 
@@ -152,7 +152,7 @@ Oid
 sa_prepare_late_sink(const char *name, const SaQuery *q)
 {
 	int			n;
-	SaColumn *cols = late_columns(q->def.source, q->window_type, &n);
+	SaColumn   *cols = late_columns(q->def.source, q->window_type, &n);
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
 
@@ -199,7 +199,7 @@ static char *
 late_insert_sql(const SaQuery *q)
 {
 	int			n;
-	SaColumn *cols = late_columns(q->def.source, q->window_type, &n);
+	SaColumn   *cols = late_columns(q->def.source, q->window_type, &n);
 	StringInfoData list;
 
 	initStringInfo(&list);
@@ -321,7 +321,7 @@ sa_late_rows_write(SaQuery *q, SaLateRows *late, int64 batch_id,
 	Oid			rowtype;
 	TupleDesc	desc;
 	int			n;
-	SaColumn *cols;
+	SaColumn   *cols;
 	int		   *positions;
 	Datum	   *values;
 	bool	   *nulls;
