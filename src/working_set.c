@@ -91,6 +91,19 @@ sa_working_set_destroy(SaWorkingSet *ws)
 	MemoryContextDelete(ws->cxt);
 }
 
+/* A probe of the set's hash tables for (window, key), with its hash. */
+static void
+make_probe(SaGroup *probe, SaQuery *q, int64 window_start, int64 window_end,
+		   Datum *keyvals, bool *keynulls)
+{
+	probe->window_start = window_start;
+	probe->window_end = window_end;
+	probe->keyvals = keyvals;
+	probe->keynulls = keynulls;
+	probe->hash = sa_group_hash(q, window_start, window_end, keyvals,
+								keynulls);
+}
+
 /*
  * The group for (window, key) in one of the set's hash tables, or NULL;
  * *hash is set to the hash of (window, key) either way.
@@ -102,11 +115,7 @@ find_local(struct sagroups_hash *table, SaQuery *q, int64 window_start,
 	SaGroup		probe;
 	SaGroupEntry *entry;
 
-	probe.window_start = window_start;
-	probe.window_end = window_end;
-	probe.keyvals = keyvals;
-	probe.keynulls = keynulls;
-	probe.hash = sa_group_hash(q, window_start, window_end, keyvals, keynulls);
+	make_probe(&probe, q, window_start, window_end, keyvals, keynulls);
 	*hash = probe.hash;
 	entry = sagroups_lookup(table, &probe);
 	return entry ? entry->group : NULL;
@@ -148,12 +157,8 @@ sa_ws_touch(SaWorkingSet *ws, SaGroupStore *gs, int64 window_start,
 	 * until the group exists.  Nothing below inserts into the table, and an
 	 * error ends the trigger with its working set.
 	 */
-	probe.window_start = window_start;
-	probe.window_end = window_end;
-	probe.keyvals = keyvals;
-	probe.keynulls = keynulls;
-	probe.hash = hash = sa_group_hash(q, window_start, window_end, keyvals,
-									  keynulls);
+	make_probe(&probe, q, window_start, window_end, keyvals, keynulls);
+	hash = probe.hash;
 	entry = sagroups_insert_hash(ws->local, &probe, hash, &found);
 	if (found)
 		return entry->group;
