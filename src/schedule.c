@@ -110,6 +110,30 @@ schedule_key(Oid database, int32 query_id)
 }
 
 /*
+ * The entry of query "query_id" of this database, locked exclusively; a
+ * new one has never run and is not due at once.
+ */
+static SaScheduleEntry *
+entry_of(int32 query_id)
+{
+	SaScheduleKey key = schedule_key(MyDatabaseId, query_id);
+	SaScheduleEntry *entry;
+	bool		found;
+
+	attach_schedule();
+	entry = dshash_find_or_insert(schedule_table, &key, &found);
+	if (!found)
+	{
+		entry->last_start = 0;
+		entry->commits_seen = 0;
+		entry->runner = 0;
+		entry->runner_terminated = false;
+		entry->due_now = false;
+	}
+	return entry;
+}
+
+/*
  * The due rule: a query with a trigger_interval is due once the interval
  * has passed since its last trigger started; with trigger_interval '0',
  * once a producer committed into its source since then, and at least every
@@ -144,22 +168,11 @@ SaClaim
 sa_schedule_claim(int32 query_id, int64 interval_usec, uint64 commits,
 				  TimestampTz now, TimestampTz *due_at)
 {
-	SaScheduleKey key = schedule_key(MyDatabaseId, query_id);
 	SaScheduleEntry *entry;
 	SaClaim		claim;
-	bool		found;
 
 	Assert(claimed_query == 0);
-	attach_schedule();
-	entry = dshash_find_or_insert(schedule_table, &key, &found);
-	if (!found)
-	{
-		entry->last_start = 0;
-		entry->commits_seen = 0;
-		entry->runner = 0;
-		entry->runner_terminated = false;
-		entry->due_now = false;
-	}
+	entry = entry_of(query_id);
 	if (entry->runner != 0)
 	{
 		*due_at = now + ZERO_INTERVAL_POLL_USEC;
@@ -235,21 +248,11 @@ sa_schedule_mark_due_now(void)
 void
 sa_schedule_make_due(int32 query_id)
 {
-	SaScheduleKey key = schedule_key(MyDatabaseId, query_id);
 	SaScheduleEntry *entry;
-	bool		found;
 
 	if (schedule_shmem == NULL)
 		return;
-	attach_schedule();
-	entry = dshash_find_or_insert(schedule_table, &key, &found);
-	if (!found)
-	{
-		entry->last_start = 0;
-		entry->commits_seen = 0;
-		entry->runner = 0;
-		entry->runner_terminated = false;
-	}
+	entry = entry_of(query_id);
 	entry->due_now = true;
 	dshash_release_lock(schedule_table, entry);
 }
