@@ -68,6 +68,7 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
@@ -142,13 +143,16 @@ typedef struct SummarizedUpTo
 static SummarizedUpTo summarized[SUMMARIZED_SLOTS];
 
 static bytea *xid_brin_options(Datum reloptions, bool validate);
+static IndexBuildResult *xid_brin_build(Relation heap, Relation index,
+										IndexInfo *indexInfo);
+static void xid_brin_buildempty(Relation index);
 static bool xid_brin_insert(Relation index, Datum *values, bool *isnull,
 							ItemPointer heap_tid, Relation heap,
 							IndexUniqueCheck checkUnique, bool indexUnchanged,
 							IndexInfo *indexInfo);
 
 /*
- * The handler of access method streamagg_brin: BRIN's, three members
+ * The handler of access method streamagg_brin: BRIN's, five members
  * swapped (the cost estimate: xid_index_cost.c).
  */
 Datum
@@ -158,6 +162,8 @@ xid_brin_handler(PG_FUNCTION_ARGS)
 
 	routine = (IndexAmRoutine *)
 		DatumGetPointer(DirectFunctionCall1(brinhandler, (Datum) 0));
+	routine->ambuild = xid_brin_build;
+	routine->ambuildempty = xid_brin_buildempty;
 	routine->aminsert = xid_brin_insert;
 	routine->amoptions = xid_brin_options;
 	routine->amcostestimate = sa_xid_brin_costestimate;
@@ -277,6 +283,76 @@ check_row_xid(Relation heap, Datum value, bool isnull)
 					 SA_XID_COLUMN)));
 }
 
+/*
+ * BRIN's build and insert read the index's options with
+ * BrinGetPagesPerRange() and BrinGetAutoSummarize(), which assert that the
+ * index belongs to the brin access method: on a server built with
+ * assertions, every CREATE INDEX and every insert into a source would fail
+ * that assertion and take the server down.  Our options are BRIN's own
+ * (xid_brin_options returns brinoptions' result), so while BRIN's code runs
+ * on one of our indexes, the index's relcache entry names the brin access
+ * method, and names ours again afterwards, error or not.  Nothing in those
+ * calls looks the access method up by its OID: the relcache entry already
+ * holds BRIN's routine and support functions.
+ */
+static IndexBuildResult *
+xid_brin_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	Oid			am = index->rd_rel->relam;
+	IndexBuildResult *result;
+
+	index->rd_rel->relam = BRIN_AM_OID;
+	PG_TRY();
+	{
+		result = brinbuild(heap, index, indexInfo);
+	}
+	PG_FINALLY();
+	{
+		index->rd_rel->relam = am;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* The init fork of an index on an unlogged source; see xid_brin_build. */
+static void
+xid_brin_buildempty(Relation index)
+{
+	Oid			am = index->rd_rel->relam;
+
+	index->rd_rel->relam = BRIN_AM_OID;
+	PG_TRY();
+	{
+		brinbuildempty(index);
+	}
+	PG_FINALLY();
+	{
+		index->rd_rel->relam = am;
+	}
+	PG_END_TRY();
+}
+
+/* brininsert, for a row the memo did not skip; see xid_brin_build. */
+static void
+brin_insert(Relation index, Datum *values, bool *isnull,
+			ItemPointer heap_tid, Relation heap, IndexUniqueCheck checkUnique,
+			bool indexUnchanged, IndexInfo *indexInfo)
+{
+	Oid			am = index->rd_rel->relam;
+
+	index->rd_rel->relam = BRIN_AM_OID;
+	PG_TRY();
+	{
+		(void) brininsert(index, values, isnull, heap_tid, heap, checkUnique,
+						  indexUnchanged, indexInfo);
+	}
+	PG_FINALLY();
+	{
+		index->rd_rel->relam = am;
+	}
+	PG_END_TRY();
+}
+
 /* BRIN's reloptions, but autosummarize would fail in autovacuum: refuse it. */
 static bytea *
 xid_brin_options(Datum reloptions, bool validate)
@@ -310,8 +386,11 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 	/* only a single by-value key can be remembered cheaply */
 	if (RelationGetDescr(index)->natts != 1 || isnull[0] ||
 		!TupleDescAttr(RelationGetDescr(index), 0)->attbyval)
-		return brininsert(index, values, isnull, heap_tid, heap,
-						  checkUnique, indexUnchanged, indexInfo);
+	{
+		brin_insert(index, values, isnull, heap_tid, heap, checkUnique,
+					indexUnchanged, indexInfo);
+		return false;
+	}
 
 	range = ItemPointerGetBlockNumber(heap_tid) / f->pages_per_range;
 	slot = &covered[(RelationGetRelid(index) * 31 + range) % COVERED_SLOTS];
@@ -322,8 +401,8 @@ xid_brin_insert(Relation index, Datum *values, bool *isnull,
 		slot->value == values[0])
 		return false;
 
-	brininsert(index, values, isnull, heap_tid, heap,
-			   checkUnique, indexUnchanged, indexInfo);
+	brin_insert(index, values, isnull, heap_tid, heap, checkUnique,
+				indexUnchanged, indexInfo);
 
 	if (inserted_speculatively(heap, heap_tid))
 		return false;
