@@ -142,9 +142,14 @@ add_candidate(Candidates *c, bool no_xid, uint64 xid, int64 rows)
 {
 	if (c->n == c->size)
 	{
+		/*
+		 * Counting runs inside SPI, whose memory SPI_finish frees; the
+		 * candidates are read after it, so they live in the caller's
+		 * memory (SPI_palloc; repalloc keeps a chunk's context).
+		 */
 		c->size = Max(16, c->size * 2);
 		c->items = c->items ? repalloc(c->items, sizeof(Candidate) * c->size) :
-			palloc(sizeof(Candidate) * c->size);
+			SPI_palloc(sizeof(Candidate) * c->size);
 	}
 	/* kept in transaction-id order, the group without one first */
 	Assert(c->n == 0 || (!no_xid && (c->items[c->n - 1].no_xid ||
