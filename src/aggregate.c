@@ -82,6 +82,8 @@ struct SaAggRuntime
 	ExprContext *tmp_econtext;	/* its temporary context */
 	MemoryContext aggcontext;	/* where states live */
 	MemoryContext rowcontext;	/* garbage of one call, reset per call */
+	MemoryContext loadcontext;	/* a stored state deserialized to be
+								 * combined (load_state), reset per load */
 	FunctionCallInfo fcinfo;	/* room for FUNC_MAX_ARGS arguments */
 	SaAggRuntime *recompute;	/* DISTINCT values are fed here, or NULL */
 };
@@ -101,6 +103,9 @@ sa_agg_runtime_create(void)
 	rt->tmp_econtext = CreateStandaloneExprContext();
 	rt->aggcontext = rt->agg_econtext->ecxt_per_tuple_memory;
 	rt->rowcontext = rt->tmp_econtext->ecxt_per_tuple_memory;
+	rt->loadcontext = AllocSetContextCreate(CurrentMemoryContext,
+											"streamagg state load",
+											ALLOCSET_DEFAULT_SIZES);
 	rt->aggstate = makeNode(AggState);
 	rt->aggstate->curaggcontext = rt->agg_econtext;
 	rt->aggstate->tmpcontext = rt->tmp_econtext;
@@ -115,6 +120,7 @@ sa_agg_runtime_destroy(SaAggRuntime *rt)
 		sa_agg_runtime_destroy(rt->recompute);
 	FreeExprContext(rt->tmp_econtext, true);
 	FreeExprContext(rt->agg_econtext, true);
+	MemoryContextDelete(rt->loadcontext);
 }
 
 /*
@@ -769,6 +775,38 @@ state_from_stored(SaAggRuntime *rt, SaAggregate *agg, Datum stored,
 }
 
 /*
+ * A stored state brought back as a live one that transition functions will
+ * go on advancing.  PostgreSQL itself never advances a deserialized state:
+ * nodeAgg only combines it into a state it started from the initial value
+ * (partial aggregation), and a deserialization function may build a state
+ * fit for that only: PostgreSQL 15.18's numeric_deserialize leaves
+ * calcSumX2 off, so variance(numeric) and stddev(numeric) went on without
+ * their sum of squares.  So, as nodeAgg does, a state with a combine
+ * function starts from the initial value and the deserialized one is
+ * combined into it.  Where that would make the deserialized state itself
+ * the live one (a strict combine function and no initial value), or there
+ * is no combine function, it is deserialized in the aggregate context.
+ */
+static void
+load_state(SaAggRuntime *rt, SaAggregate *agg, Datum stored, Datum *live,
+		   bool *livenull)
+{
+	Datum		loaded;
+
+	if (!agg->has_serialfn || !agg->has_combinefn ||
+		(agg->combinefn_strict && agg->initvalue_isnull))
+	{
+		*live = state_from_stored(rt, agg, stored, rt->aggcontext);
+		*livenull = false;
+		return;
+	}
+	MemoryContextReset(rt->loadcontext);
+	loaded = state_from_stored(rt, agg, stored, rt->loadcontext);
+	init_transition(rt, agg, live, livenull);
+	agg_combine(rt, agg, live, livenull, loaded, false);
+}
+
+/*
  * The stored form of one group's (or session's) live states, in the current
  * memory context: a minimal tuple of q->state_desc, each state in stored
  * form, then a flag per aggregate whose state a strict transition function
@@ -826,10 +864,13 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 	return stored;
 }
 
-/* Live states in "cxt" from their stored form (see sa_aggs_deform_stored). */
+/*
+ * Live states in "cxt" from their stored form (see sa_aggs_deform_stored);
+ * "to_advance": transition functions will go on with them (load_state).
+ */
 static void
 deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
-			  Datum *live, bool *livenulls, MemoryContext cxt)
+			  Datum *live, bool *livenulls, MemoryContext cxt, bool to_advance)
 {
 	int			natts = q->state_desc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -851,7 +892,9 @@ deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 		if (alias_shared_state(q, a, live, livenulls))
 			continue;
 		livenulls[a] = nulls[a];
-		if (!nulls[a])
+		if (!nulls[a] && to_advance)
+			load_state(rt, agg, values[a], &live[a], &livenulls[a]);
+		else if (!nulls[a])
 			live[a] = state_from_stored(rt, agg, values[a], cxt);
 		else if (agg->nulled_attno >= 0 && !nulls[agg->nulled_attno])
 			live[a] = SA_NULLED_STATE;
@@ -870,7 +913,7 @@ void
 sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 					  Datum *live, bool *livenulls)
 {
-	deform_stored(rt, q, stored, live, livenulls, rt->aggcontext);
+	deform_stored(rt, q, stored, live, livenulls, rt->aggcontext, true);
 }
 
 /*
@@ -1027,7 +1070,7 @@ sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
 	caller = MemoryContextSwitchTo(rt->rowcontext);
 	live = palloc(sizeof(Datum) * q->naggs);
 	livenulls = palloc(sizeof(bool) * q->naggs);
-	deform_stored(rt, q, stored, live, livenulls, rt->rowcontext);
+	deform_stored(rt, q, stored, live, livenulls, rt->rowcontext, false);
 	finalize_states(rt, q, live, livenulls, results, resultnulls, caller);
 }
 
