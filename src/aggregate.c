@@ -687,6 +687,19 @@ agg_combine(SaAggRuntime *rt, SaAggregate *agg, Datum *state,
 		newvalue = reparent_state(rt, agg, newvalue, fcinfo->isnull,
 								  *state, *isnull);
 	*isnull = fcinfo->isnull;
+
+	/*
+	 * A non-strict combine function given two NULL states may return its
+	 * first argument, a NULL pointer, as a value that is not NULL (so do
+	 * numeric_avg_combine and numeric_combine in PostgreSQL 15.18):
+	 * nodeAgg only finalizes such a state, whose final function takes a
+	 * NULL pointer for no state, but a window's state is also serialized,
+	 * and numeric_avg_serialize would follow the pointer.  An internal
+	 * state that is a NULL pointer is no state: NULL.
+	 */
+	if (!*isnull && agg->transtype == INTERNALOID &&
+		DatumGetPointer(newvalue) == NULL)
+		*isnull = true;
 	*state = *isnull ? null_state(agg) : newvalue;
 }
 
