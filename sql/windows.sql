@@ -102,3 +102,32 @@ SELECT 'extra', * FROM (SELECT window_start, window_end, k, n, total, low, high,
   FROM hourly_by_minute EXCEPT TABLE expected) e;
 SELECT streamagg.drop_query('hourly_by_minute', true);
 DROP TABLE ticks;
+
+-- Sliding windows combine their panes.  A pane whose rows all fail an
+-- aggregate's FILTER brings no state; the window's value is then NULL, as
+-- GROUP BY gives, and the window still has its row.  (PostgreSQL 15.18's
+-- numeric_avg_combine returns a NULL pointer for two missing states, which
+-- crashed the server when the window's state was stored.)
+CREATE TABLE filtered (ts timestamptz, k int, v numeric);
+SELECT streamagg.create_query(name => 'filtered_slides', source => 'filtered',
+  event_time => 'ts', group_by => 'k', window_size => '3 seconds', window_slide => '1 second',
+  output_mode => 'update',
+  aggregates => 'count(*) AS n, sum(v) FILTER (WHERE v > 10) AS big, avg(v) FILTER (WHERE v > 10) AS big_mean');
+INSERT INTO filtered VALUES ('2024-01-01 00:00:00.5+00', 1, 3), ('2024-01-01 00:00:02.5+00', 1, 12);
+SELECT streamagg.process('filtered_slides');
+SELECT window_start, window_end, k, n, big, big_mean FROM filtered_slides ORDER BY 1;
+-- the same by GROUP BY (nothing missing, nothing extra)
+WITH expected AS (
+  SELECT s AS window_start, s + interval '3 seconds' AS window_end, k, count(*) AS n,
+         sum(v) FILTER (WHERE v > 10) AS big, avg(v) FILTER (WHERE v > 10) AS big_mean
+    FROM filtered,
+         generate_series(date_trunc('second', ts) - interval '2 seconds',
+                         date_trunc('second', ts), interval '1 second') AS s
+   GROUP BY 1, 2, 3)
+SELECT 'missing' AS side, * FROM (TABLE expected EXCEPT
+  SELECT window_start, window_end, k, n, big, big_mean FROM filtered_slides) m
+UNION ALL
+SELECT 'extra', * FROM (SELECT window_start, window_end, k, n, big, big_mean
+  FROM filtered_slides EXCEPT TABLE expected) e;
+SELECT streamagg.drop_query('filtered_slides', true);
+DROP TABLE filtered;
