@@ -878,13 +878,16 @@ sa_aggs_form_stored(SaAggRuntime *rt, const SaQuery *q, const Datum *live,
 }
 
 /*
- * Live states in "cxt" from their stored form (see sa_aggs_deform_stored);
- * "to_advance": transition functions will go on with them (load_state).
+ * States from their stored form (see sa_aggs_deform_stored).  With
+ * "to_advance", transition functions will go on with them: they live in
+ * the aggregate context (load_state); without, they are only finalized,
+ * in the temporary context.
  */
 static void
 deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
-			  Datum *live, bool *livenulls, MemoryContext cxt, bool to_advance)
+			  Datum *live, bool *livenulls, bool to_advance)
 {
+	MemoryContext cxt = to_advance ? rt->aggcontext : rt->rowcontext;
 	int			natts = q->state_desc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
 	bool	   *nulls = palloc(sizeof(bool) * natts);
@@ -926,7 +929,7 @@ void
 sa_aggs_deform_stored(SaAggRuntime *rt, const SaQuery *q, MinimalTuple stored,
 					  Datum *live, bool *livenulls)
 {
-	deform_stored(rt, q, stored, live, livenulls, rt->aggcontext, true);
+	deform_stored(rt, q, stored, live, livenulls, true);
 }
 
 /*
@@ -1083,7 +1086,7 @@ sa_aggs_finalize_stored(SaAggRuntime *rt, const SaQuery *q,
 	caller = MemoryContextSwitchTo(rt->rowcontext);
 	live = palloc(sizeof(Datum) * q->naggs);
 	livenulls = palloc(sizeof(bool) * q->naggs);
-	deform_stored(rt, q, stored, live, livenulls, rt->rowcontext, false);
+	deform_stored(rt, q, stored, live, livenulls, false);
 	finalize_states(rt, q, live, livenulls, results, resultnulls, caller);
 }
 
